@@ -1,0 +1,383 @@
+"""Model families: a base checkpoint and its post-trained descendants.
+
+A :class:`ModelFamily` names variants (``base``, ``sft``, ``dpo``, ``rl`` or any other
+name), each a Hugging Face hub id or a local folder plus an optional revision. Variants
+are loaded one at a time through TransformerLens's ``TransformerBridge.boot_transformers``
+*without* weight processing, so activations and weights are the checkpoint's own::
+
+    >>> fam = load_family({"base": "path/to/base", "sft": "path/to/sft"})  # doctest: +SKIP
+    >>> with fam.open("sft") as model:                                      # doctest: +SKIP
+    ...     logits = model(tokens)
+
+A family file (TOML) looks like::
+
+    name = "olmo2-1b"
+    [variants.base]
+    path = "allenai/OLMo-2-0425-1B"
+    revision = "main"          # optional
+    [variants.sft]
+    path = "allenai/OLMo-2-0425-1B-SFT"
+    task = "gsm8k"             # optional: the task this variant is judged on
+    [tasks]
+    gsm8k = { path = "gsm8k.jsonl", scorer = "gsm8k" }
+
+Relative paths are resolved against the file's folder.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from probes.errors import FamilyError
+
+__all__ = ["VariantSpec", "ModelFamily", "load_family", "resolve_checkpoint", "ARCH_FIELDS"]
+
+#: Config fields that must agree across the variants of one family.
+ARCH_FIELDS = (
+    "model_type",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+    "vocab_size",
+    # GPT-2 / NeoX spellings
+    "n_embd",
+    "n_layer",
+    "n_head",
+)
+
+_VARIANT_KEYS = {"path", "revision", "task"}
+_TOP_KEYS = {"name", "variants", "tasks", "description", "notes", "organism"}
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One checkpoint of a family: a hub id or local folder, an optional revision and task."""
+
+    name: str
+    source: str
+    revision: str | None = None
+    task: str | None = None
+
+
+def _is_local(source: str) -> bool:
+    return Path(source).expanduser().exists()
+
+
+def resolve_checkpoint(source: str, revision: str | None = None) -> Path:
+    """Return a local folder holding the checkpoint ``source`` (a folder or a hub id).
+
+    Hub ids are looked up in the local Hugging Face cache first. Downloads are attempted
+    only when ``HF_HUB_OFFLINE`` is not set; an id that cannot be found offline fails at
+    once with a message saying how to pass a local folder (it never hangs).
+    """
+    if _is_local(source):
+        path = Path(source).expanduser().resolve()
+        if not (path / "config.json").exists():
+            raise FamilyError(
+                f"Checkpoint folder {str(path)!r} has no config.json. Pass a folder written by "
+                "`model.save_pretrained(...)` (config.json + *.safetensors), or a hub id."
+            )
+        return path
+    if source.startswith((".", "/", "~")) or source.count("/") > 1:
+        raise FamilyError(
+            f"Checkpoint {source!r} looks like a local path but does not exist. Check the path "
+            "(relative paths in a family file are relative to the file's folder)."
+        )
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+    try:
+        return Path(
+            snapshot_download(source, revision=revision, local_files_only=True, allow_patterns=patterns)
+        )
+    except (LocalEntryNotFoundError, OSError, ValueError) as err:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+        if offline:
+            raise FamilyError(
+                f"Hub id {source!r} (revision {revision or 'main'}) is not in the local Hugging Face "
+                "cache and HF_HUB_OFFLINE is set, so it cannot be downloaded. Download it on a "
+                "machine with access (`huggingface-cli download "
+                f"{source} --local-dir DIR`) and pass the local folder DIR instead of the id."
+            ) from err
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
+    try:
+        return Path(snapshot_download(source, revision=revision, allow_patterns=patterns))
+    except Exception as err:  # network errors come in many types
+        raise FamilyError(
+            f"Could not download hub id {source!r} (revision {revision or 'main'}): {err}. "
+            "Pass a local folder holding the checkpoint instead of the id."
+        ) from err
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    with open(path / "config.json") as fh:
+        cfg: dict[str, Any] = json.load(fh)
+    # multimodal / nested configs keep the LM config under text_config
+    if "text_config" in cfg and isinstance(cfg["text_config"], dict):
+        merged = dict(cfg["text_config"])
+        merged.setdefault("model_type", cfg.get("model_type"))
+        return merged
+    return cfg
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """Named checkpoints of one model family, loaded one variant at a time.
+
+    Attributes:
+        name: a label used in provenance and reports.
+        specs: variant name -> :class:`VariantSpec`. The variant named ``base`` is the reference.
+        root: the folder of the family file, if any (tasks resolve against it).
+        tasks: task name -> task table from the family file (``path``, ``scorer``...).
+        device, dtype, device_map: how variants are loaded. Nothing is moved or cast later.
+    """
+
+    name: str
+    specs: Mapping[str, VariantSpec]
+    root: Path | None = None
+    tasks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    device: str = "cpu"
+    dtype: torch.dtype = torch.float32
+    device_map: str | dict[str, Any] | None = None
+    trust_remote_code: bool = False
+
+    @property
+    def variants(self) -> list[str]:
+        """Variant names, ``base`` first."""
+        names = list(self.specs)
+        return sorted(names, key=lambda n: (n != "base", names.index(n)))
+
+    def _spec(self, variant: str) -> VariantSpec:
+        if variant not in self.specs:
+            raise FamilyError(
+                f"Family {self.name!r} has no variant {variant!r}. Variants: {self.variants}."
+            )
+        return self.specs[variant]
+
+    def local_path(self, variant: str) -> Path:
+        """The local folder of ``variant`` (resolving hub ids through the HF cache)."""
+        spec = self._spec(variant)
+        return resolve_checkpoint(spec.source, spec.revision)
+
+    def config(self, variant: str) -> dict[str, Any]:
+        """The checkpoint's ``config.json`` as a dict."""
+        return _read_config(self.local_path(variant))
+
+    def revision(self, variant: str) -> str:
+        """A string identifying the exact weights of ``variant`` (revision or file digest)."""
+        spec = self._spec(variant)
+        if spec.revision:
+            return spec.revision
+        path = self.local_path(variant)
+        stats = sorted(
+            (p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.glob("*.safetensors")
+        )
+        import hashlib
+
+        return "local:" + hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+
+    def tokenizer(self, variant: str = "base") -> Any:
+        """The tokenizer of ``variant`` (from its checkpoint folder)."""
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(
+            str(self.local_path(variant)), trust_remote_code=self.trust_remote_code
+        )
+
+    def task_name(self, variant: str) -> str | None:
+        """The task named for ``variant`` in the family file, if any."""
+        return self._spec(variant).task
+
+    def load_task(self, name: str) -> Any:
+        """Load a task declared in the family file's ``[tasks]`` table."""
+        from probes.tasks import Task
+
+        if name not in self.tasks:
+            raise FamilyError(
+                f"Family {self.name!r} declares no task {name!r}. Declared: {sorted(self.tasks)}."
+            )
+        entry = dict(self.tasks[name])
+        path = Path(entry.pop("path"))
+        if not path.is_absolute() and self.root is not None:
+            path = self.root / path
+        return Task.from_jsonl(path, name=name, **entry)
+
+    def check(self, *, tokenizers: bool = True) -> None:
+        """Fail unless every variant shares the base's architecture dimensions and vocabulary."""
+        ref_name = "base" if "base" in self.specs else self.variants[0]
+        ref = self.config(ref_name)
+        ref_vocab = self.tokenizer(ref_name).get_vocab() if tokenizers else None
+        for name in self.variants:
+            if name == ref_name:
+                continue
+            cfg = self.config(name)
+            diffs = [
+                f"{k}: {ref_name}={ref.get(k)!r} vs {name}={cfg.get(k)!r}"
+                for k in ARCH_FIELDS
+                if ref.get(k) != cfg.get(k)
+            ]
+            if diffs:
+                raise FamilyError(
+                    f"Variant {name!r} does not share the architecture of {ref_name!r}: "
+                    + "; ".join(diffs)
+                    + ". A family's variants must be fine-tunes of one base checkpoint."
+                )
+            if ref_vocab is not None:
+                vocab = self.tokenizer(name).get_vocab()
+                if vocab != ref_vocab:
+                    only_ref = sorted(set(ref_vocab) - set(vocab))[:5]
+                    only_var = sorted(set(vocab) - set(ref_vocab))[:5]
+                    moved = [t for t in ref_vocab if t in vocab and ref_vocab[t] != vocab[t]][:5]
+                    raise FamilyError(
+                        f"Variant {name!r} has a different tokenizer vocabulary from {ref_name!r} "
+                        f"(sizes {len(ref_vocab)} vs {len(vocab)}; only in {ref_name}: {only_ref}; "
+                        f"only in {name}: {only_var}; different ids: {moved}). Activations would "
+                        "not be comparable token for token."
+                    )
+
+    @contextmanager
+    def open(self, variant: str) -> Iterator[Any]:
+        """Load ``variant`` as a TransformerBridge (no weight processing); free it on exit."""
+        from transformer_lens.model_bridge import TransformerBridge
+
+        path = self.local_path(variant)
+        kwargs: dict[str, Any] = {
+            "dtype": self.dtype,
+            "trust_remote_code": self.trust_remote_code,
+        }
+        if self.device_map is not None:
+            kwargs["device_map"] = self.device_map
+        else:
+            kwargs["device"] = self.device
+        try:
+            model = TransformerBridge.boot_transformers(str(path), **kwargs)
+        except Exception as err:
+            raise FamilyError(f"Could not load variant {variant!r} from {str(path)!r}: {err}") from err
+        model.eval()
+        try:
+            yield model
+        finally:
+            model.reset_hooks()
+            del model
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def with_variants(self, specs: Mapping[str, VariantSpec]) -> ModelFamily:
+        """A new family with the given variant specs (same loading settings)."""
+        from dataclasses import replace
+
+        return replace(self, specs=dict(specs))
+
+
+def _from_mapping(
+    name: str, variants: Mapping[str, Any], root: Path | None, where: str
+) -> dict[str, VariantSpec]:
+    specs: dict[str, VariantSpec] = {}
+    for vname, entry in variants.items():
+        if isinstance(entry, str | os.PathLike):
+            entry = {"path": str(entry)}
+        if not isinstance(entry, Mapping):
+            raise FamilyError(
+                f"Variant {vname!r} in {where} must be a path/hub id or a table with 'path', got "
+                f"{type(entry).__name__}."
+            )
+        unknown = set(entry) - _VARIANT_KEYS
+        if unknown:
+            raise FamilyError(
+                f"Unknown key(s) {sorted(unknown)} for variant {vname!r} in {where}. "
+                f"Valid keys: {sorted(_VARIANT_KEYS)}."
+            )
+        if "path" not in entry:
+            raise FamilyError(f"Variant {vname!r} in {where} has no 'path' (hub id or local folder).")
+        source = str(entry["path"])
+        if root is not None and not Path(source).is_absolute() and (root / source).exists():
+            source = str((root / source).resolve())
+        specs[vname] = VariantSpec(vname, source, entry.get("revision"), entry.get("task"))
+    if not specs:
+        raise FamilyError(f"{where} names no variants. Give at least 'base' and one descendant.")
+    if "base" not in specs:
+        raise FamilyError(
+            f"{where} has no variant named 'base' (got {sorted(specs)}). The base is the reference "
+            "every other variant is compared with; name it 'base'."
+        )
+    return specs
+
+
+def load_family(
+    spec: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    device_map: str | dict[str, Any] | None = None,
+    trust_remote_code: bool = False,
+    check: bool = True,
+    name: str | None = None,
+) -> ModelFamily:
+    """Resolve a family from a TOML file, a folder holding ``family.toml``, a mapping
+    ``{variant: hub_id_or_folder}``, or the string ``"organism"`` (trains or loads the
+    kit's model organism, seed 0, from the cache).
+
+    ``device_map`` is passed through to transformers/accelerate so a model larger than one
+    GPU loads across several. With ``check=True`` the variants' configs and vocabularies
+    are compared and a mismatch fails naming the differing fields.
+    """
+    opts: dict[str, Any] = {
+        "device": device,
+        "dtype": dtype,
+        "device_map": device_map,
+        "trust_remote_code": trust_remote_code,
+    }
+    if isinstance(spec, str) and spec == "organism":
+        from probes.organism import organism_family
+
+        fam = organism_family()
+        return load_family(fam, check=check, **opts)
+    if isinstance(spec, Mapping):
+        specs = _from_mapping(name or "family", spec, None, "the mapping")
+        fam = ModelFamily(name or "family", specs, **opts)
+    else:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            path = path / "family.toml"
+        if not path.exists():
+            raise FamilyError(
+                f"No family file at {str(path)!r}. Pass a family TOML file, a folder holding "
+                "family.toml, a mapping {variant: path_or_hub_id}, or 'organism'."
+            )
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise FamilyError(f"Family file {str(path)!r} is not valid TOML: {err}") from err
+        unknown = set(data) - _TOP_KEYS
+        if unknown:
+            raise FamilyError(
+                f"Unknown key(s) {sorted(unknown)} in {str(path)!r}. Valid keys: {sorted(_TOP_KEYS)}."
+            )
+        root = path.parent.resolve()
+        specs = _from_mapping(data.get("name", root.name), data.get("variants", {}), root, str(path))
+        tasks = {k: dict(v) if isinstance(v, Mapping) else {"path": v} for k, v in data.get("tasks", {}).items()}
+        for vname, vs in specs.items():
+            if vs.task is not None and vs.task not in tasks:
+                raise FamilyError(
+                    f"Variant {vname!r} names task {vs.task!r}, which the [tasks] table of "
+                    f"{str(path)!r} does not declare. Declared: {sorted(tasks)}."
+                )
+        fam = ModelFamily(name or data.get("name", root.name), specs, root=root, tasks=tasks, **opts)
+    if check:
+        fam.check()
+    return fam

@@ -1,0 +1,338 @@
+"""Tasks: prompts with stable ids, reference answers, a scorer, contrast labels and spans.
+
+    >>> t = Task.from_records("toy", [{"id": "a", "prompt": "1+1=", "answer": "2"}])
+    >>> t.score("2 apples", "2").correct
+    True
+    >>> len(t), t.ids
+    (1, ('a',))
+
+A task's identity is a content hash (:attr:`Task.hash`) over its examples, scorer and
+spans, so cached activations and sweep rows can be matched to the exact data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from probes.errors import TaskError
+
+__all__ = [
+    "Example",
+    "Score",
+    "Task",
+    "SCORERS",
+    "register_scorer",
+    "parse_gsm8k_answer",
+]
+
+
+@dataclass(frozen=True)
+class Score:
+    """The scorer's reading of one completion."""
+
+    correct: bool
+    parsed: str | None
+    used_format: bool
+
+
+@dataclass(frozen=True)
+class Example:
+    """One prompt. ``trace`` is an optional reference reasoning completion (teacher forcing)."""
+
+    id: str
+    prompt: str
+    answer: str
+    label: str | None = None
+    split: str | None = None
+    trace: str | None = None
+    meta: tuple[tuple[str, str], ...] = ()
+
+
+_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def parse_gsm8k_answer(text: str) -> str | None:
+    """The final answer of a GSM8K-style text: the number after ``####``, else the last number.
+
+    >>> parse_gsm8k_answer("She has 3 + 4 = 7 apples.\\n#### 7")
+    '7'
+    >>> parse_gsm8k_answer("The answer is 1,234.")
+    '1234'
+    """
+    if "####" in text:
+        tail = text.split("####", 1)[1]
+        m = _NUM.search(tail)
+        return m.group(0).replace(",", "").rstrip(".") if m else None
+    nums = _NUM.findall(text)
+    return nums[-1].replace(",", "").rstrip(".") if nums else None
+
+
+def _score_exact(completion: str, answer: str, fmt: str | None) -> Score:
+    words = completion.strip().split()
+    parsed = words[0] if words else None
+    return Score(parsed == answer.strip(), parsed, bool(fmt) and completion.strip().startswith(fmt.strip()))
+
+
+def _score_gsm8k(completion: str, answer: str, fmt: str | None) -> Score:
+    parsed = parse_gsm8k_answer(completion)
+    used = "####" in completion if fmt is None else fmt.strip() in completion
+    return Score(parsed is not None and parsed == parse_gsm8k_answer(answer), parsed, used)
+
+
+def _score_scratchpad(completion: str, answer: str, fmt: str | None) -> Score:
+    """Completions are either a direct answer (first word) or ``FMT ... > answer``."""
+    text = completion.strip()
+    fmt = (fmt or "#").strip()
+    if text.startswith(fmt):
+        if ">" not in text:
+            return Score(False, None, True)
+        tail = text.split(">", 1)[1].split()
+        parsed = tail[0] if tail else None
+        return Score(parsed == answer.strip(), parsed, True)
+    words = text.split()
+    parsed = words[0] if words else None
+    return Score(parsed == answer.strip(), parsed, False)
+
+
+ScorerFn = Callable[[str, str, "str | None"], Score]
+
+#: Built-in scorers by name. ``exact``: first word equals the answer; ``gsm8k``: the number
+#: after ``####`` (else the last number); ``scratchpad``: a direct answer or ``# ... > answer``.
+SCORERS: dict[str, ScorerFn] = {
+    "exact": _score_exact,
+    "gsm8k": _score_gsm8k,
+    "scratchpad": _score_scratchpad,
+}
+
+
+def register_scorer(name: str, fn: ScorerFn) -> None:
+    """Register a scorer ``fn(completion, answer, format_prefix) -> Score`` under ``name``."""
+    SCORERS[name] = fn
+
+
+_TASK_KEYS = {"scorer", "format_prefix", "spans", "max_new_tokens", "prompt_field", "answer_field"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """Prompts with ids, reference answers and a scorer.
+
+    Attributes:
+        name: label used in provenance.
+        examples: the prompts (ids unique).
+        scorer: a key of :data:`SCORERS`.
+        format_prefix: text that starts the reasoning format; prefilling it "forces" the format.
+        spans: named spans ``name -> (start_token, end_token)``; a span covers the tokens from the
+            first ``start_token`` to the next ``end_token`` inclusive (``end_token`` may be ``""``
+            meaning the end of the text).
+        max_new_tokens: generation budget for a completion.
+    """
+
+    name: str
+    examples: tuple[Example, ...]
+    scorer: str = "exact"
+    format_prefix: str | None = None
+    spans: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    max_new_tokens: int = 32
+
+    def __post_init__(self) -> None:
+        if not self.examples:
+            raise TaskError(
+                f"Task {self.name!r} has no examples. Give at least one prompt (check the file path "
+                "and any split/label filter)."
+            )
+        seen: set[str] = set()
+        for ex in self.examples:
+            if ex.id in seen:
+                raise TaskError(f"Task {self.name!r} has duplicate example id {ex.id!r}; ids must be unique.")
+            seen.add(ex.id)
+        if self.scorer not in SCORERS:
+            raise TaskError(
+                f"Unknown scorer {self.scorer!r} for task {self.name!r}. Valid scorers: {sorted(SCORERS)} "
+                "(or register one with probes.register_scorer)."
+            )
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(e.id for e in self.examples)
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        return tuple(e.prompt for e in self.examples)
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        return tuple(e.answer for e in self.examples)
+
+    @property
+    def labels(self) -> tuple[str | None, ...]:
+        return tuple(e.label for e in self.examples)
+
+    @property
+    def hash(self) -> str:
+        """Content hash over examples, scorer, format and spans (not the name)."""
+        payload = json.dumps(
+            {
+                "examples": [
+                    [e.id, e.prompt, e.answer, e.label, e.split, e.trace, list(e.meta)] for e in self.examples
+                ],
+                "scorer": self.scorer,
+                "format_prefix": self.format_prefix,
+                "spans": {k: list(v) for k, v in sorted(self.spans.items())},
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def score(self, completion: str, answer: str) -> Score:
+        """Score one completion against ``answer`` with this task's scorer."""
+        return SCORERS[self.scorer](completion, answer, self.format_prefix)
+
+    def filter(
+        self,
+        *,
+        split: str | Sequence[str] | None = None,
+        label: str | Sequence[str] | None = None,
+        ids: Iterable[str] | None = None,
+        name: str | None = None,
+    ) -> Task:
+        """A new task with the examples that match every given criterion."""
+        splits = {split} if isinstance(split, str) else set(split) if split is not None else None
+        labels = {label} if isinstance(label, str) else set(label) if label is not None else None
+        idset = set(ids) if ids is not None else None
+        kept = tuple(
+            e
+            for e in self.examples
+            if (splits is None or e.split in splits)
+            and (labels is None or e.label in labels)
+            and (idset is None or e.id in idset)
+        )
+        if not kept:
+            have_s = sorted({str(e.split) for e in self.examples})
+            have_l = sorted({str(e.label) for e in self.examples})
+            raise TaskError(
+                f"Filtering task {self.name!r} by split={split!r}, label={label!r} left no examples. "
+                f"Splits present: {have_s}; labels present: {have_l}."
+            )
+        return replace(self, examples=kept, name=name or self.name)
+
+    def head(self, n: int) -> Task:
+        """The first ``n`` examples."""
+        return replace(self, examples=self.examples[:n])
+
+    def with_examples(self, examples: Sequence[Example], name: str | None = None) -> Task:
+        return replace(self, examples=tuple(examples), name=name or self.name)
+
+    # ---- I/O -----------------------------------------------------------------------
+    def to_records(self) -> list[dict[str, Any]]:
+        out = []
+        for e in self.examples:
+            rec: dict[str, Any] = {"id": e.id, "prompt": e.prompt, "answer": e.answer}
+            for k in ("label", "split", "trace"):
+                if getattr(e, k) is not None:
+                    rec[k] = getattr(e, k)
+            if e.meta:
+                rec["meta"] = dict(e.meta)
+            out.append(rec)
+        return out
+
+    def to_jsonl(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as fh:
+            for rec in self.to_records():
+                fh.write(json.dumps(rec) + "\n")
+        return path
+
+    def settings(self) -> dict[str, Any]:
+        """Task-level settings as stored in a family file's ``[tasks]`` table."""
+        out: dict[str, Any] = {"scorer": self.scorer, "max_new_tokens": self.max_new_tokens}
+        if self.format_prefix is not None:
+            out["format_prefix"] = self.format_prefix
+        if self.spans:
+            out["spans"] = {k: list(v) for k, v in self.spans.items()}
+        return out
+
+    @classmethod
+    def from_records(
+        cls,
+        name: str,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        scorer: str = "exact",
+        format_prefix: str | None = None,
+        spans: Mapping[str, Sequence[str]] | None = None,
+        max_new_tokens: int = 32,
+        prompt_field: str = "prompt",
+        answer_field: str = "answer",
+        where: str = "records",
+    ) -> Task:
+        """Build a task from dicts with ``prompt`` and ``answer`` (and optional ``id``,
+        ``label``, ``split``, ``trace``, ``meta``). With ``scorer="gsm8k"`` an answer such as
+        ``"... #### 42"`` is split into the trace and the final answer ``"42"``."""
+        examples = []
+        for i, rec in enumerate(records):
+            if prompt_field not in rec or answer_field not in rec:
+                raise TaskError(
+                    f"Record {i} of {where} lacks {prompt_field!r} or {answer_field!r} (keys: {sorted(rec)}). "
+                    "Pass prompt_field=/answer_field= to name the fields of your data."
+                )
+            answer = str(rec[answer_field])
+            trace = rec.get("trace")
+            if scorer == "gsm8k" and "####" in answer:
+                trace = trace if trace is not None else answer.split("####", 1)[0].strip()
+                answer = parse_gsm8k_answer(answer) or answer
+            meta = rec.get("meta") or {}
+            examples.append(
+                Example(
+                    id=str(rec.get("id", i)),
+                    prompt=str(rec[prompt_field]),
+                    answer=answer,
+                    label=rec.get("label"),
+                    split=rec.get("split"),
+                    trace=trace,
+                    meta=tuple(sorted((str(k), str(v)) for k, v in meta.items())),
+                )
+            )
+        span_map = {k: (str(v[0]), str(v[1]) if len(v) > 1 else "") for k, v in (spans or {}).items()}
+        return cls(
+            name,
+            tuple(examples),
+            scorer=scorer,
+            format_prefix=format_prefix,
+            spans=span_map,
+            max_new_tokens=max_new_tokens,
+        )
+
+    @classmethod
+    def from_jsonl(cls, path: str | Path, *, name: str | None = None, **settings: Any) -> Task:
+        """Load a task from a JSONL file, one example per line.
+
+        Settings (``scorer``, ``format_prefix``, ``spans``, ``max_new_tokens``, ``prompt_field``,
+        ``answer_field``) are keyword arguments; unknown settings are errors.
+        """
+        unknown = set(settings) - _TASK_KEYS
+        if unknown:
+            raise TaskError(f"Unknown task setting(s) {sorted(unknown)}. Valid: {sorted(_TASK_KEYS)}.")
+        path = Path(path)
+        if not path.exists():
+            raise TaskError(f"Task file {str(path)!r} does not exist.")
+        records = []
+        with open(path) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise TaskError(f"{path}:{lineno} is not valid JSON: {err}") from err
+        return cls.from_records(name or path.stem, records, where=str(path), **settings)

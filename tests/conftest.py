@@ -1,0 +1,43 @@
+"""Shared fixtures: every model is built locally and seeded; the hub is never reached."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_DISABLED", "true")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", default="cpu", help="device for model tests (cpu or cuda)")
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> str:
+    dev = str(request.config.getoption("--device"))
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError("--device cuda was given but torch sees no CUDA device")
+    return dev
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A factory: tiny_dir(arch, seed) -> folder of a tiny random checkpoint (cached per session)."""
+    from tests.tiny import make_checkpoint
+
+    root = tmp_path_factory.mktemp("tiny")
+    made: dict[tuple[str, int], object] = {}
+
+    def make(arch: str = "llama", seed: int = 0):
+        key = (arch, seed)
+        if key not in made:
+            made[key] = make_checkpoint(arch, root / f"{arch}-{seed}", seed=seed)
+        return made[key]
+
+    return make

@@ -1,0 +1,113 @@
+"""Tiny random checkpoints of real architectures, built locally (no downloads).
+
+``make_checkpoint(arch, folder, seed)`` writes a Hugging Face folder (config.json,
+model.safetensors, tokenizer files) that ``load_family`` loads like a hub model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import transformers
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+ARCHS = ("llama", "qwen2", "olmo2", "gemma2", "gpt2", "gpt_neox")
+
+SYMBOLS = list("abcdefghijklmnopqrstuvwxyz0123456789=#>+-*/.,:;!?") + ["Wait", "N", "C", "D"]
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+
+
+def make_tokenizer(extra: list[str] | None = None) -> transformers.PreTrainedTokenizerFast:
+    """A whitespace word-level tokenizer that prepends <bos>."""
+    vocab = {t: i for i, t in enumerate(SPECIALS + SYMBOLS + (extra or []))}
+    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tk.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]
+    )
+    from tokenizers import decoders
+
+    tk.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tk, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
+    )
+
+
+def make_config(arch: str, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_ctx: int = 128):
+    common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    if arch in ("llama", "qwen2", "olmo2"):
+        cls = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config, "olmo2": transformers.Olmo2Config}[arch]
+        return cls(
+            hidden_size=d_model,
+            intermediate_size=2 * d_model,
+            num_hidden_layers=n_layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=n_ctx,
+            tie_word_embeddings=(arch == "qwen2"),
+            **common,
+        )
+    if arch == "gemma2":
+        return transformers.Gemma2Config(
+            hidden_size=d_model,
+            intermediate_size=2 * d_model,
+            num_hidden_layers=n_layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=d_model // 4,
+            max_position_embeddings=n_ctx,
+            sliding_window=n_ctx,
+            **common,
+        )
+    if arch == "gpt2":
+        return transformers.GPT2Config(n_embd=d_model, n_layer=n_layers, n_head=4, n_positions=n_ctx, **common)
+    if arch == "gpt_neox":
+        return transformers.GPTNeoXConfig(
+            hidden_size=d_model,
+            intermediate_size=2 * d_model,
+            num_hidden_layers=n_layers,
+            num_attention_heads=4,
+            max_position_embeddings=n_ctx,
+            **common,
+        )
+    raise ValueError(f"unknown arch {arch!r}; choose from {ARCHS}")
+
+
+def make_checkpoint(
+    arch: str,
+    folder: str | Path,
+    seed: int = 0,
+    d_model: int = 64,
+    n_layers: int = 2,
+    tokenizer: transformers.PreTrainedTokenizerFast | None = None,
+    max_shard_size: str | None = None,
+) -> Path:
+    """Write a randomly initialised checkpoint of ``arch`` (seeded) with a local tokenizer."""
+    folder = Path(folder)
+    tok = tokenizer or make_tokenizer()
+    cfg = make_config(arch, len(tok), d_model=d_model, n_layers=n_layers)
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_config(cfg)
+    # make the random weights a bit larger than the default init so layers matter
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0, 0.2)
+    kwargs = {"max_shard_size": max_shard_size} if max_shard_size else {}
+    model.save_pretrained(folder, **kwargs)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def perturb_checkpoint(src: str | Path, dst: str | Path, scale: float = 0.05, seed: int = 1) -> Path:
+    """A 'fine-tune' of ``src``: the same architecture with every matrix nudged."""
+    src, dst = Path(src), Path(dst)
+    model = transformers.AutoModelForCausalLM.from_pretrained(src)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g))
+    model.save_pretrained(dst)
+    transformers.AutoTokenizer.from_pretrained(src).save_pretrained(dst)
+    return dst
