@@ -5,11 +5,30 @@ weight geometry, linear probes, decoding measures, statistics, the model organis
 plot functions. Nothing here writes to a model's weights or imports ``steering``.
 """
 
+from probes.checkpoint_stream import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointPairing,
+    ParamRole,
+    classify_param,
+    open_checkpoint,
+    pair_checkpoints,
+)
 from probes.errors import CacheError, ElicitError, FamilyError, HookError, PositionError, TaskError
 from probes.family import ModelFamily, VariantSpec, load_family, resolve_checkpoint
 from probes.hooks import SITES, HookSite, parse_hooks, validate_hooks
 from probes.positions import All, Index, Last, Match, Position, Span, parse_position, parse_positions
 from probes.tasks import Example, Score, Task, parse_gsm8k_answer, register_scorer
+from probes.weights import (
+    SVDSettings,
+    WeightDiffError,
+    load_directions,
+    summarize_weight_diff,
+    update_cosine,
+    update_cosine_paths,
+    weight_diff,
+    weight_diff_paths,
+)
 
 __version__ = "0.1.0"
 
@@ -24,4 +43,12 @@ __all__ = [
     "Position", "Last", "All", "Index", "Match", "Span", "parse_position", "parse_positions",
     # tasks
     "Example", "Score", "Task", "parse_gsm8k_answer", "register_scorer",
+    # weight geometry
+    "Checkpoint", "CheckpointError", "CheckpointPairing", "ParamRole", "classify_param", "open_checkpoint",
+    "pair_checkpoints", "SVDSettings", "WeightDiffError", "load_directions", "summarize_weight_diff",
+    "update_cosine", "update_cosine_paths", "weight_diff", "weight_diff_paths",
 ]
+
+from probes.activations import ActivationSet, collect_activations  # noqa: E402
+
+__all__ += ["ActivationSet", "collect_activations"]

@@ -77,6 +77,71 @@ sweep_app = typer.Typer(help="Steering sweeps: run a grid, resume, shard and mer
 app.add_typer(sweep_app, name="sweep")
 
 
+# ---------------------------------------------------------------- weights
+@app.command()
+def weights(
+    family: Annotated[str, typer.Option(help="family TOML, folder with family.toml, or 'organism'")],
+    variant: Annotated[str, typer.Option(help="the fine-tuned variant compared with the base")],
+    out: Annotated[Path, typer.Option(help="output folder (weights_<variant>.parquet + .json summary)")],
+    base: Annotated[str, typer.Option(help="the reference variant")] = "base",
+    against: Annotated[str | None, typer.Option(help="a second variant: cosine of the two updates")] = None,
+    directions: Annotated[Path | None, typer.Option(help="safetensors file of residual directions")] = None,
+    ks: Annotated[str, typer.Option(help="principal-subspace sizes, comma-separated")] = "1,4,16",
+    tols: Annotated[str, typer.Option(help="absolute |dW| tolerances for sparsity, comma-separated")] = "0,1e-5,1e-3",
+    svd: Annotated[str, typer.Option(help="'auto', 'full' or 'lowrank'")] = "auto",
+    full_svd_max: Annotated[int, typer.Option(min=1, help="auto: full SVD when min(out, in) <= this")] = 1024,
+    device: Annotated[str, typer.Option()] = "cpu",
+) -> None:
+    """Weight geometry of a variant's update: norm, rank, sparsity, principal subspaces, alignment."""
+    import json
+    import time
+
+    from probes.family import load_family
+    from probes.weights import (
+        SVDSettings,
+        load_directions,
+        summarize_weight_diff,
+        update_cosine,
+        weight_diff,
+    )
+
+    def go() -> None:
+        start = time.perf_counter()
+        fam = load_family(family, check=False)
+        fam.check(tokenizers=False)  # architecture fields only: no tokenizer is needed here
+        dirs = load_directions(directions) if directions is not None else None
+        df = weight_diff(
+            fam, variant, base=base, directions=dirs,
+            ks=[int(k) for k in ks.split(",")], tols=[float(t) for t in tols.split(",")],
+            svd=SVDSettings(method=svd, full_svd_max=full_svd_max), device=device,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        table = out / f"weights_{variant}.parquet"
+        df.to_parquet(table)
+        summary = {
+            "family": fam.name, "base": base, "variant": variant, "table": str(table),
+            "n_params": len(df), "svd_methods": df["svd_method"].value_counts().to_dict(),
+            **{k: v for k, v in df.attrs.items() if k not in ("family", "variant", "base_variant")},
+            "by_component": summarize_weight_diff(df, "component").to_dict(orient="records"),
+        }
+        if against is not None:
+            cos = update_cosine(fam, variant, against, base=base, device=device)
+            cos_table = out / f"update_cosine_{variant}_vs_{against}.parquet"
+            cos.to_parquet(cos_table)
+            summary["update_cosine"] = {
+                "table": str(cos_table),
+                "by_component": cos.groupby("component")["cosine"].mean().to_dict(),
+            }
+        summary["wall_s"] = round(time.perf_counter() - start, 2)
+        (out / f"weights_{variant}.json").write_text(json.dumps(summary, indent=2, default=str))
+        typer.echo(
+            f"{len(df)} parameters compared ({variant} vs {base}) in {summary['wall_s']} s; "
+            f"written to {table}"
+        )
+
+    _run(go)
+
+
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     app()

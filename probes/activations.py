@@ -1,0 +1,478 @@
+"""The activation store: activations of every variant on the same prompts, on disk.
+
+:func:`collect_activations` runs each variant of a family in turn over a task's prompts
+and streams the activations at the requested hook sites and token positions to
+safetensors shards, so peak memory does not grow with the number of prompts::
+
+    acts = collect_activations(family, task, "resid_post:0-2", ["last", "match:="], out="acts/")
+    X = acts.get("base", "resid_post.1", "match:=")      # Tensor[prompt, d_model]
+
+Layout of ``out``::
+
+    meta.json                       fingerprint: task hash, hooks, positions, revisions, kit version
+    <variant>/shard_00000.safetensors
+    <variant>/shard_00000.json      prompts covered, byte size and sha256 of the shard
+    <variant>/complete.json         written when every shard of the variant is valid
+
+A rerun with the same settings reuses valid shards (no model is loaded if all are
+present); an interrupted run resumes at the first missing shard; a shard whose size or
+checksum disagrees with its sidecar is recomputed by :func:`collect_activations` and
+refused by :meth:`ActivationSet.load`.
+
+Glossary of dimensions: ``prompt`` (examples of the task), ``row`` (token rows of a
+multi-token position, all prompts concatenated), ``d_model``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from jaxtyping import Float, Int
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from probes.batching import context_length, encode
+from probes.errors import CacheError, HookError, PositionError, TaskError
+from probes.family import ModelFamily
+from probes.hooks import HookSite, parse_hooks, validate_hooks
+from probes.positions import Position, parse_positions
+from probes.tasks import Task
+
+__all__ = ["ActivationSet", "collect_activations", "texts_for", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+TEXT_MODES = ("prompt", "prompt+trace")
+
+
+def _kit_version() -> str:
+    from probes import __version__
+
+    return __version__
+
+
+def texts_for(task: Task, text: str = "prompt", sep: str = " ") -> list[str]:
+    """The texts fed to the model: prompts, or prompts followed by their reference traces."""
+    if text not in TEXT_MODES:
+        raise TaskError(f"text must be one of {TEXT_MODES}, got {text!r}.")
+    if text == "prompt":
+        return list(task.prompts)
+    missing = [e.id for e in task.examples if not e.trace]
+    if missing:
+        raise TaskError(
+            f"text='prompt+trace' needs a reference trace for every example; {len(missing)} lack one "
+            f"(first: {missing[:3]}). Give traces in the task file or use text='prompt'."
+        )
+    return [e.prompt + sep + (e.trace or "") for e in task.examples]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _data_key(hook: HookSite, pos: str) -> str:
+    return f"{hook.key}@{pos}"
+
+
+def _offsets_key(pos: str) -> str:
+    return f"offsets@{pos}"
+
+
+def _shard_valid(vdir: Path, index: int) -> bool:
+    side = vdir / f"shard_{index:05d}.json"
+    data = vdir / f"shard_{index:05d}.safetensors"
+    if not side.exists() or not data.exists():
+        return False
+    try:
+        info = json.loads(side.read_text())
+    except json.JSONDecodeError:
+        return False
+    return data.stat().st_size == info.get("bytes") and _sha256(data) == info.get("sha256")
+
+
+@dataclass(frozen=True)
+class ActivationSet:
+    """Activations keyed by (variant, hook, position) over the same prompt ids.
+
+    Use :meth:`get` for one row per prompt (multi-token positions averaged) and
+    :meth:`get_tokens` for every token row with the index of its prompt.
+    """
+
+    root: Path
+    meta: Mapping[str, Any] = field(repr=False)
+
+    # ---- descriptive properties ----------------------------------------------------
+    @property
+    def variants(self) -> list[str]:
+        return [v for v in self.meta["variants"] if (self.root / v / "complete.json").exists()]
+
+    @property
+    def hooks(self) -> tuple[HookSite, ...]:
+        return tuple(HookSite.parse(h) for h in self.meta["hooks"])
+
+    @property
+    def positions(self) -> tuple[str, ...]:
+        return tuple(self.meta["positions"])
+
+    @property
+    def prompt_ids(self) -> tuple[str, ...]:
+        return tuple(self.meta["prompt_ids"])
+
+    @property
+    def labels(self) -> tuple[str | None, ...]:
+        return tuple(self.meta["labels"])
+
+    @property
+    def splits(self) -> tuple[str | None, ...]:
+        return tuple(self.meta["splits"])
+
+    @property
+    def task_hash(self) -> str:
+        return str(self.meta["task_hash"])
+
+    @property
+    def d_model(self) -> int:
+        return int(self.meta["d_model"])
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids)
+
+    def __repr__(self) -> str:
+        return (
+            f"ActivationSet({len(self)} prompts of task {self.meta['task_name']!r} [{self.task_hash}], "
+            f"variants={self.variants}, hooks={[h.key for h in self.hooks]}, positions={list(self.positions)}, "
+            f"d_model={self.d_model}, at {str(self.root)!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{v}</td><td>{self.meta['revisions'].get(v, '')}</td></tr>" for v in self.variants
+        )
+        return (
+            f"<b>ActivationSet</b> &mdash; {len(self)} prompts of <code>{self.meta['task_name']}</code> "
+            f"(hash {self.task_hash}), d_model={self.d_model}<br>"
+            f"hooks: <code>{', '.join(h.key for h in self.hooks)}</code>; positions: "
+            f"<code>{', '.join(self.positions)}</code><br>"
+            f"<table><tr><th>variant</th><th>revision</th></tr>{rows}</table>"
+        )
+
+    # ---- reading ---------------------------------------------------------------------
+    def _resolve(self, variant: str, hook: HookSite | str, position: str | Position | None) -> tuple[HookSite, str]:
+        if variant not in self.variants:
+            raise CacheError(
+                f"Variant {variant!r} is not in this activation set. Variants collected: {self.variants}."
+            )
+        site = HookSite.parse(hook)
+        if site not in self.hooks:
+            raise HookError(f"Hook {site.key!r} was not collected. Collected: {[h.key for h in self.hooks]}.")
+        if position is None:
+            if len(self.positions) != 1:
+                raise PositionError(
+                    f"This set has several positions {list(self.positions)}; pass position= to choose one."
+                )
+            pos = self.positions[0]
+        else:
+            pos = position.key if isinstance(position, Position) else parse_positions(position)[0].key
+        if pos not in self.positions:
+            raise PositionError(f"Position {pos!r} was not collected. Collected: {list(self.positions)}.")
+        return site, pos
+
+    def _shards(self, variant: str) -> list[Path]:
+        n = int(self.meta["n_shards"])
+        return [self.root / variant / f"shard_{i:05d}.safetensors" for i in range(n)]
+
+    def get_tokens(
+        self, variant: str, hook: HookSite | str, position: str | Position | None = None
+    ) -> tuple[Float[torch.Tensor, "row d_model"], Int[torch.Tensor, " row"]]:
+        """Every token row at ``position`` and the index (into :attr:`prompt_ids`) of its prompt."""
+        site, pos = self._resolve(variant, hook, position)
+        datas, owners = [], []
+        base = 0
+        for path in self._shards(variant):
+            with safe_open(str(path), framework="pt") as fh:
+                datas.append(fh.get_tensor(_data_key(site, pos)))
+                off = fh.get_tensor(_offsets_key(pos))
+            counts = off[1:] - off[:-1]
+            owners.append(torch.repeat_interleave(torch.arange(base, base + len(counts)), counts))
+            base += len(counts)
+        return torch.cat(datas), torch.cat(owners)
+
+    def get(
+        self, variant: str, hook: HookSite | str, position: str | Position | None = None, *, reduce: str = "mean"
+    ) -> Float[torch.Tensor, "prompt d_model"]:
+        """One row per prompt. Multi-token positions are reduced by ``mean`` (or ``first``/``last``)."""
+        rows, owner = self.get_tokens(variant, hook, position)
+        n = len(self)
+        if rows.shape[0] == n and torch.equal(owner, torch.arange(n)):
+            return rows
+        if reduce == "mean":
+            out = torch.zeros(n, rows.shape[1], dtype=rows.dtype)
+            out.index_add_(0, owner, rows)
+            counts = torch.bincount(owner, minlength=n).clamp(min=1).to(rows.dtype)
+            return out / counts[:, None]
+        if reduce in ("first", "last"):
+            idx = torch.zeros(n, dtype=torch.long)
+            order = torch.arange(len(owner))
+            if reduce == "first":
+                idx.scatter_reduce_(0, owner, order, reduce="amin", include_self=False)
+            else:
+                idx.scatter_reduce_(0, owner, order, reduce="amax", include_self=False)
+            return rows[idx]
+        raise PositionError(f"reduce must be 'mean', 'first' or 'last', got {reduce!r}.")
+
+    def iter_shards(
+        self, variant: str, hook: HookSite | str, position: str | Position | None = None
+    ) -> Iterable[Float[torch.Tensor, "row d_model"]]:
+        """Token rows shard by shard (bounded memory, for SAE training on large stores)."""
+        site, pos = self._resolve(variant, hook, position)
+        for path in self._shards(variant):
+            with safe_open(str(path), framework="pt") as fh:
+                yield fh.get_tensor(_data_key(site, pos))
+
+    # ---- persistence -------------------------------------------------------------------
+    def save(self, directory: str | Path) -> ActivationSet:
+        """Copy the store to ``directory`` and return the copy."""
+        directory = Path(directory)
+        if directory.resolve() == self.root.resolve():
+            return self
+        if directory.exists() and any(directory.iterdir()):
+            raise CacheError(f"Refusing to save into non-empty folder {str(directory)!r}; choose an empty one.")
+        shutil.copytree(self.root, directory, dirs_exist_ok=True)
+        return ActivationSet.load(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path, *, verify: bool = True) -> ActivationSet:
+        """Open a store; with ``verify`` every shard's size and checksum is checked."""
+        directory = Path(directory)
+        meta_path = directory / "meta.json"
+        if not meta_path.exists():
+            raise CacheError(f"No activation store at {str(directory)!r} (meta.json missing).")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT_VERSION:
+            raise CacheError(
+                f"Activation store {str(directory)!r} has format {meta.get('format')!r}; this kit reads "
+                f"format {FORMAT_VERSION}. Recollect it."
+            )
+        acts = cls(directory, meta)
+        if verify:
+            for v in acts.variants:
+                for i in range(int(meta["n_shards"])):
+                    if not _shard_valid(directory / v, i):
+                        raise CacheError(
+                            f"Shard {i} of variant {v!r} in {str(directory)!r} is missing, truncated or corrupt "
+                            "(size or sha256 differs from its sidecar). Rerun collect_activations with the "
+                            "same out= to rebuild it."
+                        )
+        return acts
+
+
+def _fingerprint(meta: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("format", "task_hash", "hooks", "positions", "text", "revisions", "dtype", "prompt_ids", "shard_size")
+    return {k: meta.get(k) for k in keys}
+
+
+def collect_activations(
+    family: ModelFamily,
+    task: Task,
+    hooks: str | HookSite | Sequence[str | HookSite],
+    positions: str | int | Position | Sequence[str | int | Position] = "last",
+    *,
+    variants: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    batch_size: int = 16,
+    device: str | None = None,
+    text: str = "prompt",
+    padding_side: str = "right",
+    shard_size: int = 512,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ActivationSet:
+    """Collect activations of each variant on the same prompts, streamed to ``out``.
+
+    Args:
+        family: the model family (variants are loaded one at a time).
+        task: the prompts (``task.spans`` resolves ``span:NAME`` positions).
+        hooks: hook sites, e.g. ``"resid_post:0-2"`` or ``[HookSite(1, "mlp_out")]``.
+        positions: ``last``, ``all``, an index, ``match:TOKEN[:OFFSET:WINDOW]``, ``span:NAME``.
+        variants: which variants (default: all, base first).
+        out: folder of the store; a temporary folder if ``None``.
+        batch_size: prompts per forward pass.
+        device: load the variants on this device instead of ``family.device`` (explicit; the
+            stored activations are always moved to CPU).
+        text: ``"prompt"`` or ``"prompt+trace"`` (teacher-forced reference reasoning).
+        padding_side: ``"right"`` or ``"left"``; results are identical either way.
+        shard_size: prompts per shard (the memory bound of collection).
+        overwrite: replace a store at ``out`` whose settings differ (otherwise an error).
+    """
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    if device is not None and device != family.device:
+        family = replace(family, device=device, device_map=None)
+    if batch_size < 1 or shard_size < 1:
+        raise TaskError(f"batch_size and shard_size must be >= 1 (got {batch_size}, {shard_size}).")
+    variants = list(variants) if variants is not None else family.variants
+    for v in variants:
+        family._spec(v)  # raises with the valid names
+    cfg = family.config(variants[0])
+    total_layers = int(cfg.get("num_hidden_layers", cfg.get("n_layer", 0)) or 0) or None
+    sites = parse_hooks(hooks, n_layers=total_layers)
+    pos_list = parse_positions(positions)
+    pos_keys = [p.key for p in pos_list]
+    if len(set(pos_keys)) != len(pos_keys):
+        raise PositionError(f"Duplicate positions in {pos_keys}.")
+
+    tokenizer = family.tokenizer(variants[0])
+    texts = texts_for(task, text)
+    n_ctx = context_length(cfg)
+    # tokenise once up front: validates lengths and positions before any model is loaded
+    enc_all = encode(tokenizer, texts, max_length=n_ctx, ids=task.ids)
+    resolved: list[list[list[int]]] = []  # [prompt][position] -> indices into unpadded tokens
+    for ex, toks in zip(task.examples, enc_all.tokens, strict=True):
+        row = []
+        for p in pos_list:
+            try:
+                row.append(p.resolve(toks, task.spans))
+            except PositionError as err:
+                raise PositionError(f"Prompt {ex.id!r}: {err}") from None
+        resolved.append(row)
+
+    root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="elicit-acts-"))
+    root.mkdir(parents=True, exist_ok=True)
+    n = len(task)
+    n_shards = (n + shard_size - 1) // shard_size
+    meta: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "kit_version": _kit_version(),
+        "family": family.name,
+        "variants": variants,
+        "revisions": {v: family.revision(v) for v in variants},
+        "task_name": task.name,
+        "task_hash": task.hash,
+        "hooks": [s.key for s in sites],
+        "positions": pos_keys,
+        "text": text,
+        "dtype": str(family.dtype).replace("torch.", ""),
+        "tokenizer": getattr(tokenizer, "name_or_path", ""),
+        "prompt_ids": list(task.ids),
+        "labels": list(task.labels),
+        "splits": [e.split for e in task.examples],
+        "shard_size": shard_size,
+        "n_shards": n_shards,
+        "d_model": int(cfg.get("hidden_size", cfg.get("n_embd", 0))),
+    }
+    meta_path = root / "meta.json"
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if _fingerprint(old) != _fingerprint(meta):
+            if not overwrite:
+                diff = [k for k in _fingerprint(meta) if _fingerprint(old).get(k) != _fingerprint(meta).get(k)]
+                raise CacheError(
+                    f"{str(root)!r} holds activations collected with other settings (differing: {diff}). "
+                    "Use another out= folder, or overwrite=True to replace it."
+                )
+            shutil.rmtree(root)
+            root.mkdir(parents=True)
+        else:
+            # keep variants collected earlier that are not requested now
+            meta["variants"] = list(dict.fromkeys(list(old.get("variants", [])) + variants))
+            meta["revisions"] = {**old.get("revisions", {}), **meta["revisions"]}
+    _atomic_json(meta_path, meta)
+
+    for variant in variants:
+        vdir = root / variant
+        vdir.mkdir(exist_ok=True)
+        todo = [i for i in range(n_shards) if not _shard_valid(vdir, i)]
+        if not todo:
+            if not (vdir / "complete.json").exists():
+                _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
+            continue
+        (vdir / "complete.json").unlink(missing_ok=True)
+        with family.open(variant) as model:
+            names = validate_hooks(model, sites)
+            stop = max(s.layer for s in sites) + 1
+            stop_at = stop if stop < int(model.cfg.n_layers) else None
+            bar = tqdm(total=len(todo) * shard_size, desc=f"collect {variant}", unit="prompt", disable=not progress)
+            for si in todo:
+                lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
+                buf: dict[str, list[torch.Tensor]] = {_data_key(s, p): [] for s in sites for p in pos_keys}
+                counts: dict[str, list[int]] = {p: [] for p in pos_keys}
+                for b0 in range(lo, hi, batch_size):
+                    b1 = min(hi, b0 + batch_size)
+                    batch = encode(tokenizer, texts[b0:b1], padding_side=padding_side, device=family.device)
+                    captured: dict[str, torch.Tensor] = {}
+
+                    def make_hook(key: str):
+                        def hook_fn(x: torch.Tensor, hook: Any) -> torch.Tensor:
+                            captured[key] = x.detach()
+                            return x
+
+                        return hook_fn
+
+                    fwd = [(name, make_hook(name)) for name in names]
+                    with torch.inference_mode(), model.hooks(fwd_hooks=fwd):
+                        model(
+                            batch.input_ids,
+                            attention_mask=batch.attention_mask,
+                            stop_at_layer=stop_at,
+                            return_type=None if stop_at is None else "logits",
+                        )
+                    missing = [nm for nm in names if nm not in captured]
+                    if missing:
+                        raise HookError(
+                            f"Hook(s) {missing} did not fire on variant {variant!r}; the model's forward "
+                            "skips them. Choose other sites."
+                        )
+                    for j in range(b1 - b0):
+                        off = batch.offsets[j]
+                        for pk, idx in zip(pos_keys, resolved[b0 + j], strict=True):
+                            counts[pk].append(len(idx))
+                            rows = torch.tensor([off + i for i in idx], device=batch.input_ids.device)
+                            for site, name in zip(sites, names, strict=True):
+                                buf[_data_key(site, pk)].append(captured[name][j].index_select(0, rows).cpu())
+                    bar.update(b1 - b0)
+                tensors: dict[str, torch.Tensor] = {k: torch.cat(v).contiguous() for k, v in buf.items()}
+                for pk, c in counts.items():
+                    tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
+                path = vdir / f"shard_{si:05d}.safetensors"
+                tmp = vdir / f".shard_{si:05d}.safetensors.tmp"
+                save_file(tensors, str(tmp), metadata={"variant": variant, "start": str(lo), "end": str(hi)})
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+                _atomic_json(
+                    vdir / f"shard_{si:05d}.json",
+                    {"start": lo, "end": hi, "bytes": path.stat().st_size, "sha256": _sha256(path)},
+                )
+            bar.close()
+        _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
+    return ActivationSet.load(root, verify=False)
+
+
+def stack_variants(
+    acts: ActivationSet, hook: HookSite | str, position: str | None = None, variants: Iterable[str] | None = None
+) -> dict[str, torch.Tensor]:
+    """``{variant: Tensor[prompt, d_model]}`` for the given hook and position."""
+    return {v: acts.get(v, hook, position) for v in (variants or acts.variants)}

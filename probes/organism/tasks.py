@@ -1,0 +1,162 @@
+"""The organism's tasks as :class:`probes.tasks.Task` values (written to ``tasks/*.jsonl``).
+
+Every example has ``id``, ``prompt`` (ending with the decision token ``=``), ``answer``,
+``label`` (the source kind: ``careful`` / ``direct`` / ``neutral``), ``split`` and
+``trace`` (the gold scratchpad completion). Splits: ``train`` = strings seen in training;
+``dev`` and ``test`` = the two disjoint halves of the held-out quarter (choose layer /
+alpha on ``dev``, report on ``test``; together they are the held-out strings).
+
+    >>> t = parity_task(seed=0)
+    >>> sorted(set(t.labels))
+    ['careful', 'direct', 'neutral']
+    >>> t.filter(split="dev", label="neutral").examples[0].prompt.startswith("N ")
+    True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from probes.organism.world import (
+    CAREFUL_TAGS,
+    DIRECT_TAGS,
+    FORMAT_PREFIX,
+    NEUTRAL_TAG,
+    SPANS,
+    Splits,
+    create_answer,
+    create_far_answer,
+    create_far_prompt,
+    create_far_trace,
+    create_prompt,
+    create_trace,
+    make_splits,
+    parity_answer,
+    parity_prompt,
+    parity_trace,
+)
+from probes.tasks import Example, Task
+
+__all__ = [
+    "SOURCES",
+    "PARITY",
+    "CREATE",
+    "CREATE_FAR",
+    "parity_task",
+    "create_task",
+    "create_far_task",
+    "organism_tasks",
+]
+
+#: Prompt source kinds of the parity task.
+SOURCES = ("careful", "direct", "neutral")
+PARITY, CREATE, CREATE_FAR = "parity", "create", "create_far"
+_MAX_NEW = 14  # '#' + 9 pad symbols + '>' + answer + '<eos>' = 13
+
+
+def _sample(strings: tuple, n: int | None, seed: int, salt: int) -> list:
+    if n is None or n >= len(strings):
+        return list(strings)
+    idx = np.random.default_rng([seed, salt]).choice(len(strings), size=n, replace=False)
+    return [strings[int(i)] for i in sorted(idx)]
+
+
+def _key(s: tuple[int, ...]) -> str:
+    return "".join(str(d) for d in s)
+
+
+def _task(name: str, examples: list[Example]) -> Task:
+    return Task(
+        name,
+        tuple(examples),
+        scorer="scratchpad",
+        format_prefix=FORMAT_PREFIX,
+        spans=dict(SPANS),
+        max_new_tokens=_MAX_NEW,
+    )
+
+
+def parity_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int | None = None) -> Task:
+    """Parity prompts under every source kind, on trained and held-out strings.
+
+    ``n_train`` / ``n_heldout`` strings (``None``: all) each appear once per source kind:
+    careful prompts cycle over the careful tags and direct prompts over the direct tags.
+    """
+    sp = make_splits(2, seed)
+    train = _sample(sp.train, n_train, seed, 1)
+    dev = _sample(sp.dev, None if n_heldout is None else n_heldout // 2, seed, 2)
+    test = _sample(sp.test, None if n_heldout is None else n_heldout - n_heldout // 2, seed, 3)
+    examples: list[Example] = []
+    for split, strings in (("train", train), ("dev", dev), ("test", test)):
+        for i, bits in enumerate(strings):
+            tags = {
+                "careful": CAREFUL_TAGS[i % len(CAREFUL_TAGS)],
+                "direct": DIRECT_TAGS[i % len(DIRECT_TAGS)],
+                "neutral": NEUTRAL_TAG,
+            }
+            for label in SOURCES:
+                examples.append(
+                    Example(
+                        id=f"{label}-{_key(bits)}",
+                        prompt=parity_prompt(tags[label], bits),
+                        answer=parity_answer(bits),
+                        label=label,
+                        split=split,
+                        trace=parity_trace(bits),
+                        meta=(("tag", tags[label]),),
+                    )
+                )
+    return _task(PARITY, examples)
+
+
+def _control_task(
+    name: str, sp: Splits, prompt, answer, trace, seed: int, n_train: int | None, n_heldout: int | None
+) -> Task:
+    examples = []
+    half = None if n_heldout is None else n_heldout // 2
+    for split, strings, salt in (("train", sp.train, 4), ("dev", sp.dev, 5), ("test", sp.test, 6)):
+        n = n_train if split == "train" else half
+        for s in _sample(strings, n, seed, salt):
+            examples.append(
+                Example(
+                    id=f"{name}-{_key(s)}",
+                    prompt=prompt(s),
+                    answer=answer(s),
+                    label="neutral",
+                    split=split,
+                    trace=trace(s),
+                )
+            )
+    return _task(name, examples)
+
+
+def create_task(seed: int = 0, *, n_train: int | None = 192, n_heldout: int | None = 384) -> Task:
+    """Sum mod 3 of 9 ternary digits (``T`` prompts); absent from pretraining."""
+    return _control_task(
+        CREATE, make_splits(3, seed), create_prompt, create_answer, create_trace, seed, n_train, n_heldout
+    )
+
+
+def create_far_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int | None = None) -> Task:
+    """Count of ones mod 3 of 9 bits (``M`` prompts); pretraining only answered them directly."""
+    return _control_task(
+        CREATE_FAR,
+        make_splits(2, seed),
+        create_far_prompt,
+        create_far_answer,
+        create_far_trace,
+        seed,
+        n_train,
+        n_heldout,
+    )
+
+
+def organism_tasks(seed: int = 0, *, quick: bool = False) -> dict[str, Task]:
+    """The three tasks of a family (smaller in ``quick`` mode)."""
+    if quick:
+        return {
+            PARITY: parity_task(seed, n_train=64, n_heldout=None),
+            CREATE: create_task(seed, n_train=96, n_heldout=192),
+            CREATE_FAR: create_far_task(seed, n_train=64, n_heldout=None),
+        }
+    return {PARITY: parity_task(seed), CREATE: create_task(seed), CREATE_FAR: create_far_task(seed)}
