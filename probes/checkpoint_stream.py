@@ -5,8 +5,8 @@ Weight geometry compares a base checkpoint with its fine-tunes matrix by matrix
 here ever holds a whole model: :func:`pair_checkpoints` reads only the safetensors
 headers, pairs tensors by name, and :meth:`CheckpointPairing.stream` yields one
 parameter at a time from every checkpoint. Each tensor is read through its own short
-``safe_open`` (the file's memory map is closed again before the next one), so peak
-memory is a few tensors, never two models::
+``safe_open``; safetensors hands back a view of the file's memory map, which is unmapped
+as soon as the tensor is freed, so peak memory is a few tensors, never two models::
 
     >>> pairing = pair_checkpoints({"base": "ckpt/base", "sft": "ckpt/sft"})  # doctest: +SKIP
     >>> for role, tensors in pairing.stream():                              # doctest: +SKIP
@@ -223,8 +223,9 @@ class Checkpoint:
     ) -> torch.Tensor:
         """Read one tensor (as stored, then cast to ``dtype`` unless it is ``None``).
 
-        The file is opened for this tensor only and its memory map closed on return, so
-        the process never keeps pages of the rest of the checkpoint mapped.
+        The file is opened for this tensor only. The tensor returned (when no cast is
+        needed) views the file's memory map, which stays mapped until the tensor is freed:
+        only this tensor's pages are ever touched, and nothing else of the checkpoint.
         """
         if name not in self.files:
             raise CheckpointError(

@@ -203,7 +203,7 @@ def principal_angles(
     [0.0, 90.0]
     """
     cos = torch.linalg.svdvals(A.mT @ B).clamp(0.0, 1.0)
-    return torch.rad2deg(torch.arccos(cos)).flip(0)
+    return torch.rad2deg(torch.arccos(cos))  # svdvals descend, so angles ascend
 
 
 def _unit_directions(directions: Directions, d_model: int | None = None) -> tuple[list[str], torch.Tensor]:

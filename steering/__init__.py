@@ -4,4 +4,7 @@ elicitation, the select-vs-create battery and report, and the ``elicit`` CLI.
 ``steering`` imports ``probes``; ``probes`` never imports ``steering``.
 """
 
-__all__: list[str] = []
+from steering.apply import STEER_POSITIONS, apply
+from steering.vector import METHODS, SteeringVector, fit_vector, random_like
+
+__all__ = ["SteeringVector", "fit_vector", "random_like", "METHODS", "apply", "STEER_POSITIONS"]

@@ -1,0 +1,566 @@
+"""Sparse autoencoders on stored activations, with sae_lens: train, load, transfer, latent shifts.
+
+SCIENCE.md, "SAEs and crosscoders". Training, the SAE format and the architectures are
+sae_lens's (``SAETrainer`` fed from the activation store, ``LoggingConfig(log_to_wandb=False)``);
+a saved SAE is an ordinary sae_lens folder (``cfg.json`` + ``sae_weights.safetensors``) that
+``sae_lens.SAE.load_from_disk`` opens::
+
+    sae = train_sae(acts, "base", "resid_post.1", "all", architecture="batchtopk", k=8, out="sae/")
+    table = sae_transfer(family, sae, task, variants=["base", "dpo", "create"])   # FVU, L0, CE/KL recovered
+    shifts = latent_shifts(acts, sae, variants=["dpo"], contrast=("careful", "direct"))
+    vec = decoder_direction(sae, int(shifts.iloc[0].latent))                       # -> steering
+
+Measures (each with a bootstrap interval over prompts, :mod:`probes.stats`):
+
+- **FVU** ``= Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` over kept tokens;
+- **L0** = mean number of active latents per kept token;
+- **CE / KL recovered** ``= (L_ablate − L_spliced) / (L_ablate − L_clean)`` with the SAE
+  reconstruction spliced into the variant's forward pass at the SAE's hook, against zero
+  ablation of the same tokens (Kissane et al. 2024, "SAEs (usually) transfer between base
+  and chat models"). For KL, ``L`` is ``KL(p_clean ‖ p_run)`` per predicted token, so
+  ``L_clean = 0``.
+
+Kept tokens exclude the first token of every text (BOS; Kissane et al. found its norm is an
+outlier and exclude it) and any token whose residual norm exceeds ``outlier_factor`` times
+the median norm (of the batch in a forward pass; of the rows in a store). Excluded tokens
+are left untouched by both splice and ablation.
+
+Glossary of dimensions: ``batch pos d_model d_sae layer prompt``; ``row`` is a token row of
+the activation store (all prompts concatenated).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from jaxtyping import Float, Int
+
+from probes.activations import ActivationSet, texts_for
+from probes.batching import encode
+from probes.errors import ElicitError
+from probes.family import ModelFamily
+from probes.hooks import HookSite, validate_hooks
+from probes.positions import Position
+from probes.stats import bootstrap_ci
+from probes.tasks import Task
+
+__all__ = [
+    "ARCHITECTURES",
+    "SAEError",
+    "train_sae",
+    "fit_sae",
+    "load_sae",
+    "save_sae",
+    "token_rows",
+    "fvu",
+    "l0",
+    "loss_recovered",
+    "sae_transfer",
+    "latent_shifts",
+    "decoder_direction",
+]
+
+#: Architectures trainable with :func:`train_sae` (sae_lens's names).
+ARCHITECTURES = ("standard", "topk", "batchtopk", "jumprelu")
+
+
+class SAEError(ElicitError):
+    """An SAE could not be trained, loaded, or does not fit the activations it is given."""
+
+
+# ------------------------------------------------------------------------------ pure measures
+def fvu(x: Float[torch.Tensor, "row d_model"], x_hat: Float[torch.Tensor, "row d_model"]) -> float:
+    """Fraction of variance unexplained ``Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` (SCIENCE.md)."""
+    if x.shape != x_hat.shape:
+        raise SAEError(f"fvu needs x and x_hat of one shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}.")
+    num = (x - x_hat).pow(2).sum()
+    den = (x - x.mean(0, keepdim=True)).pow(2).sum()
+    return float(num / den)
+
+
+def l0(feature_acts: Float[torch.Tensor, "row d_sae"]) -> float:
+    """Mean number of active (non-zero) latents per row."""
+    return float((feature_acts != 0).sum(-1).float().mean())
+
+
+def loss_recovered(clean: float, spliced: float, ablated: float) -> float:
+    """``(L_ablate − L_spliced) / (L_ablate − L_clean)`` (Kissane et al. 2024): 1 = lossless splice."""
+    return (ablated - spliced) / (ablated - clean)
+
+
+# ------------------------------------------------------------------------------ store rows
+def _keep_mask(
+    rows: Float[torch.Tensor, "row d_model"], owner: Int[torch.Tensor, " row"], drop_first: bool, outlier_factor: float | None
+) -> torch.Tensor:
+    keep = torch.ones(len(rows), dtype=torch.bool)
+    if drop_first and len(owner):
+        first = torch.ones_like(keep)
+        first[1:] = owner[1:] != owner[:-1]
+        keep &= ~first
+    if outlier_factor is not None and keep.any():
+        norms = rows.norm(dim=-1)
+        keep &= norms <= outlier_factor * norms[keep].median()
+    return keep
+
+
+def token_rows(
+    acts: ActivationSet,
+    variant: str,
+    hook: HookSite | str,
+    position: str | Position | None = None,
+    *,
+    drop_first: bool | None = None,
+    outlier_factor: float | None = 10.0,
+) -> tuple[Float[torch.Tensor, "row d_model"], Int[torch.Tensor, " row"]]:
+    """Token rows of the store with BOS and outlier-norm rows removed, and each row's prompt index.
+
+    ``drop_first`` (default: when the position is ``all``) drops each prompt's first row, the
+    BOS token; ``outlier_factor`` drops rows whose norm exceeds that multiple of the median.
+    """
+    rows, owner = acts.get_tokens(variant, hook, position)
+    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
+    if drop_first is None:
+        drop_first = pos_key == "all"
+    keep = _keep_mask(rows, owner, drop_first, outlier_factor)
+    return rows[keep].float(), owner[keep]
+
+
+# ------------------------------------------------------------------------------ training
+def _training_config(architecture: str, d_in: int, d_sae: int, *, k: float, sparsity_coefficient: float | None, steps: int, meta: dict[str, Any]):
+    import sae_lens
+
+    common = dict(d_in=d_in, d_sae=d_sae, normalize_activations="expected_average_only_in")
+    if architecture == "standard":
+        cfg = sae_lens.StandardTrainingSAEConfig(
+            **common, l1_coefficient=5.0 if sparsity_coefficient is None else sparsity_coefficient,
+            l1_warm_up_steps=steps // 20,
+        )
+        cls = sae_lens.StandardTrainingSAE
+    elif architecture == "topk":
+        cfg = sae_lens.TopKTrainingSAEConfig(**common, k=int(k))
+        cls = sae_lens.TopKTrainingSAE
+    elif architecture == "batchtopk":
+        cfg = sae_lens.BatchTopKTrainingSAEConfig(**common, k=float(k))
+        cls = sae_lens.BatchTopKTrainingSAE
+    elif architecture == "jumprelu":
+        cfg = sae_lens.JumpReLUTrainingSAEConfig(
+            **common, l0_coefficient=1.0 if sparsity_coefficient is None else sparsity_coefficient,
+            l0_warm_up_steps=steps // 10,
+        )
+        cls = sae_lens.JumpReLUTrainingSAE
+    else:
+        raise SAEError(f"Unknown SAE architecture {architecture!r}. Choose one of {ARCHITECTURES}.")
+    cfg.metadata = sae_lens.saes.sae.SAEMetadata(**meta)
+    return cls, cfg
+
+
+def _row_batches(rows: torch.Tensor, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless shuffled minibatches of rows (one seeded permutation per epoch)."""
+    gen = torch.Generator().manual_seed(seed)
+    n = len(rows)
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+            idx = perm[i : i + batch_size]
+            if len(idx) < batch_size:  # fewer rows than one batch: sample with replacement
+                idx = torch.randint(0, n, (batch_size,), generator=gen)
+            yield rows[idx]
+
+
+def _fit_training_sae(cls: Any, cfg: Any, data: Iterator[torch.Tensor], *, steps: int, batch_size: int, lr: float, seed: int, device: str):
+    """Run sae_lens's SAETrainer (no wandb, no checkpoints) and return the trained TrainingSAE."""
+    import sae_lens
+    from sae_lens.config import LoggingConfig, SAETrainerConfig
+
+    torch.manual_seed(seed)
+    cfg.device = device
+    sae = cls(cfg)
+    tcfg = SAETrainerConfig(
+        total_training_samples=steps * batch_size,
+        train_batch_size_samples=batch_size,
+        lr=lr,
+        lr_end=lr / 10,
+        lr_warm_up_steps=max(1, steps // 20),
+        lr_decay_steps=steps // 5,
+        device=device,
+        dead_feature_window=max(100, steps // 4),
+        feature_sampling_window=max(100, steps // 2),
+        logger=LoggingConfig(log_to_wandb=False),
+        n_batches_for_norm_estimate=min(50, steps),
+    )
+    return sae_lens.SAETrainer(tcfg, sae, data).fit()
+
+
+def fit_sae(
+    rows: Float[torch.Tensor, "row d_model"],
+    *,
+    architecture: str = "batchtopk",
+    d_sae: int | None = None,
+    k: float = 16,
+    sparsity_coefficient: float | None = None,
+    steps: int = 2000,
+    batch_size: int = 256,
+    lr: float = 3e-4,
+    seed: int = 0,
+    device: str = "cpu",
+    hook_name: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+):
+    """Train an SAE with sae_lens on in-memory activation rows and return the inference SAE.
+
+    ``k`` is the sparsity of ``topk`` (per row) and ``batchtopk`` (mean per row over a batch;
+    Bussmann et al. 2024, saved by sae_lens as JumpReLU); ``sparsity_coefficient`` is the L1
+    coefficient of ``standard`` or the L0 coefficient of ``jumprelu``. The result is saved in
+    sae_lens's format to ``out`` (a temporary folder if ``None``) and loaded back with
+    ``sae_lens.SAE.load_from_disk``, so what you get is exactly what a reader of the folder gets.
+    """
+    import sae_lens
+
+    if rows.ndim != 2 or len(rows) == 0:
+        raise SAEError(f"fit_sae needs a non-empty [row, d_model] tensor, got shape {tuple(rows.shape)}.")
+    if steps < 1 or batch_size < 1:
+        raise SAEError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}.")
+    d_in = int(rows.shape[1])
+    d_sae = int(d_sae or 8 * d_in)
+    if architecture in ("topk", "batchtopk") and not 0 < k <= d_sae:
+        raise SAEError(f"k must be in (0, d_sae={d_sae}] for {architecture!r}, got {k}.")
+    meta = {"hook_name": hook_name, **dict(metadata or {})}
+    cls, cfg = _training_config(architecture, d_in, d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=steps, meta=meta)
+    trained = _fit_training_sae(
+        cls, cfg, _row_batches(rows.float(), batch_size, seed), steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device
+    )
+    tmp = None
+    if out is None:
+        tmp = tempfile.mkdtemp(prefix="elicit-sae-")
+        out = tmp
+    try:
+        trained.save_inference_model(str(out))
+        return sae_lens.SAE.load_from_disk(str(out), device=device)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def train_sae(
+    acts: ActivationSet,
+    variant: str,
+    hook: HookSite | str,
+    position: str | Position | None = "all",
+    *,
+    architecture: str = "batchtopk",
+    d_sae: int | None = None,
+    k: float = 16,
+    sparsity_coefficient: float | None = None,
+    steps: int = 2000,
+    batch_size: int = 256,
+    lr: float = 3e-4,
+    seed: int = 0,
+    outlier_factor: float | None = 10.0,
+    device: str = "cpu",
+    out: str | Path | None = None,
+):
+    """Train an SAE on one variant's stored activations at ``hook`` / ``position`` (sae_lens).
+
+    BOS and outlier-norm rows are excluded (:func:`token_rows`). The saved config's metadata
+    records ``hook_name`` (the TransformerLens hook, used by :func:`sae_transfer`), the family,
+    variant, task hash and position. Returns the sae_lens inference ``SAE``.
+    """
+    site = HookSite.parse(hook)
+    rows, _ = token_rows(acts, variant, site, position, outlier_factor=outlier_factor)
+    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
+    meta = {
+        "model_name": f"{acts.meta.get('family', '')}/{variant}",
+        "elicit_variant": variant,
+        "elicit_site": site.key,
+        "elicit_position": pos_key,
+        "elicit_task_hash": acts.task_hash,
+        "elicit_outlier_factor": outlier_factor,
+        "elicit_n_rows": len(rows),
+    }
+    return fit_sae(
+        rows, architecture=architecture, d_sae=d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=steps,
+        batch_size=batch_size, lr=lr, seed=seed, device=device, hook_name=site.name, metadata=meta, out=out,
+    )
+
+
+def save_sae(sae: Any, out: str | Path) -> Path:
+    """Save an inference SAE in sae_lens's format (``sae.save_model``)."""
+    out = Path(out)
+    sae.save_model(str(out))
+    return out
+
+
+def load_sae(path_or_release: str | Path, sae_id: str | None = None, *, device: str = "cpu"):
+    """Load an SAE from a local sae_lens folder, or a pretrained one by ``(release, sae_id)``.
+
+    A local folder needs no network. A release is resolved through sae_lens's registry
+    (``SAE.from_pretrained``) and needs the hub; offline, this fails with a message saying so.
+    """
+    import sae_lens
+
+    path = Path(path_or_release)
+    if sae_id is None:
+        if not (path / "cfg.json").exists():
+            raise SAEError(
+                f"No sae_lens SAE at {str(path)!r} (cfg.json missing). Pass a folder written by train_sae / "
+                "SAE.save_model, or a pretrained release with sae_id=..."
+            )
+        return sae_lens.SAE.load_from_disk(str(path), device=device)
+    try:
+        return sae_lens.SAE.from_pretrained(str(path_or_release), sae_id, device=device)
+    except ValueError as err:  # sae_lens's own message lists the valid releases / ids
+        raise SAEError(f"Cannot load pretrained SAE ({path_or_release!r}, {sae_id!r}): {err}") from None
+    except OSError as err:
+        raise SAEError(
+            f"Cannot download pretrained SAE ({path_or_release!r}, {sae_id!r}); the hub is unreachable "
+            f"or offline ({type(err).__name__}: {err}). Load a local copy with load_sae(folder) instead."
+        ) from None
+
+
+def _hook_of(sae: Any, hook: HookSite | str | None) -> HookSite:
+    if hook is not None:
+        return HookSite.parse(hook)
+    name = getattr(sae.cfg.metadata, "hook_name", None)
+    if not name:
+        raise SAEError("This SAE's metadata names no hook; pass hook= (e.g. 'resid_post.1').")
+    return HookSite.parse(name)
+
+
+# ------------------------------------------------------------------------------ transfer
+def _per_prompt_ce(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Summed next-token cross-entropy per text (over real target tokens)."""
+    lp = logits[:, :-1].float().log_softmax(-1)
+    nll = -lp.gather(-1, input_ids[:, 1:, None])[..., 0]
+    valid = (mask[:, 1:] * mask[:, :-1]).to(nll.dtype)
+    return (nll * valid).sum(-1)
+
+
+def _per_prompt_kl(clean: torch.Tensor, other: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Summed ``KL(p_clean ‖ p_other)`` per text over the positions that predict a real token."""
+    lp, lq = clean[:, :-1].float().log_softmax(-1), other[:, :-1].float().log_softmax(-1)
+    kl = (lp.exp() * (lp - lq)).sum(-1)
+    valid = (mask[:, 1:] * mask[:, :-1]).to(kl.dtype)
+    return (kl * valid).sum(-1)
+
+
+def sae_transfer(
+    family: ModelFamily,
+    sae: Any | Mapping[str, Any],
+    task: Task,
+    hook: HookSite | str | None = None,
+    *,
+    variants: Sequence[str] | None = None,
+    text: str = "prompt",
+    batch_size: int = 16,
+    outlier_factor: float | None = 10.0,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """FVU, L0 and CE / KL recovered of an SAE spliced into each variant, with bootstrap CIs.
+
+    ``sae`` is one sae_lens SAE (hook from ``hook=`` or its metadata) or a mapping
+    ``{hook: SAE}`` for several layers (one row per variant and layer). For each batch of the
+    task's texts the variant runs clean (capturing the hook), with the SAE reconstruction
+    spliced in, and with the kept tokens zero-ablated. Intervals resample prompts.
+
+    Returns a tidy table: ``variant, hook, layer, fvu, fvu_lo, fvu_hi, l0, l0_lo, l0_hi,
+    ce_recovered(_lo/_hi), kl_recovered(_lo/_hi), ce_clean, ce_spliced, ce_ablated, n_prompts,
+    n_tokens, n_excluded``.
+    """
+    saes: dict[HookSite, Any]
+    if isinstance(sae, Mapping):
+        saes = {HookSite.parse(h): s for h, s in sae.items()}
+    else:
+        saes = {_hook_of(sae, hook): sae}
+    variants = list(variants) if variants is not None else family.variants
+    texts = texts_for(task, text)
+    tokenizer = family.tokenizer(variants[0])
+    n = len(texts)
+    records = []
+    for variant in variants:
+        acc = {s: {k: [] for k in ("err", "sq", "xsum", "ntok", "l0", "excl", "ce_c", "ce_s", "ce_a", "kl_s", "kl_a", "npred")} for s in saes}
+        with family.open(variant) as model:
+            names = validate_hooks(model, list(saes))
+            for s, sa in saes.items():
+                if int(sa.cfg.d_in) != int(model.cfg.d_model):
+                    raise SAEError(f"SAE for {s.key} has d_in={sa.cfg.d_in} but variant {variant!r} has d_model={model.cfg.d_model}.")
+            for b0 in range(0, n, batch_size):
+                batch = encode(tokenizer, texts[b0 : b0 + batch_size], padding_side="right", device=family.device)
+                ids, mask = batch.input_ids, batch.attention_mask
+                real = mask.bool().clone()
+                real[:, 0] = False  # right padding: the first token of every text (BOS) is never touched
+                captured: dict[str, torch.Tensor] = {}
+
+                def capture(x: torch.Tensor, hook: Any) -> torch.Tensor:
+                    captured[hook.name] = x.detach().clone()
+                    return x
+
+                with torch.inference_mode(), model.hooks(fwd_hooks=[(nm, capture) for nm in names]):
+                    clean = model(ids, attention_mask=mask, return_type="logits")
+                ce_c = _per_prompt_ce(clean, ids, mask)
+                npred = ((mask[:, 1:] * mask[:, :-1]).sum(-1)).float()
+                for s, nm in zip(saes, names, strict=True):
+                    sa = saes[s]
+                    x = captured[nm].float()
+                    keep = real.clone()
+                    if outlier_factor is not None and keep.any():
+                        norms = x.norm(dim=-1)
+                        keep &= norms <= outlier_factor * norms[keep].median()
+                    with torch.inference_mode():
+                        f = sa.encode(x)
+                        x_hat = sa.decode(f)
+                    km = keep[..., None].to(x.dtype)
+
+                    def splice(act: torch.Tensor, hook: Any, x_hat: torch.Tensor = x_hat, keep: torch.Tensor = keep) -> torch.Tensor:
+                        return torch.where(keep[..., None], x_hat.to(act.dtype), act)
+
+                    def ablate(act: torch.Tensor, hook: Any, keep: torch.Tensor = keep) -> torch.Tensor:
+                        return torch.where(keep[..., None], torch.zeros_like(act), act)
+
+                    with torch.inference_mode():
+                        with model.hooks(fwd_hooks=[(nm, splice)]):
+                            spliced = model(ids, attention_mask=mask, return_type="logits")
+                        with model.hooks(fwd_hooks=[(nm, ablate)]):
+                            ablated = model(ids, attention_mask=mask, return_type="logits")
+                    a = acc[s]
+                    a["err"].append(((x - x_hat).pow(2).sum(-1) * km[..., 0]).sum(-1))
+                    a["sq"].append((x.pow(2).sum(-1) * km[..., 0]).sum(-1))
+                    a["xsum"].append((x * km).sum(1))
+                    a["ntok"].append(keep.sum(-1).float())
+                    a["l0"].append(((f != 0).sum(-1).float() * km[..., 0]).sum(-1))
+                    a["excl"].append((mask.bool() & ~keep).sum(-1).float() - 1)
+                    a["ce_c"].append(ce_c)
+                    a["ce_s"].append(_per_prompt_ce(spliced, ids, mask))
+                    a["ce_a"].append(_per_prompt_ce(ablated, ids, mask))
+                    a["kl_s"].append(_per_prompt_kl(clean, spliced, mask))
+                    a["kl_a"].append(_per_prompt_kl(clean, ablated, mask))
+                    a["npred"].append(npred)
+        for s in saes:
+            arr = {k: torch.cat(v).double().numpy() for k, v in acc[s].items()}
+            records.append({"variant": variant, "hook": s.key, "layer": s.layer, **_transfer_stats(arr, n_resamples, confidence, seed)})
+    return pd.DataFrame.from_records(records)
+
+
+def _transfer_stats(a: dict[str, np.ndarray], n_resamples: int, confidence: float, seed: int) -> dict[str, Any]:
+    """Point estimates and prompt-bootstrap intervals of the transfer measures."""
+
+    def fvu_stat(idx: np.ndarray) -> float:
+        nt = a["ntok"][idx].sum()
+        den = a["sq"][idx].sum() - float(np.sum(a["xsum"][idx].sum(0) ** 2)) / nt
+        return float(a["err"][idx].sum() / den)
+
+    def l0_stat(idx: np.ndarray) -> float:
+        return float(a["l0"][idx].sum() / a["ntok"][idx].sum())
+
+    def ce_stat(idx: np.ndarray) -> float:
+        return loss_recovered(a["ce_c"][idx].sum(), a["ce_s"][idx].sum(), a["ce_a"][idx].sum())
+
+    def kl_stat(idx: np.ndarray) -> float:
+        return loss_recovered(0.0, a["kl_s"][idx].sum(), a["kl_a"][idx].sum())
+
+    idx = np.arange(len(a["ntok"]))
+    out: dict[str, Any] = {}
+    for name, stat in (("fvu", fvu_stat), ("l0", l0_stat), ("ce_recovered", ce_stat), ("kl_recovered", kl_stat)):
+        out[name] = stat(idx)
+        out[f"{name}_lo"], out[f"{name}_hi"] = bootstrap_ci(idx, stat, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    npred = a["npred"].sum()
+    out["ce_clean"] = float(a["ce_c"].sum() / npred)
+    out["ce_spliced"] = float(a["ce_s"].sum() / npred)
+    out["ce_ablated"] = float(a["ce_a"].sum() / npred)
+    out["n_prompts"] = len(idx)
+    out["n_tokens"] = int(a["ntok"].sum())
+    out["n_excluded"] = int(a["excl"].sum())
+    return out
+
+
+# ------------------------------------------------------------------------------ latent shifts
+@torch.no_grad()
+def _encode_rows(sae: Any, rows: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    return torch.cat([sae.encode(rows[i : i + chunk].float()) for i in range(0, len(rows), chunk)]) if len(rows) else torch.zeros(0, sae.cfg.d_sae)
+
+
+def latent_shifts(
+    acts: ActivationSet,
+    sae: Any,
+    hook: HookSite | str | None = None,
+    position: str | Position | None = None,
+    *,
+    variants: Sequence[str] | None = None,
+    base: str = "base",
+    contrast: tuple[str, str] | None = None,
+    outlier_factor: float | None = 10.0,
+) -> pd.DataFrame:
+    """Per-latent firing rate and mean activation of a (base) SAE on base vs each variant.
+
+    SCIENCE.md "Latent frequency shift". One row per (variant, latent), base included:
+    ``freq``, ``mean_act`` (over kept token rows), ``freq_base``, ``mean_base``,
+    ``freq_shift = freq − freq_base``, ``mean_shift``, ``shift_rank`` (1 = largest
+    ``|freq_shift|`` within the variant). With ``contrast=(a, b)`` (task labels, e.g.
+    ``("careful", "direct")``) also, on that variant's prompts (tokens averaged per prompt):
+    ``contrast_diff`` (mean activation on a minus on b), ``contrast_auroc`` (Mann-Whitney
+    AUROC of a vs b) and ``contrast_rank`` (1 = largest ``|auroc − 0.5|``).
+    """
+    from scipy.stats import mannwhitneyu
+
+    site = _hook_of(sae, hook)
+    others = [v for v in (variants if variants is not None else acts.variants) if v != base]
+    labels = np.asarray([str(x) for x in acts.labels])
+    if contrast is not None:
+        for lab in contrast:
+            if not (labels == lab).any():
+                raise SAEError(f"Contrast label {lab!r} is on no prompt. Labels present: {sorted(set(labels))}.")
+    frames = []
+    base_freq = base_mean = None
+    for v in [base, *others]:
+        rows, owner = token_rows(acts, v, site, position, outlier_factor=outlier_factor)
+        f = _encode_rows(sae, rows)
+        freq = (f > 0).float().mean(0).numpy()
+        mean = f.mean(0).numpy()
+        if base_freq is None:
+            base_freq, base_mean = freq, mean
+        df = pd.DataFrame({
+            "variant": v, "latent": np.arange(f.shape[1]), "freq": freq, "mean_act": mean,
+            "freq_base": base_freq, "mean_base": base_mean,
+        })
+        df["freq_shift"] = df["freq"] - df["freq_base"]
+        df["mean_shift"] = df["mean_act"] - df["mean_base"]
+        df["shift_rank"] = df["freq_shift"].abs().rank(ascending=False, method="first").astype(int)
+        if contrast is not None:
+            per_prompt = torch.zeros(len(acts), f.shape[1]).index_add_(0, owner, f)
+            counts = torch.bincount(owner, minlength=len(acts)).float()
+            has = counts > 0
+            per_prompt = (per_prompt[has] / counts[has, None]).numpy()
+            lab = labels[has.numpy()]
+            xa, xb = per_prompt[lab == contrast[0]], per_prompt[lab == contrast[1]]
+            df["contrast_diff"] = xa.mean(0) - xb.mean(0)
+            u = mannwhitneyu(xa, xb, axis=0).statistic
+            df["contrast_auroc"] = u / (len(xa) * len(xb))
+            df["contrast_rank"] = (df["contrast_auroc"] - 0.5).abs().rank(ascending=False, method="first").astype(int)
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update({"hook": site.key, "base": base, "contrast": list(contrast) if contrast else None})
+    return out
+
+
+def decoder_direction(sae: Any, latent: int, *, normalize: bool = False) -> Float[torch.Tensor, " d_model"]:
+    """Latent ``latent``'s decoder row (a residual-stream direction), e.g. for steering.
+
+    Returned as a new float32 CPU tensor in the model's activation units (sae_lens folds the
+    activation scaling into the decoder); ``normalize=True`` makes it unit norm.
+    """
+    d_sae = int(sae.cfg.d_sae)
+    if not 0 <= int(latent) < d_sae:
+        raise SAEError(f"latent must be in [0, {d_sae}), got {latent}.")
+    vec = sae.W_dec[int(latent)].detach().to("cpu", torch.float32).clone()
+    return vec / vec.norm() if normalize else vec
+

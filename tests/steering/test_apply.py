@@ -1,0 +1,160 @@
+"""Steering is exact: equal to a hand-written hook on the plain transformers model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+from probes import Task, collect_activations, load_family
+from probes.generation import generate
+from steering import SteeringVector, apply, fit_vector, random_like
+
+PROMPTS = ["a b c = 1 2", "d e =", "f = g h i j", "k l m n ="]
+
+
+def _blocks(model):
+    return model.model.layers if hasattr(model, "model") else model.transformer.h
+
+
+def reference_logits(folder: Path, prompts, layer, delta, alpha, which) -> list[torch.Tensor]:
+    """Plain transformers + register_forward_hook adding alpha*delta at chosen positions, unpadded."""
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    out = []
+    for i, p in enumerate(prompts):
+        ids = tok(p, return_tensors="pt").input_ids
+        toks = tok.convert_ids_to_tokens(ids[0])
+        pos = which(toks)
+        a = alpha[i] if isinstance(alpha, list) else alpha
+
+        def hook(mod, inp, o, pos=pos, a=a):
+            h = o[0] if isinstance(o, tuple) else o
+            h = h.clone()
+            h[0, pos] += a * delta
+            return (h, *o[1:]) if isinstance(o, tuple) else h
+
+        handle = _blocks(model)[layer].register_forward_hook(hook)
+        try:
+            with torch.no_grad():
+                out.append(model(ids).logits[0])
+        finally:
+            handle.remove()
+    return out
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_forward_equals_hand_written_hook(arch, side, tiny_dir) -> None:
+    folder = tiny_dir(arch)
+    fam = load_family({"base": str(folder)})
+    torch.manual_seed(0)
+    delta = torch.randn(64)
+    vec = SteeringVector.from_direction(delta, layer=0)
+    alphas = [0.5, 2.0, -1.0, 3.0]
+    cases = {
+        "match:=": lambda toks: [toks.index("=")],
+        "all": lambda toks: list(range(len(toks))),
+        "last": lambda toks: [len(toks) - 1],
+        "match:=:-1:2": lambda toks: [toks.index("=") - 1, toks.index("=")],
+    }
+    with fam.open("base") as model:
+        model.tokenizer.padding_side = side
+        enc = model.tokenizer(PROMPTS, return_tensors="pt", padding=True)
+        for positions, which in cases.items():
+            ref = reference_logits(folder, PROMPTS, 0, delta, alphas, which)
+            with apply(model, vec, layers=0, alpha=torch.tensor(alphas), positions=positions):
+                got = model(enc.input_ids, attention_mask=enc.attention_mask)
+            for i in range(len(PROMPTS)):
+                real = enc.attention_mask[i].bool()
+                torch.testing.assert_close(got[i][real], ref[i], atol=1e-5, rtol=0)
+
+
+def test_unpatched_layers_bitwise_and_hooks_removed(tiny_dir) -> None:
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    vec = SteeringVector.from_direction(torch.randn(64), layer=1)
+    with fam.open("base") as model:
+        ids = model.tokenizer(PROMPTS[:1], return_tensors="pt").input_ids
+        _, clean = model.run_with_cache(ids)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with apply(model, vec, alpha=3.0, positions="all"):
+            _, steered = model.run_with_cache(ids)
+        for name in ("blocks.0.hook_resid_post", "blocks.1.hook_resid_pre", "blocks.1.hook_resid_mid"):
+            assert torch.equal(clean[name], steered[name]), name
+        torch.testing.assert_close(steered["blocks.1.hook_resid_post"], clean["blocks.1.hook_resid_post"] + 3.0 * vec.directions[1])
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        # an exception inside the context removes every hook
+        with pytest.raises(RuntimeError, match="boom"), apply(model, vec, alpha=1.0):
+            raise RuntimeError("boom")
+        assert all(len(hp.fwd_hooks) == 0 for hp in model.hook_dict.values())
+        after = model(ids)
+        torch.testing.assert_close(after, model(ids))
+        _, again = model.run_with_cache(ids)
+        assert torch.equal(again["blocks.1.hook_resid_post"], clean["blocks.1.hook_resid_post"])
+
+
+@pytest.mark.parametrize("positions", ["match:=", "all", "generated", "prompt"])
+def test_cached_equals_uncached_and_per_row_alpha(positions, tiny_dir) -> None:
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    torch.manual_seed(1)
+    vec = SteeringVector.from_direction(torch.randn(64) * 3, layer=0)
+    alphas = [0.0, 1.0, 2.5, -2.0]
+    prompts = ["a b c =", "d e f g h =", "i =", "j k ="]
+    with fam.open("base") as model:
+        tok = model.tokenizer
+
+        def steer(alpha):
+            return lambda m, batch: apply(m, vec, alpha=alpha, positions=positions)
+
+        per_row = generate(model, tok, prompts, max_new_tokens=6, intervention=steer(torch.tensor(alphas)))
+        uncached = generate(model, tok, prompts, max_new_tokens=6, intervention=steer(torch.tensor(alphas)), use_cache=False)
+        one_by_one = [
+            generate(model, tok, [p], max_new_tokens=6, intervention=steer(a))[0] for p, a in zip(prompts, alphas, strict=True)
+        ]
+        plain = generate(model, tok, prompts, max_new_tokens=6)
+    assert per_row == uncached == one_by_one
+    assert per_row[0] == plain[0]  # alpha 0 is the unsteered model
+    assert per_row != plain  # steering changes something
+
+
+def test_fit_vector_methods_and_roundtrip(tiny_dir, tmp_path: Path) -> None:
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    recs = [{"id": f"c{i}", "prompt": f"C {'a b' * (1 + i % 3)} =", "answer": "1", "label": "careful", "split": "train"} for i in range(6)]
+    recs += [{"id": f"d{i}", "prompt": f"D {'c d' * (1 + i % 3)} =", "answer": "1", "label": "direct", "split": "train"} for i in range(6)]
+    acts = collect_activations(fam, Task.from_records("t", recs), "resid_post:0-1", "match:=", out=tmp_path / "a", progress=False)
+    X = acts.get("base", "resid_post.1")
+    lab = acts.labels
+    dm = X[[i for i, x in enumerate(lab) if x == "careful"]].mean(0) - X[[i for i, x in enumerate(lab) if x == "direct"]].mean(0)
+    v = fit_vector(acts, "base", "resid_post:0-1", ("careful", "direct"))
+    torch.testing.assert_close(v.directions[1], dm)
+    assert v.layers == (0, 1) and v.n == 12 and v.contrast == ("careful", "direct")
+    import numpy as np
+
+    C = X[[i for i, x in enumerate(lab) if x == "careful"]]
+    D = X[[i for i, x in enumerate(lab) if x == "direct"]]
+    for method in ("pca", "probe"):
+        w = fit_vector(acts, "base", "resid_post.1", ("careful", "direct"), method=method, seed=3)
+        # the projection onto the unit direction equals the diff-of-means projection
+        u = w.directions[1] / w.directions[1].norm()
+        assert abs(float(w.directions[1].norm()) - float(u @ dm)) < 1e-4
+        again = fit_vector(acts, "base", "resid_post.1", ("careful", "direct"), method=method, seed=3)
+        assert torch.equal(again.directions[1], w.directions[1])
+        if method == "pca":
+            # independent reference: numpy SVD of the same seeded pairing
+            rng = np.random.default_rng(3)
+            pi, ni = rng.permutation(6), rng.permutation(6)
+            diffs = (C.numpy()[pi] - D.numpy()[ni]).astype(np.float64)
+            pc = np.linalg.svd(diffs - diffs.mean(0))[2][0]
+            assert abs(abs(float(np.dot(pc, u.double().numpy()))) - 1) < 1e-5
+        else:
+            # the probe direction separates its training data
+            assert float((C @ u).min()) > float((D @ u).max())
+    path = v.save(tmp_path / "vec")
+    back = SteeringVector.load(path)
+    assert back.provenance() == v.provenance() and all(torch.equal(back.directions[k], v.directions[k]) for k in v.layers)
+    r = random_like(v, seed=0)
+    assert abs(r.norm(1) - v.norm(1)) < 1e-4 and abs(float(r.directions[1] @ v.directions[1])) < v.norm(1) ** 2
+    moved = v.to(dtype=torch.float64)
+    assert moved.directions[1].dtype == torch.float64 and v.directions[1].dtype == torch.float32
