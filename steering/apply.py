@@ -45,7 +45,10 @@ def steer_positions_key(positions: str) -> str:
     """Validate a steering position spec and return its canonical string."""
     if positions in STEER_POSITIONS:
         return positions
-    pos = parse_position(positions)
+    try:
+        pos = parse_position(positions)
+    except ElicitError:
+        pos = None
     if not isinstance(pos, Match):
         raise ElicitError(
             f"Unknown steering position {positions!r}. Valid: {list(STEER_POSITIONS)} or "

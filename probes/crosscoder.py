@@ -1,0 +1,377 @@
+"""Crosscoder model diffing: one sparse dictionary over ``[h_base; h_variant]``, decoder split per model.
+
+SCIENCE.md, "SAEs and crosscoders" (Lindsey et al. 2024, "Sparse crosscoders for
+cross-layer features and model diffing"; Minder et al. 2025, "Robustly identifying concepts
+introduced during chat fine-tuning using crosscoders")::
+
+    cc = train_crosscoder(acts, "base", "dpo", "resid_post.1", "all", d_sae=512, k=8, out="cc/")
+    lat = crosscoder_latents(cc, acts)          # rel_norm, class, ν for variant-only latents
+    crosscoder_summary(lat)                     # counts of base-only / shared / variant-only
+    top_latent_prompts(cc, acts, lat)           # the most activating prompts of the top ones
+
+Definitions. The decoder row ``d_j`` of latent ``j`` splits into ``d_j^base`` and
+``d_j^variant``; the relative decoder norm is ``Δ_j = ‖d_j^variant‖ / (‖d_j^base‖ +
+‖d_j^variant‖)``; a latent is variant-only when ``Δ > 0.9``, base-only when ``Δ < 0.1``,
+shared otherwise. Latent scaling: for a variant-only latent, fit ``β_m`` minimising
+``Σ_x ‖β_m f_j(x) d_j^variant − y_m(x)‖²`` where ``y_m`` is model m's activation minus the
+crosscoder reconstruction without latent j; ``ν = β_base / β_variant`` near 0 means the
+latent is truly variant-only (near 1: the base has it too, the crosscoder only split it).
+
+What sae_lens provides and what is added here. sae_lens has no crosscoder; an SAE over the
+concatenation ``[h_base; h_variant]`` (``d_in = 2·d_model``) *is* an acausal two-model
+crosscoder: its encoder ``W_enc`` is the sum of per-model encoders and its decoder rows split
+into per-model halves. So training is sae_lens's ``BatchTopKTrainingSAE`` + ``SAETrainer``
+(BatchTopK as in Minder et al., who found L1 invents model-specific latents) and the saved
+dictionary is an ordinary sae_lens folder. Added here: (1) each model's activations are
+scaled separately to expected norm ``sqrt(d_model)`` before concatenation (one scale for the
+concatenation would let a model with larger norms own more decoder norm); (2) the per-model
+split, relative norms, classes and latent scaling; (3) a JSON sidecar naming the two models,
+hook, position and scales. One difference from Minder et al. is kept, not hidden: their
+BatchTopK ranks activations by ``f_j · (‖d_j^base‖ + ‖d_j^variant‖)``, sae_lens by
+``f_j · ‖[d_j^base; d_j^variant]‖₂``; the L2 form makes a shared latent relatively cheaper,
+which if anything *under*-counts model-specific latents.
+
+Glossary of dimensions: ``row`` (token rows), ``d_model``, ``d_sae``, ``model`` (2: base, variant).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from jaxtyping import Float, Int
+
+from probes.activations import ActivationSet
+from probes.errors import ElicitError
+from probes.hooks import HookSite
+from probes.positions import Position
+from probes.sae import _fit_training_sae, _keep_mask, _row_batches
+
+__all__ = [
+    "Crosscoder",
+    "CrosscoderError",
+    "fit_crosscoder",
+    "train_crosscoder",
+    "paired_rows",
+    "crosscoder_latents",
+    "latent_scaling",
+    "crosscoder_summary",
+    "top_latent_prompts",
+    "BASE_ONLY",
+    "VARIANT_ONLY",
+]
+
+#: Relative-norm thresholds of the classes (Minder et al. 2025).
+BASE_ONLY = 0.1
+VARIANT_ONLY = 0.9
+SIDECAR = "crosscoder.json"
+
+
+class CrosscoderError(ElicitError):
+    """A crosscoder could not be trained or loaded, or does not fit the activations given."""
+
+
+@dataclass(frozen=True)
+class Crosscoder:
+    """A two-model crosscoder: a sae_lens SAE over ``[s_b·h_base; s_v·h_variant]``.
+
+    ``sae`` works in scaled units (``scales`` = ``(s_b, s_v)``); :meth:`encode` and
+    :meth:`decode` take and return the models' own units.
+    """
+
+    sae: Any
+    scales: tuple[float, float]
+    models: tuple[str, str] = ("base", "variant")
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def d_model(self) -> int:
+        return int(self.sae.cfg.d_in) // 2
+
+    @property
+    def d_sae(self) -> int:
+        return int(self.sae.cfg.d_sae)
+
+    @property
+    def decoders(self) -> Float[torch.Tensor, "d_sae model d_model"]:
+        """Decoder rows split per model (scaled units)."""
+        return self.sae.W_dec.detach().view(self.d_sae, 2, self.d_model)
+
+    def _cat(self, h_base: torch.Tensor, h_variant: torch.Tensor) -> torch.Tensor:
+        if h_base.shape != h_variant.shape or h_base.shape[-1] != self.d_model:
+            raise CrosscoderError(
+                f"h_base and h_variant must both be [..., {self.d_model}], got {tuple(h_base.shape)} and "
+                f"{tuple(h_variant.shape)}."
+            )
+        return torch.cat([h_base.float() * self.scales[0], h_variant.float() * self.scales[1]], dim=-1)
+
+    @torch.no_grad()
+    def encode(
+        self, h_base: Float[torch.Tensor, "row d_model"], h_variant: Float[torch.Tensor, "row d_model"]
+    ) -> Float[torch.Tensor, "row d_sae"]:
+        """Latent activations of paired rows."""
+        return self.sae.encode(self._cat(h_base, h_variant))
+
+    @torch.no_grad()
+    def decode(self, f: Float[torch.Tensor, "row d_sae"]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstructions ``(ĥ_base, ĥ_variant)`` in the models' own units."""
+        out = self.sae.decode(f)
+        return out[..., : self.d_model] / self.scales[0], out[..., self.d_model :] / self.scales[1]
+
+    def save(self, path: str | Path) -> Path:
+        """A sae_lens folder (``cfg.json``, ``sae_weights.safetensors``) plus ``crosscoder.json``."""
+        path = Path(path)
+        self.sae.save_model(str(path))
+        sidecar = {"format": 1, "models": list(self.models), "scales": list(self.scales), "meta": dict(self.meta)}
+        (path / SIDECAR).write_text(json.dumps(sidecar, indent=1, default=str))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> Crosscoder:
+        import sae_lens
+
+        path = Path(path)
+        if not (path / SIDECAR).exists() or not (path / "cfg.json").exists():
+            raise CrosscoderError(
+                f"No crosscoder at {str(path)!r} (needs cfg.json and {SIDECAR}); train one with train_crosscoder(out=...)."
+            )
+        side = json.loads((path / SIDECAR).read_text())
+        sae = sae_lens.SAE.load_from_disk(str(path), device=device)
+        return cls(sae, tuple(side["scales"]), tuple(side["models"]), side.get("meta", {}))  # type: ignore[arg-type]
+
+
+def _scale(h: torch.Tensor) -> float:
+    """Factor giving the rows expected norm ``sqrt(d_model)``."""
+    return float(h.shape[1] ** 0.5 / h.norm(dim=-1).mean().clamp(min=1e-12))
+
+
+def fit_crosscoder(
+    h_base: Float[torch.Tensor, "row d_model"],
+    h_variant: Float[torch.Tensor, "row d_model"],
+    *,
+    d_sae: int | None = None,
+    k: float = 8,
+    steps: int = 2000,
+    batch_size: int = 256,
+    lr: float = 3e-4,
+    seed: int = 0,
+    device: str = "cpu",
+    models: tuple[str, str] = ("base", "variant"),
+    meta: Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+) -> Crosscoder:
+    """Train a BatchTopK crosscoder on paired rows (row i of both models is the same token)."""
+    import sae_lens
+
+    if h_base.ndim != 2 or h_base.shape != h_variant.shape or len(h_base) == 0:
+        raise CrosscoderError(
+            f"fit_crosscoder needs paired non-empty [row, d_model] tensors of one shape, got "
+            f"{tuple(h_base.shape)} and {tuple(h_variant.shape)}."
+        )
+    d_model = int(h_base.shape[1])
+    d_sae = int(d_sae or 8 * d_model)
+    if not 0 < k <= d_sae:
+        raise CrosscoderError(f"k must be in (0, d_sae={d_sae}], got {k}.")
+    scales = (_scale(h_base.float()), _scale(h_variant.float()))
+    x = torch.cat([h_base.float() * scales[0], h_variant.float() * scales[1]], dim=1)
+    cfg = sae_lens.BatchTopKTrainingSAEConfig(d_in=2 * d_model, d_sae=d_sae, k=float(k), normalize_activations="none")
+    cfg.metadata = sae_lens.saes.sae.SAEMetadata(
+        model_name=f"crosscoder:{models[0]}+{models[1]}", hook_name=(meta or {}).get("hook_name"),
+    )
+    trained = _fit_training_sae(
+        sae_lens.BatchTopKTrainingSAE, cfg, _row_batches(x, batch_size, seed),
+        steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+    )
+    full_meta = {"d_model": d_model, "k": k, "steps": steps, "seed": seed, "n_rows": len(x), **dict(meta or {})}
+    tmp = tempfile.mkdtemp(prefix="elicit-cc-")
+    try:
+        trained.save_inference_model(tmp)  # BatchTopK -> JumpReLU with the learned threshold (sae_lens)
+        cc = Crosscoder(sae_lens.SAE.load_from_disk(tmp, device=device), scales, models, full_meta)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if out is not None:
+        cc.save(out)
+    return cc
+
+
+def paired_rows(
+    acts: ActivationSet,
+    base: str,
+    variant: str,
+    hook: HookSite | str,
+    position: str | Position | None = None,
+    *,
+    drop_first: bool | None = None,
+    outlier_factor: float | None = 10.0,
+) -> tuple[torch.Tensor, torch.Tensor, Int[torch.Tensor, " row"]]:
+    """Aligned token rows of two variants (BOS and outlier rows of either model removed), with prompt index."""
+    hb, ob = acts.get_tokens(base, hook, position)
+    hv, ov = acts.get_tokens(variant, hook, position)
+    if not torch.equal(ob, ov):
+        raise CrosscoderError(f"Variants {base!r} and {variant!r} have different token rows at {hook}; recollect both.")
+    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
+    first = pos_key == "all" if drop_first is None else drop_first
+    keep = _keep_mask(hb, ob, first, outlier_factor) & _keep_mask(hv, ov, first, outlier_factor)
+    return hb[keep].float(), hv[keep].float(), ob[keep]
+
+
+def train_crosscoder(
+    acts: ActivationSet,
+    base: str,
+    variant: str,
+    hook: HookSite | str,
+    position: str | Position | None = "all",
+    *,
+    d_sae: int | None = None,
+    k: float = 8,
+    steps: int = 2000,
+    batch_size: int = 256,
+    lr: float = 3e-4,
+    seed: int = 0,
+    outlier_factor: float | None = 10.0,
+    device: str = "cpu",
+    out: str | Path | None = None,
+) -> Crosscoder:
+    """Train a crosscoder on the stored activations of ``base`` and ``variant`` (same prompts, same tokens)."""
+    site = HookSite.parse(hook)
+    hb, hv, _ = paired_rows(acts, base, variant, site, position, outlier_factor=outlier_factor)
+    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
+    meta = {
+        "hook_name": site.name, "site": site.key, "position": pos_key, "task_hash": acts.task_hash,
+        "family": acts.meta.get("family"), "outlier_factor": outlier_factor,
+    }
+    return fit_crosscoder(
+        hb, hv, d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        models=(base, variant), meta=meta, out=out,
+    )
+
+
+@torch.no_grad()
+def latent_scaling(
+    cc: Crosscoder, h_base: torch.Tensor, h_variant: torch.Tensor, latents: Any
+) -> pd.DataFrame:
+    """``β_base``, ``β_variant`` and ``ν = β_base / β_variant`` of the given latents (Minder et al. 2025).
+
+    Fitted in closed form on the scaled activations against the variant decoder direction
+    ``d = d_j^variant``: ``β_m = Σ_x f_j ⟨d, y_m⟩ / (‖d‖² Σ_x f_j²)`` with
+    ``y_m = h_m − ĥ_m + f_j d_j^m`` (what is left for latent j to explain in model m).
+    """
+    lat = torch.as_tensor(np.asarray(latents, dtype=np.int64))
+    x = cc._cat(h_base, h_variant)
+    f = cc.sae.encode(x)
+    err = x - cc.sae.decode(f)
+    d = cc.decoders
+    dv = d[lat, 1]  # [L, d_model]
+    fl = f[:, lat]  # [row, L]
+    ff = (fl**2).sum(0)
+    dd = (dv**2).sum(-1)
+    betas = []
+    for m, e in enumerate((err[:, : cc.d_model], err[:, cc.d_model :])):
+        proj = e @ dv.T  # [row, L]
+        own = (dv * d[lat, m]).sum(-1)  # <d, d_j^m>
+        betas.append(((fl * proj).sum(0) + ff * own) / (dd * ff).clamp(min=1e-12))
+    bb, bv = betas
+    nu = torch.where(ff > 0, bb / bv, torch.full_like(bb, float("nan")))
+    return pd.DataFrame({"latent": lat.numpy(), "beta_base": bb.numpy(), "beta_variant": bv.numpy(), "nu": nu.numpy(),
+                         "n_active": (fl > 0).sum(0).numpy()})
+
+
+def crosscoder_latents(
+    cc: Crosscoder,
+    acts: ActivationSet | None = None,
+    *,
+    rows: tuple[torch.Tensor, torch.Tensor] | None = None,
+    base_only: float = BASE_ONLY,
+    variant_only: float = VARIANT_ONLY,
+) -> pd.DataFrame:
+    """One row per latent: decoder norms per model, ``rel_norm`` Δ, ``cls``, cosine of the two halves.
+
+    With activations (``acts``, read at the crosscoder's own models / hook / position, or paired
+    ``rows=(h_base, h_variant)``) also ``freq`` (firing rate), ``alive`` and, for variant-only
+    latents, ``beta_base``, ``beta_variant`` and ``nu``.
+    """
+    d = cc.decoders
+    nb, nv = d[:, 0].norm(dim=-1), d[:, 1].norm(dim=-1)
+    rel = nv / (nb + nv).clamp(min=1e-12)
+    cos = torch.nn.functional.cosine_similarity(d[:, 0], d[:, 1], dim=-1)
+    cls = np.where(rel.numpy() > variant_only, "variant_only", np.where(rel.numpy() < base_only, "base_only", "shared"))
+    df = pd.DataFrame({
+        "latent": np.arange(cc.d_sae), "norm_base": nb.numpy(), "norm_variant": nv.numpy(),
+        "rel_norm": rel.numpy(), "cls": cls, "cos_base_variant": cos.numpy(),
+    })
+    if acts is not None and rows is None:
+        rows = _rows_for(cc, acts)[:2]
+    if rows is not None:
+        hb, hv = rows
+        f = torch.cat([cc.encode(hb[i : i + 4096], hv[i : i + 4096]) for i in range(0, len(hb), 4096)])
+        df["freq"] = (f > 0).float().mean(0).numpy()
+        df["alive"] = df["freq"] > 0
+        vo = df.index[(df["cls"] == "variant_only") & df["alive"]].to_numpy()
+        df["beta_base"] = df["beta_variant"] = df["nu"] = np.nan
+        if len(vo):
+            sc = latent_scaling(cc, hb, hv, vo)
+            df.loc[vo, ["beta_base", "beta_variant", "nu"]] = sc[["beta_base", "beta_variant", "nu"]].to_numpy()
+    df.attrs.update({"models": list(cc.models), **{k: v for k, v in cc.meta.items() if k in ("site", "position", "task_hash")}})
+    return df
+
+
+def _rows_for(cc: Crosscoder, acts: ActivationSet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    site = cc.meta.get("site")
+    if site is None:
+        raise CrosscoderError("This crosscoder's metadata names no hook site; pass rows=(h_base, h_variant).")
+    return paired_rows(acts, cc.models[0], cc.models[1], site, cc.meta.get("position"),
+                       outlier_factor=cc.meta.get("outlier_factor", 10.0))
+
+
+def crosscoder_summary(latents: pd.DataFrame, *, nu_max: float = 0.5) -> pd.DataFrame:
+    """Counts per class (alive latents only when firing rates are known) and ν of variant-only latents.
+
+    One row: ``n_latents, n_alive, n_base_only, n_shared, n_variant_only, nu_median`` and
+    ``n_variant_only_low_nu`` (variant-only with ``ν < nu_max``: absent from the base too).
+    """
+    alive = latents[latents["alive"]] if "alive" in latents else latents
+    counts = alive["cls"].value_counts()
+    row: dict[str, Any] = {
+        "base": latents.attrs.get("models", ["base", "variant"])[0],
+        "variant": latents.attrs.get("models", ["base", "variant"])[1],
+        "n_latents": len(latents), "n_alive": len(alive),
+        **{f"n_{c}": int(counts.get(c, 0)) for c in ("base_only", "shared", "variant_only")},
+    }
+    if "nu" in latents:
+        nu = alive.loc[alive["cls"] == "variant_only", "nu"].dropna()
+        row["nu_median"] = float(nu.median()) if len(nu) else float("nan")
+        row["n_variant_only_low_nu"] = int((nu < nu_max).sum())
+    return pd.DataFrame([row])
+
+
+def top_latent_prompts(
+    cc: Crosscoder, acts: ActivationSet, latents: pd.DataFrame, *, cls: str = "variant_only", n_latents: int = 10,
+    n_prompts: int = 5, by: str = "freq",
+) -> pd.DataFrame:
+    """The ``n_latents`` latents of class ``cls`` (ranked by ``by``, descending) and each one's most activating prompts.
+
+    Rows: ``latent, rank, prompt_id, label, max_act`` (the latent's largest activation over the prompt's tokens).
+    """
+    sel = latents[latents["cls"] == cls]
+    if "alive" in sel:
+        sel = sel[sel["alive"]]
+    sel = sel.sort_values(by if by in sel else "rel_norm", ascending=False).head(n_latents)
+    hb, hv, owner = _rows_for(cc, acts)
+    lat = torch.as_tensor(sel["latent"].to_numpy(dtype=np.int64))
+    f = cc.encode(hb, hv)[:, lat]
+    per = torch.zeros(len(acts), len(lat)).scatter_reduce_(0, owner[:, None].expand_as(f), f, reduce="amax", include_self=True)
+    ids, labels = acts.prompt_ids, acts.labels
+    recs = []
+    for j, latent in enumerate(lat.tolist()):
+        vals, idx = per[:, j].topk(min(n_prompts, len(acts)))
+        for r, (v, i) in enumerate(zip(vals.tolist(), idx.tolist(), strict=True)):
+            recs.append({"latent": latent, "rank": r + 1, "prompt_id": ids[i], "label": labels[i], "max_act": v})
+    return pd.DataFrame.from_records(recs, columns=["latent", "rank", "prompt_id", "label", "max_act"])
