@@ -4,8 +4,9 @@ Builds a Llama-shaped base checkpoint (float32, sharded safetensors with an inde
 tensor over 64 MB) and a tuned copy (low-rank + sparse updates), then runs
 ``elicit weights`` on them in a child process under ``/usr/bin/time -v`` and prints its
 peak resident set size, wall time and the ratio to the memory two whole models need.
-Without ``/usr/bin/time`` (Debian package ``time``) the child's peak RSS is read from
-``resource.getrusage(RUSAGE_CHILDREN)`` instead, and the output says so.
+Without ``/usr/bin/time`` (Debian package ``time``) the child reports its own ``VmHWM``
+(Linux), or, failing that, ``resource.getrusage(RUSAGE_CHILDREN)`` gives an upper bound;
+the output names the method.
 
     python benchmarks/weights_memory.py            # ~1 GB per checkpoint
     python benchmarks/weights_memory.py --layers 1 # a quick ~0.3 GB run
@@ -102,23 +103,39 @@ def build_pair(root: Path, n_layers: int, shard_bytes: int = 256 * 10**6) -> tup
     return folders["base"], folders["tuned"], size
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, str]:
-    """Run ``cmd``; return (peak RSS bytes, wall seconds, method, output)."""
+_REPORT_HWM = (
+    "\nimport re, sys; print('VmHWM', re.search(r'VmHWM:\\s+(\\d+)', "
+    "open('/proc/self/status').read())[1], file=sys.stderr)"
+)
+
+
+def measure(code: str, argv: list[str], env: dict[str, str]) -> tuple[float, float, str, str]:
+    """Run ``python -c code *argv``; return (peak RSS bytes, wall seconds, method, stdout).
+
+    ``/usr/bin/time -v`` if installed; else the child's own ``VmHWM`` (Linux); else
+    ``getrusage(RUSAGE_CHILDREN)``, an upper bound: it also counts this parent, whose
+    memory the child shares until it execs.
+    """
     time_bin = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
-    start = time.perf_counter()
     if time_bin is not None:
-        proc = subprocess.run([time_bin, "-v", *cmd], capture_output=True, text=True, env=env)
-        wall = time.perf_counter() - start
-        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-        if proc.returncode != 0 or m is None:
-            raise SystemExit(f"command failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return int(m.group(1)) * 1024.0, wall, f"{time_bin} -v", proc.stdout
+        cmd, how = [time_bin, "-v", sys.executable, "-c", code, *argv], f"{time_bin} -v"
+    elif Path("/proc/self/status").exists():
+        cmd, how = [sys.executable, "-c", code + _REPORT_HWM, *argv], "child VmHWM (/usr/bin/time missing)"
+    else:
+        cmd, how = [sys.executable, "-c", code, *argv], "getrusage(RUSAGE_CHILDREN), an upper bound"
+    start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    # ru_maxrss of the largest child so far, in kilobytes on Linux
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024.0, wall, "getrusage", proc.stdout
+    if time_bin is not None:
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+        kib = int(m.group(1)) if m else 0
+    elif "VmHWM" in how:
+        kib = int(re.findall(r"^VmHWM (\d+)$", proc.stderr, re.M)[-1])
+    else:
+        kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return kib * 1024.0, wall, how, proc.stdout
 
 
 def main() -> None:
@@ -144,15 +161,15 @@ def main() -> None:
             **os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
             "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
         }
-        cmd = [
-            sys.executable, "-c", "from steering.cli import main; main()", "weights",
-            "--family", str(root / "family.toml"), "--variant", "tuned", "--out", str(root / "out"),
-            "--directions", str(dirs),
+        argv = [
+            "weights", "--family", str(root / "family.toml"), "--variant", "tuned",
+            "--out", str(root / "out"), "--directions", str(dirs),
         ]
+        cli = "import sys; from steering.cli import app; app(sys.argv[1:], standalone_mode=False)"
         brss = None
         if args.baseline:  # first: the getrusage fallback reports the largest child so far
-            brss, _, _, _ = measure([sys.executable, "-c", "import probes, steering.cli, pyarrow.parquet"], env)
-        rss, wall, how, out = measure(cmd, env)
+            brss, _, _, _ = measure("import probes, steering.cli, pyarrow.parquet", [], env)
+        rss, wall, how, out = measure(cli, argv, env)
         summary = json.loads((root / "out" / "weights_tuned.json").read_text())
         gb = 1e9
         print(f"checkpoints: 2 x {size / gb:.3f} GB ({len(llama_shapes(args.layers))} tensors each, "

@@ -52,3 +52,29 @@ __all__ = [
 from probes.activations import ActivationSet, collect_activations  # noqa: E402
 
 __all__ += ["ActivationSet", "collect_activations"]
+
+from probes.crosscoder import (  # noqa: E402
+    Crosscoder,
+    crosscoder_latents,
+    crosscoder_summary,
+    fit_crosscoder,
+    latent_scaling,
+    top_latent_prompts,
+    train_crosscoder,
+)
+from probes.sae import (  # noqa: E402
+    SAEError,
+    decoder_direction,
+    fit_sae,
+    latent_shifts,
+    load_sae,
+    sae_transfer,
+    train_sae,
+)
+from probes.stats import bootstrap_ci, mean_ci  # noqa: E402
+
+__all__ += [
+    "SAEError", "train_sae", "fit_sae", "load_sae", "sae_transfer", "latent_shifts", "decoder_direction",
+    "Crosscoder", "train_crosscoder", "fit_crosscoder", "crosscoder_latents", "crosscoder_summary",
+    "latent_scaling", "top_latent_prompts", "bootstrap_ci", "mean_ci",
+]

@@ -424,9 +424,9 @@ def collect_activations(
                     batch = encode(tokenizer, texts[b0:b1], padding_side=padding_side, device=family.device)
                     captured: dict[str, torch.Tensor] = {}
 
-                    def make_hook(key: str):
+                    def make_hook(key: str, store: dict[str, torch.Tensor] = captured):
                         def hook_fn(x: torch.Tensor, hook: Any) -> torch.Tensor:
-                            captured[key] = x.detach()
+                            store[key] = x.detach()
                             return x
 
                         return hook_fn

@@ -264,7 +264,7 @@ def latent_scaling(
     ``d = d_j^variant``: ``β_m = Σ_x f_j ⟨d, y_m⟩ / (‖d‖² Σ_x f_j²)`` with
     ``y_m = h_m − ĥ_m + f_j d_j^m`` (what is left for latent j to explain in model m).
     """
-    lat = torch.as_tensor(np.asarray(latents, dtype=np.int64))
+    lat = torch.tensor(np.array(latents, dtype=np.int64))
     x = cc._cat(h_base, h_variant)
     f = cc.sae.encode(x)
     err = x - cc.sae.decode(f)

@@ -31,7 +31,6 @@ the activation store (all prompts concatenated).
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -401,11 +400,15 @@ def sae_transfer(
                 real[:, 0] = False  # right padding: the first token of every text (BOS) is never touched
                 captured: dict[str, torch.Tensor] = {}
 
-                def capture(x: torch.Tensor, hook: Any) -> torch.Tensor:
-                    captured[hook.name] = x.detach().clone()
-                    return x
+                def capture(name: str, store: dict[str, torch.Tensor] = captured):
+                    # keyed by our name: the Bridge may report an alias as hook.name
+                    def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
+                        store[name] = act.detach().clone()
+                        return act
 
-                with torch.inference_mode(), model.hooks(fwd_hooks=[(nm, capture) for nm in names]):
+                    return fn
+
+                with torch.inference_mode(), model.hooks(fwd_hooks=[(nm, capture(nm)) for nm in names]):
                     clean = model(ids, attention_mask=mask, return_type="logits")
                 ce_c = _per_prompt_ce(clean, ids, mask)
                 npred = ((mask[:, 1:] * mask[:, :-1]).sum(-1)).float()

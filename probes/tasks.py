@@ -76,7 +76,8 @@ def parse_gsm8k_answer(text: str) -> str | None:
 def _score_exact(completion: str, answer: str, fmt: str | None) -> Score:
     words = completion.strip().split()
     parsed = words[0] if words else None
-    return Score(parsed == answer.strip(), parsed, bool(fmt) and completion.strip().startswith(fmt.strip()))
+    used = fmt is not None and bool(fmt.strip()) and completion.strip().startswith(fmt.strip())
+    return Score(parsed == answer.strip(), parsed, used)
 
 
 def _score_gsm8k(completion: str, answer: str, fmt: str | None) -> Score:

@@ -39,7 +39,8 @@ models, see :mod:`probes.checkpoint_stream`) and measures, one row per parameter
 
 Matrices are ``[out, in]`` (GPT-2 Conv1D weights and embeddings are transposed, see
 :mod:`probes.checkpoint_stream`). Singular vectors come from ``torch.linalg.svd`` when
-``min(out, in) <= full_svd_max`` and from a seeded ``torch.svd_lowrank`` otherwise; the
+``min(out, in) <= full_svd_max`` (and the matrix is small, see :class:`SVDSettings`) and
+from a seeded ``torch.svd_lowrank`` otherwise; the
 ``svd_method`` column states which, with its rank and power iterations. With the
 randomized method ``‖ΔW‖_2`` may be slightly underestimated (so ``stable_rank`` slightly
 over), and ``delta_sv`` holds only the top ``q`` values.
@@ -86,6 +87,8 @@ __all__ = [
 DEFAULT_KS = (1, 4, 16)
 #: Absolute tolerances on ``|ΔW|``: any change at all, bf16-level noise, a clear change.
 DEFAULT_TOLS = (0.0, 1e-5, 1e-3)
+#: Elements per temporary block in chunked reductions (16 MB in float32).
+_CHUNK_ELEMS = 1 << 22
 
 Directions = Mapping[str, torch.Tensor] | torch.Tensor
 
@@ -99,13 +102,16 @@ class WeightDiffError(ElicitError):
 class SVDSettings:
     """How singular vectors are computed.
 
-    ``method``: ``"auto"`` (full SVD when ``min(out, in) <= full_svd_max``, else
-    randomized), ``"full"`` or ``"lowrank"``. ``oversample`` extra columns and ``niter``
+    ``method``: ``"auto"`` (full SVD when ``min(out, in) <= full_svd_max`` and the matrix
+    has at most ``full_svd_max_numel`` entries, else randomized), ``"full"`` or
+    ``"lowrank"``. The size cap keeps LAPACK's copies and workspace (several times the
+    matrix) small: a 1024 x 128k embedding goes to the randomized method. ``oversample`` extra columns and ``niter``
     power iterations make the randomized top-``q`` accurate; ``seed`` makes it repeatable.
     """
 
     method: str = "auto"
     full_svd_max: int = 1024
+    full_svd_max_numel: int = 1 << 22
     oversample: int = 10
     niter: int = 4
     seed: int = 0
@@ -128,7 +134,10 @@ class Spectrum:
 
 
 def _use_full(shape: Sequence[int], settings: SVDSettings) -> bool:
-    return settings.method == "full" or (settings.method == "auto" and min(shape) <= settings.full_svd_max)
+    if settings.method != "auto":
+        return settings.method == "full"
+    numel = math.prod(shape)
+    return min(shape) <= settings.full_svd_max and numel <= settings.full_svd_max_numel
 
 
 def spectrum(matrix: Float[torch.Tensor, "out in"], q: int, settings: SVDSettings = SVDSettings()) -> Spectrum:
@@ -168,9 +177,16 @@ def update_sparsity(delta: torch.Tensor, tols: Sequence[float] = DEFAULT_TOLS) -
     >>> update_sparsity(torch.tensor([0.0, 0.0, 1e-4, 1.0]), tols=(0.0, 1e-3))
     {0.0: 0.5, 0.001: 0.25}
     """
-    mag = delta.abs()
-    n = mag.numel()
-    return {float(t): float((mag > t).sum()) / n for t in tols}
+    counts = dict.fromkeys((float(t) for t in tols), 0)
+    n = delta.numel()
+    # a few rows at a time, so no full-size |Δ| or mask is ever allocated
+    rows = delta.reshape(-1, delta.shape[-1]) if delta.dim() > 1 else delta.reshape(1, -1)
+    step = max(1, _CHUNK_ELEMS // max(1, rows.shape[1]))
+    for chunk in rows.split(step):
+        mag = chunk.abs()
+        for t in counts:
+            counts[t] += int(torch.count_nonzero(mag > t))
+    return {t: c / n for t, c in counts.items()} if n else dict.fromkeys(counts, 0.0)
 
 
 def subspace_overlap(
@@ -250,6 +266,15 @@ def _unit_directions(directions: Directions, d_model: int | None = None) -> tupl
     return names, mat / norms
 
 
+def _row_norms(
+    dirs: Float[torch.Tensor, "n d_model"], delta: Float[torch.Tensor, "d_model in"]
+) -> Float[torch.Tensor, " n"]:
+    # ‖dirs @ ΔW‖ per row, a few rows at a time: an [n, in] product for thousands of SAE
+    # rows against a 128k-token embedding would otherwise be gigabytes.
+    step = max(1, _CHUNK_ELEMS // max(1, delta.shape[1]))
+    return torch.cat([(chunk @ delta).norm(dim=1) for chunk in dirs.split(step)])
+
+
 def output_alignment(
     delta: Float[torch.Tensor, "d_model in"],
     directions: Directions,
@@ -271,11 +296,11 @@ def output_alignment(
         sigma_max = float(torch.linalg.matrix_norm(delta, ord=2))
     if sigma_max == 0:
         return {**{f"align:{n}": math.nan for n in names}, "align_null_mean": math.nan, "align_null_p95": math.nan}
-    effect = (units @ delta).norm(dim=1) / sigma_max
+    effect = _row_norms(units, delta) / sigma_max
     gen = torch.Generator().manual_seed(seed)
     rand = torch.randn(n_null, delta.shape[0], generator=gen)
     rand = (rand / rand.norm(dim=1, keepdim=True)).to(delta.device)
-    null = ((rand @ delta).norm(dim=1) / sigma_max).cpu().numpy()
+    null = (_row_norms(rand, delta) / sigma_max).cpu().numpy()
     out = {f"align:{n}": float(e) for n, e in zip(names, effect.tolist(), strict=True)}
     out["align_null_mean"] = float(null.mean())
     out["align_null_p95"] = float(np.quantile(null, 0.95))
@@ -358,8 +383,12 @@ def _row(
         "base_fro": base_fro,
         "delta_fro": delta_fro,
         "rel_norm": delta_fro / base_fro if base_fro > 0 else math.nan,
-        "max_abs_delta": float(delta.abs().max()) if delta.numel() else 0.0,
     }
+    if delta.numel():
+        lo, hi = torch.aminmax(delta)  # no |Δ| temporary
+        row["max_abs_delta"] = max(-float(lo), float(hi))
+    else:
+        row["max_abs_delta"] = 0.0
     for t, frac in update_sparsity(delta, tols).items():
         row[f"updated@{_tol_label(t)}"] = frac
         row[f"sparsity@{_tol_label(t)}"] = 1.0 - frac
@@ -454,7 +483,8 @@ def _diff_table(
             "tols": list(tols_t),
             "tolerance": "absolute, on |W_tuned - W_base| in " + str(dtype).replace("torch.", ""),
             "svd": {
-                "method": svd.method, "full_svd_max": svd.full_svd_max, "oversample": svd.oversample,
+                "method": svd.method, "full_svd_max": svd.full_svd_max,
+                "full_svd_max_numel": svd.full_svd_max_numel, "oversample": svd.oversample,
                 "niter": svd.niter, "seed": svd.seed,
             },
             "alignment": (

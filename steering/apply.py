@@ -130,7 +130,7 @@ class _Steerer:
         is_continuation = (
             st.prompt is not None
             and st.prompt.shape[0] == ids.shape[0]
-            and L > st.prompt.shape[1]
+            and st.prompt.shape[1] < L
             and torch.equal(ids[:, : st.prompt.shape[1]], st.prompt.to(ids.device))
         )
         if st.prompt is not None and L == 1 and st.prompt.shape[0] == ids.shape[0] and st.seen >= st.prompt.shape[1]:

@@ -72,9 +72,141 @@ app.add_typer(sae_app, name="sae")
 crosscoder_app = typer.Typer(help="Crosscoder model diffing between base and a variant.", no_args_is_help=True)
 app.add_typer(crosscoder_app, name="crosscoder")
 
+
+@sae_app.command("train")
+def sae_train(
+    acts: Annotated[Path, typer.Option(help="activation store folder (from `elicit collect`)")],
+    hook: Annotated[str, typer.Option(help="hook site, e.g. 'resid_post.1'")],
+    out: Annotated[Path, typer.Option(help="output folder (sae_lens format: cfg.json + sae_weights.safetensors)")],
+    variant: Annotated[str, typer.Option(help="variant whose activations train the SAE")] = "base",
+    position: Annotated[str, typer.Option(help="stored position, e.g. 'all' or 'match:='")] = "all",
+    architecture: Annotated[str, typer.Option(help="standard, topk, batchtopk or jumprelu")] = "batchtopk",
+    d_sae: Annotated[int | None, typer.Option(help="latents (default 8 x d_model)")] = None,
+    k: Annotated[float, typer.Option(help="active latents per token (topk / batchtopk)")] = 16,
+    sparsity_coefficient: Annotated[float | None, typer.Option(help="L1 (standard) or L0 (jumprelu) coefficient")] = None,
+    steps: Annotated[int, typer.Option(min=1)] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    lr: Annotated[float, typer.Option()] = 3e-4,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option()] = "cpu",
+) -> None:
+    """Train an SAE on stored activations with sae_lens (no wandb); loads with sae_lens.SAE.load_from_disk."""
+    from probes.activations import ActivationSet
+    from probes.sae import train_sae
+
+    def go() -> None:
+        sae = train_sae(
+            ActivationSet.load(acts), variant, hook, position, architecture=architecture, d_sae=d_sae, k=k,
+            sparsity_coefficient=sparsity_coefficient, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+            device=device, out=out,
+        )
+        typer.echo(f"{type(sae).__name__} d_in={sae.cfg.d_in} d_sae={sae.cfg.d_sae} written to {out}")
+
+    _run(go)
+
+
+@crosscoder_app.command("train")
+def crosscoder_train(
+    acts: Annotated[Path, typer.Option(help="activation store folder holding both variants")],
+    variant: Annotated[str, typer.Option(help="the fine-tuned variant compared with the base")],
+    hook: Annotated[str, typer.Option(help="hook site, e.g. 'resid_post.1'")],
+    out: Annotated[Path, typer.Option(help="output folder (sae_lens folder + crosscoder.json + latents.parquet)")],
+    base: Annotated[str, typer.Option(help="the reference variant")] = "base",
+    position: Annotated[str, typer.Option(help="stored position, e.g. 'all'")] = "all",
+    d_sae: Annotated[int | None, typer.Option(help="latents (default 8 x d_model)")] = None,
+    k: Annotated[float, typer.Option(help="BatchTopK: mean active latents per token")] = 8,
+    steps: Annotated[int, typer.Option(min=1)] = 2000,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    lr: Annotated[float, typer.Option()] = 3e-4,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option()] = "cpu",
+) -> None:
+    """Train a BatchTopK crosscoder on [h_base; h_variant]; write per-latent table and class counts."""
+    from probes.activations import ActivationSet
+    from probes.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
+
+    def go() -> None:
+        store = ActivationSet.load(acts)
+        cc = train_crosscoder(
+            store, base, variant, hook, position, d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr,
+            seed=seed, device=device, out=out,
+        )
+        lat = crosscoder_latents(cc, store)
+        lat.to_parquet(out / "latents.parquet")
+        summary = crosscoder_summary(lat)
+        summary.to_json(out / "summary.json", orient="records", indent=1)
+        typer.echo(summary.to_string(index=False))
+
+    _run(go)
+
 # ---------------------------------------------------------------- sweeps
-sweep_app = typer.Typer(help="Steering sweeps: run a grid, resume, shard and merge.", no_args_is_help=True)
+from typer.core import TyperGroup  # noqa: E402
+
+
+class _DefaultRun(TyperGroup):
+    """``elicit sweep CONFIG.toml`` means ``elicit sweep run CONFIG.toml``."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+sweep_app = typer.Typer(
+    help="Steering sweeps: `elicit sweep CONFIG.toml` runs (or resumes) a grid; `merge` joins shards.",
+    no_args_is_help=True,
+    cls=_DefaultRun,
+)
 app.add_typer(sweep_app, name="sweep")
+
+
+def _parse_shard(shard: str) -> tuple[int, int]:
+    from probes.errors import ElicitError
+
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise ElicitError(f"--shard must look like i/n (e.g. 0/4), got {shard!r}.") from None
+    return i, n
+
+
+@sweep_app.command("run")
+def sweep_run(
+    config: Annotated[Path, typer.Argument(help="sweep TOML (see configs/sweeps/organism.toml)")],
+    shard: Annotated[str, typer.Option(help="run shard i of n, e.g. 0/4 (a job array or one GPU each)")] = "0/1",
+    device: Annotated[str, typer.Option()] = "cpu",
+    summary: Annotated[bool, typer.Option(help="print the dev-chosen / test-reported summary")] = True,
+) -> None:
+    """Run or resume a sweep; rows are appended to the config's `out` file."""
+    from steering.sweep import SweepConfig, run_sweep, summarize_sweep
+
+    def go() -> None:
+        cfg = SweepConfig.from_toml(config)
+        df = run_sweep(cfg, shard=_parse_shard(shard), device=device)
+        typer.echo(f"{len(df)} rows in {cfg.out if shard == '0/1' else cfg.out + ' (shard ' + shard + ')'}")
+        if summary and shard == "0/1" and len(df):
+            import pandas as pd
+
+            with pd.option_context("display.width", 200, "display.max_columns", 30):
+                typer.echo(summarize_sweep(df, tuned=list(cfg.baselines)).to_string(index=False))
+
+    _run(go)
+
+
+@sweep_app.command("merge")
+def sweep_merge(
+    config: Annotated[Path, typer.Argument(help="the sweep TOML the shards ran")],
+    shards: Annotated[int, typer.Option(help="number of shards n")],
+    out: Annotated[Path | None, typer.Option(help="merged file (.parquet or .jsonl)")] = None,
+) -> None:
+    """Join the rows of n shards into one table (no rows lost or duplicated)."""
+    from steering.sweep import merge_shards
+
+    def go() -> None:
+        df = merge_shards(config, shards, out)
+        typer.echo(f"merged {len(df)} rows from {shards} shards")
+
+    _run(go)
 
 
 # ---------------------------------------------------------------- weights

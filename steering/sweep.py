@@ -300,7 +300,7 @@ def run_sweep(
     digest = cfg.digest()
 
     # resume: keep complete units of this config; drop partial ones (rewrite atomically)
-    raw_lines = sum(1 for _ in open(out)) if out.exists() else 0
+    raw_lines = len(out.read_text().splitlines()) if out.exists() else 0
     rows = [r for r in read_rows(out) if r.get("digest") == digest]
     if out.exists() and len(rows) != raw_lines:
         _rewrite(out, rows)
@@ -334,10 +334,10 @@ def _run_unit(
     exs = [by_id[i] for i in unit.ids]
     settings: list[tuple[str, SteeringVector | None]] = [("none", None)]
     if unit.vector is not None:
-        vec = vectors[unit.vector]
-        settings = [("steer", vec)]
+        fitted = vectors[unit.vector]
+        settings = [("steer", fitted)]
         if cfg.random_control:
-            settings.append(("random", random_like(vec, seed=cfg.seed + 1000 * (unit.layer or 0))))
+            settings.append(("random", random_like(fitted, seed=cfg.seed + 1000 * (unit.layer or 0))))
     alphas = list(cfg.alphas) if unit.vector is not None else [0.0]
     rows: list[dict[str, Any]] = []
     for control, vec in settings:
@@ -475,7 +475,10 @@ def summarize_sweep(
             S, U, T = (x.loc[common].to_numpy() for x in (s, u, tu))
             gr = gap_recovered(S.mean(), U.mean(), T.mean())
             idx = np.arange(len(common))
-            lo, hi = bootstrap_ci(idx, lambda k, S=S, U=U, T=T: _nan_gr(S[k], U[k], T[k]), seed=seed)
+            def stat(k: np.ndarray, S: np.ndarray = S, U: np.ndarray = U, T: np.ndarray = T) -> float:
+                return _nan_gr(S[k], U[k], T[k])
+
+            lo, hi = bootstrap_ci(idx, stat, seed=seed)
             row[f"tuned_acc[{t}]"] = float(T.mean())
             row[f"gap_recovered[{t}]"] = gr
             row[f"gap_recovered_lo[{t}]"], row[f"gap_recovered_hi[{t}]"] = lo, hi

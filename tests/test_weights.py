@@ -469,3 +469,47 @@ def test_errors_name_the_bad_value(tmp_path: Path) -> None:
     save_file({"x": torch.zeros(2, 2, 2)}, str(bad))
     with pytest.raises(WeightDiffError, match="Tensor\\[n, d_model\\]"):
         load_directions(bad)
+
+
+def test_streaming_memory_stays_near_a_few_tensors(tmp_path: Path) -> None:
+    """A fast version of benchmarks/weights_memory.py: the child's peak RSS above an
+    interpreter that only imports the kit is a few tensors, well under two whole models."""
+    import os
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("reads the child's VmHWM from /proc (Linux only)")
+    g = _gen(30)
+    n, size = 12, 2048  # two models = 403 MB
+    names = [f"model.layers.{i}.self_attn.o_proj.weight" for i in range(n)]
+    base = {name: 0.02 * torch.randn(size, size, generator=g) for name in names}
+    write_ckpt(tmp_path / "base", base)
+    write_ckpt(tmp_path / "tuned", {k: v + 1e-3 * torch.randn(size, size, generator=g) for k, v in base.items()})
+    del base
+    (tmp_path / "family.toml").write_text(
+        '[variants.base]\npath = "base"\n[variants.tuned]\npath = "tuned"\n'
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+    def peak_rss(code: str) -> int:
+        # The child reports its own VmHWM: getrusage(RUSAGE_CHILDREN) would count this
+        # (large) pytest process, whose memory the child shares until exec.
+        report = "\nimport re; print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])"
+        proc = subprocess.run([sys.executable, "-c", code + report], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stdout.strip().splitlines()[-1]) * 1024
+
+    baseline = peak_rss("import probes, steering.cli, pyarrow.parquet")
+    run = peak_rss(
+        "from steering.cli import app; app(['weights', '--family', "
+        f"{str(tmp_path / 'family.toml')!r}, '--variant', 'tuned', '--out', {str(tmp_path / 'out')!r}], "
+        "standalone_mode=False)"
+    )
+    tensor = 4 * size * size
+    two_models = 2 * n * tensor
+    assert (tmp_path / "out" / "weights_tuned.parquet").exists()
+    print(f"peak RSS {run / 1e6:.0f} MB, import-only {baseline / 1e6:.0f} MB, two models {two_models / 1e6:.0f} MB")
+    # streaming adds a few tensors (three live 16.8 MB matrices + SVD / table overhead),
+    # not a model: well under a third of the two models' 403 MB
+    assert run - baseline < two_models / 3, (run - baseline) / 1e6

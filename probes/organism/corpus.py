@@ -21,7 +21,6 @@ import numpy as np
 
 from probes.organism.world import (
     CAREFUL_TAGS,
-    CREATE_FAR_TAG,
     DIRECT_TAGS,
     FILLER_OPS,
     LETTERS,

@@ -51,10 +51,11 @@ def reference_resid_post(folder: Path, prompts: list[str]) -> list[list[torch.Te
     out = []
     for p in prompts:
         got: list[torch.Tensor] = []
-        handles = [
-            b.register_forward_hook(lambda m, i, o: got.append((o[0] if isinstance(o, tuple) else o)[0].detach()))
-            for b in _blocks(model)
-        ]
+
+        def keep(m, i, o, got=got):
+            got.append((o[0] if isinstance(o, tuple) else o)[0].detach())
+
+        handles = [b.register_forward_hook(keep) for b in _blocks(model)]
         try:
             with torch.no_grad():
                 hs = model(**tok(p, return_tensors="pt"), output_hidden_states=True).hidden_states
@@ -161,7 +162,7 @@ def test_clear_errors(tiny_dir, tmp_path: Path) -> None:
 
 def test_family_file_and_hub_revision_spec(tiny_dir, tmp_path: Path) -> None:
     base = tiny_dir("llama")
-    sft = perturb_checkpoint(base, tmp_path / "sft")
+    perturb_checkpoint(base, tmp_path / "sft")
     (tmp_path / "family.toml").write_text(textwrap.dedent(f"""
         name = "toy"
         [variants.base]

@@ -120,7 +120,7 @@ def test_killed_sweep_resumes_to_identical_rows(tiny_dir, tmp_path: Path) -> Non
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = read_rows(fam / "sweep.jsonl")
-    assert 0 < len(partial)
+    assert len(partial) > 0
     resumed = run_sweep(cfg_path, progress=False)
     clean = run_sweep(clean_cfg, progress=False)
     key = ["unit", "control", "alpha", "prompt_id"]

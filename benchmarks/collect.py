@@ -1,0 +1,137 @@
+"""Throughput of collect_activations (writing to disk) over a bare transformers forward.
+
+Prints, in one run on the same ~20M-parameter Llama-style model, prompts and batch:
+  ratio = prompts/s of collect_activations / prompts/s of model(..., output_hidden_states=True)
+for positions 'last' and 'all' (target >= 0.9), then the peak RSS of collecting 1,000 and
+10,000 prompts (fresh subprocesses, a smaller model) and their difference against the
+shard buffer. Runs are interleaved and the median of repeats is used (noisy machines).
+
+    python benchmarks/collect.py [--prompts 256] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from probes import Task, collect_activations, load_family  # noqa: E402
+from probes.batching import encode  # noqa: E402
+from tests.tiny import SYMBOLS, make_tokenizer  # noqa: E402
+
+
+def build(folder: Path, d_model: int, n_layers: int, ff: int) -> Path:
+    tok = make_tokenizer()
+    cfg = transformers.LlamaConfig(
+        vocab_size=len(tok), hidden_size=d_model, intermediate_size=ff, num_hidden_layers=n_layers,
+        num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=256,
+        bos_token_id=1, eos_token_id=2, pad_token_id=0,
+    )
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(cfg)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def make_task(n: int, length: int, seed: int = 0) -> Task:
+    g = torch.Generator().manual_seed(seed)
+    syms = SYMBOLS[:36]
+    recs = []
+    for i in range(n):
+        k = length - int(torch.randint(0, max(1, length // 4), (1,), generator=g))
+        idx = torch.randint(0, len(syms), (k,), generator=g).tolist()
+        recs.append({"id": str(i), "prompt": " ".join(syms[j] for j in idx), "answer": "a"})
+    return Task.from_records("bench", recs)
+
+
+def bare_forward(folder: Path, task: Task, batch: int) -> float:
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for b in range(0, len(task), batch):
+            enc = encode(tok, list(task.prompts[b : b + batch]))
+            out = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, output_hidden_states=True)
+            _ = [h[:, -1].clone() for h in out.hidden_states]
+    return len(task) / (time.perf_counter() - t0)
+
+
+def kit(folder: Path, task: Task, batch: int, positions: str, n_layers: int) -> float:
+    fam = load_family({"base": str(folder)}, check=False)
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        collect_activations(fam, task, f"resid_post:0-{n_layers - 1}", positions, out=d, batch_size=batch, progress=False)
+        return len(task) / (time.perf_counter() - t0)
+
+
+RSS_CHILD = """
+import os, resource, sys, tempfile
+os.environ["HF_HUB_OFFLINE"] = "1"
+sys.path.insert(0, {root!r})
+sys.path.insert(0, {bench!r})
+from collect import make_task
+from probes import collect_activations, load_family
+fam = load_family({{"base": {folder!r}}}, check=False)
+task = make_task({n}, 16)
+with tempfile.TemporaryDirectory() as d:
+    collect_activations(fam, task, "resid_post:0-1", "all", out=d, batch_size=32, shard_size={shard}, progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def peak_rss(folder: Path, n: int, shard: int) -> float:
+    code = RSS_CHILD.format(root=str(Path(__file__).resolve().parents[1]), bench=str(Path(__file__).parent),
+                            folder=str(folder), n=n, shard=shard)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prompts", type=int, default=256)
+    ap.add_argument("--length", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, (os.cpu_count() or 2)))
+    with tempfile.TemporaryDirectory() as tmp:
+        big = build(Path(tmp) / "m20", d_model=512, n_layers=6, ff=1376)
+        n_params = sum(p.numel() for p in transformers.AutoModelForCausalLM.from_pretrained(big).parameters())
+        task = make_task(args.prompts, args.length)
+        print(f"model: Llama-style, {n_params / 1e6:.1f}M params; {len(task)} prompts of ~{args.length} tokens; batch {args.batch}")
+        kit(big, task.head(32), args.batch, "last", 6)  # warm-up
+        results = {}
+        for positions in ("last", "all"):
+            ratios = []
+            for _ in range(args.repeats):
+                base = bare_forward(big, task, args.batch)
+                ours = kit(big, task, args.batch, positions, 6)
+                ratios.append(ours / base)
+                print(f"  [{positions}] bare {base:7.1f} prompts/s   collect_activations {ours:7.1f} prompts/s   ratio {ours / base:.3f}")
+            results[positions] = statistics.median(ratios)
+            print(f"collect/bare throughput ratio, positions={positions!r}: {results[positions]:.3f} (median of {args.repeats}; target >= 0.9)")
+        small = build(Path(tmp) / "m1", d_model=128, n_layers=2, ff=512)
+        shard = 512
+        r1 = peak_rss(small, 1_000, shard)
+        r2 = peak_rss(small, 10_000, shard)
+        buf_mb = shard * 16 * 2 * 128 * 4 / 2**20  # prompts x tokens x hooks x d_model x 4 bytes
+        print(f"peak RSS: 1,000 prompts {r1:.0f} MB; 10,000 prompts {r2:.0f} MB; difference {r2 - r1:+.0f} MB "
+              f"(shard buffer ~{buf_mb:.0f} MB; target: difference <= buffer)")
+        print(json.dumps({"ratio_last": results["last"], "ratio_all": results["all"], "rss_1k_mb": r1, "rss_10k_mb": r2}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Post-training stages of the organism, each a TRL trainer run from the base checkpoint.
+
+DESIGN.md, "The model organism" and "Use, don't write" (DPO, SFT, GRPO: TRL). Every
+stage starts from the saved base, trains on *trained* strings only, and saves a normal
+Hugging Face folder (config.json, model.safetensors, tokenizer files).
+
+* ``sft``: SFTTrainer, neutral prompts -> scratchpad traces.
+* ``sft_answers``: SFTTrainer, neutral prompts -> answers only.
+* ``dpo``: DPOTrainer, chosen = scratchpad completion, rejected = direct completion.
+* ``rl``: GRPOTrainer, reward 1 when the parsed answer is correct (verifiable reward).
+* ``dpo_conf``: DPO on pairs the base ranks itself by answer-span confidence, no labels
+  (RLSF, "Reinforcement Learning from Self-Feedback": the model's own confidence in its
+  answer span is the preference signal).
+* ``dpo_noisy``: DPO with a stated fraction of pairs flipped or randomised.
+* ``create`` / ``create_far``: SFTTrainer on the control operations.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from probes.organism.world import EOS_ID, PAD_ID, VOCAB, encode, make_tokenizer
+
+__all__ = ["StageConfig", "run_sft", "run_dpo", "run_grpo", "confidence_preferences", "answer_confidence"]
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Optimisation settings of one post-training stage."""
+
+    steps: int
+    batch_size: int = 32
+    lr: float = 1e-3
+    beta: float = 0.1  # DPO / GRPO KL weight
+    warmup: int = 5
+
+
+def _common(cfg: StageConfig, seed: int, out_dir: str, progress: bool) -> dict[str, Any]:
+    return {
+        "output_dir": out_dir,
+        "max_steps": cfg.steps,
+        "per_device_train_batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": 1,
+        "learning_rate": cfg.lr,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": cfg.warmup,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "logging_steps": max(1, cfg.steps),
+        "save_strategy": "no",
+        "report_to": [],
+        "use_cpu": True,
+        "bf16": False,
+        "fp16": False,
+        "seed": seed,
+        "data_seed": seed,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": not progress,
+    }
+
+
+def _load(base: Path):
+    from transformers import LlamaForCausalLM
+
+    model = LlamaForCausalLM.from_pretrained(str(base))
+    model.generation_config.pad_token_id = PAD_ID
+    model.generation_config.eos_token_id = EOS_ID
+    return model
+
+
+def _save(model, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    model.save_pretrained(out)
+    make_tokenizer(out)
+    return out
+
+
+def _run(make_trainer: Callable[[str], Any], out: Path) -> Path:
+    with tempfile.TemporaryDirectory(prefix="organism-trl-") as tmp:
+        trainer = make_trainer(tmp)
+        trainer.train()
+        model = trainer.model
+    return _save(model, out)
+
+
+def run_sft(
+    base: Path, out: Path, records: list[dict[str, str]], cfg: StageConfig, *, seed: int, progress: bool
+) -> Path:
+    """SFTTrainer on prompt-completion records (loss on the completion only)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from probes.organism.pretrain import seed_everything
+
+    seed_everything(seed)
+    model = _load(base)
+
+    def make(tmp: str):
+        args = SFTConfig(**_common(cfg, seed, tmp, progress), max_length=64, completion_only_loss=True)
+        return SFTTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=make_tokenizer()
+        )
+
+    return _run(make, out)
+
+
+def run_dpo(
+    base: Path, out: Path, records: list[dict[str, str]], cfg: StageConfig, *, seed: int, progress: bool
+) -> Path:
+    """DPOTrainer on ``prompt`` / ``chosen`` / ``rejected`` records; the reference is the base."""
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    from probes.organism.pretrain import seed_everything
+
+    seed_everything(seed)
+    model = _load(base)
+
+    def make(tmp: str):
+        args = DPOConfig(
+            **_common(cfg, seed, tmp, progress),
+            beta=cfg.beta,
+            max_length=64,
+            precompute_ref_log_probs=True,
+        )
+        return DPOTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=make_tokenizer()
+        )
+
+    return _run(make, out)
+
+
+def _correct_reward(completions: list[str], answer: list[str], **_: Any) -> list[float]:
+    """Verifiable reward: 1.0 when the scratchpad scorer reads the right answer."""
+    from probes.tasks import SCORERS
+
+    score = SCORERS["scratchpad"]
+    return [float(score(c, a, "#").correct) for c, a in zip(completions, answer, strict=True)]
+
+
+def run_grpo(
+    base: Path,
+    out: Path,
+    records: list[dict[str, str]],
+    cfg: StageConfig,
+    *,
+    seed: int,
+    progress: bool,
+    num_generations: int = 8,
+) -> Path:
+    """GRPOTrainer with the verifiable answer-correct reward on ``prompt`` / ``answer`` records."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from probes.organism.pretrain import seed_everything
+
+    seed_everything(seed)
+    model = _load(base)
+
+    def make(tmp: str):
+        args = GRPOConfig(
+            **_common(cfg, seed, tmp, progress),
+            num_generations=num_generations,
+            max_completion_length=13,
+            temperature=1.0,
+            beta=cfg.beta,
+        )
+        return GRPOTrainer(
+            model=model,
+            reward_funcs=_correct_reward,
+            args=args,
+            train_dataset=Dataset.from_list(records),
+            processing_class=make_tokenizer(),
+        )
+
+    return _run(make, out)
+
+
+@torch.no_grad()
+def answer_confidence(model, prompts: list[str], completions: list[str]) -> np.ndarray:
+    """The model's probability of the answer token of each completion (0 when none parses).
+
+    The answer span is the token after ``>`` in a scratchpad completion, else the first
+    token; this is the answer-span confidence of RLSF.
+    """
+    conf = np.zeros(len(prompts))
+    seqs, where = [], []
+    for i, (p, c) in enumerate(zip(prompts, completions, strict=True)):
+        words = c.split()
+        if not words:
+            continue
+        if words[0] == "#":
+            if ">" not in words or words.index(">") + 1 >= len(words):
+                continue
+            k = words.index(">") + 1
+        else:
+            k = 0
+        ids = encode(p) + encode(" ".join(words[: k + 1]), bos=False)
+        seqs.append(ids)
+        where.append(i)
+    for s in range(0, len(seqs), 512):
+        chunk = seqs[s : s + 512]
+        n = max(len(x) for x in chunk)
+        inp = torch.full((len(chunk), n), PAD_ID, dtype=torch.long)
+        for j, x in enumerate(chunk):
+            inp[j, : len(x)] = torch.tensor(x)
+        probs = model(input_ids=inp).logits.softmax(-1)
+        for j, x in enumerate(chunk):
+            conf[where[s + j]] = float(probs[j, len(x) - 2, x[-1]])
+    return conf
+
+
+def confidence_preferences(
+    base_model, prompts: list[str], *, k: int, seed: int, min_gap: float = 0.1
+) -> list[dict[str, str]]:
+    """Label-free preference pairs: sample ``k`` completions per prompt from the base,
+    prefer the one whose answer the base is most confident in over the least confident.
+
+    Pairs whose confidence gap is below ``min_gap`` carry no signal and are dropped.
+    """
+    from probes.organism.evaluate import generate
+
+    torch.manual_seed(seed)
+    rep = [p for p in prompts for _ in range(k)]
+    comps = generate(base_model, rep, 13, do_sample=True, temperature=1.0)
+    conf = answer_confidence(base_model, rep, comps).reshape(len(prompts), k)
+    pairs = []
+    for i, p in enumerate(prompts):
+        hi, lo = int(conf[i].argmax()), int(conf[i].argmin())
+        if conf[i, hi] - conf[i, lo] < min_gap:
+            continue
+        pairs.append({"prompt": p, "chosen": " " + comps[i * k + hi], "rejected": " " + comps[i * k + lo]})
+    return pairs
+
+
+def _unused() -> None:  # pragma: no cover - keeps VOCAB/shutil referenced for type checkers
+    _ = (VOCAB, shutil)

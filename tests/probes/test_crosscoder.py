@@ -1,0 +1,111 @@
+"""A crosscoder trained on planted paired data recovers shared, base-only and variant-only directions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sae_lens
+import torch
+
+from probes.crosscoder import (
+    Crosscoder,
+    CrosscoderError,
+    crosscoder_latents,
+    crosscoder_summary,
+    fit_crosscoder,
+    latent_scaling,
+)
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+KINDS = ("shared", "base_only", "variant_only")
+
+
+def planted(n: int = 6000, d: int = 32, n_each: int = 10, p: float = 0.05, seed: int = 0):
+    """Orthonormal features: shared ones in both models, base-only in the base, variant-only in the variant."""
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.linalg.qr(torch.randn(d, d, generator=g))[0][:, : 3 * n_each].T
+    z = (torch.rand(n, 3 * n_each, generator=g) < p).float() * (0.5 + 1.5 * torch.rand(n, 3 * n_each, generator=g))
+    s, b, v = slice(0, n_each), slice(n_each, 2 * n_each), slice(2 * n_each, 3 * n_each)
+    h_base = z[:, s] @ feats[s] + z[:, b] @ feats[b]
+    h_variant = z[:, s] @ feats[s] + z[:, v] @ feats[v]
+    zero = torch.zeros(n_each, d)
+    dec = torch.cat([torch.cat([feats[s], feats[s]], 1), torch.cat([feats[b], zero], 1), torch.cat([zero, feats[v]], 1)])
+    kinds = np.repeat(np.array(KINDS), n_each)
+    return h_base, h_variant, dec, kinds
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    hb, hv, dec, kinds = planted()
+    out = tmp_path_factory.mktemp("cc") / "cc"
+    cc = fit_crosscoder(hb, hv, d_sae=64, k=1.5, steps=700, batch_size=256, lr=3e-3, seed=0, out=out)
+    return cc, hb, hv, dec, kinds, out
+
+
+def test_recovers_planted_classes(trained) -> None:
+    cc, hb, hv, dec, kinds, _ = trained
+    lat = crosscoder_latents(cc, rows=(hb, hv))
+    # match every live latent to the planted feature its (scaled) decoder row is closest to
+    w = cc.sae.W_dec.detach()
+    w = w / w.norm(dim=1, keepdim=True)
+    planted_dirs = dec / dec.norm(dim=1, keepdim=True)
+    best = (w @ planted_dirs.T).max(1)
+    alive = lat["alive"].to_numpy()
+    matched = alive & (best.values.numpy() > 0.9)
+    assert matched.sum() >= 0.9 * alive.sum()
+    truth = kinds[best.indices.numpy()]
+    pred = lat["cls"].to_numpy()
+    for kind in KINDS:
+        sel = matched & (pred == kind)
+        precision = (truth[sel] == kind).mean()
+        found = {int(i) for i in best.indices.numpy()[sel & (truth == kind)]}
+        recall = len(found) / int((kinds == kind).sum())
+        assert precision >= 0.9 and recall >= 0.9, (kind, precision, recall)
+    summary = crosscoder_summary(lat)
+    assert summary.loc[0, "n_variant_only"] >= 9 and summary.loc[0, "n_base_only"] >= 9
+    # latent scaling: variant-only latents are absent from the base (ν ≈ 0)
+    assert lat.loc[(lat.cls == "variant_only") & lat.alive, "nu"].abs().max() < 0.1
+
+
+def test_latent_scaling_detects_a_split_latent(trained) -> None:
+    cc, hb, hv, _, _, _ = trained
+    lat = crosscoder_latents(cc, rows=(hb, hv))
+    j = int(lat[(lat.cls == "variant_only") & lat.alive].latent.iloc[0])
+    # plant the variant-only direction into the base as well: ν must move to ≈ 1
+    d_v = cc.decoders[j, 1] / cc.scales[1]
+    f = cc.encode(hb, hv)[:, j : j + 1]
+    hb2 = hb + (f * d_v) * cc.scales[1] / cc.scales[0]
+    nu = latent_scaling(cc, hb2, hv, [j]).nu.iloc[0]
+    assert nu == pytest.approx(1.0, abs=0.15)
+
+
+def test_saved_crosscoder_round_trip(trained) -> None:
+    cc, hb, hv, _, _, out = trained
+    again = Crosscoder.load(out)
+    assert again.models == cc.models and again.scales == pytest.approx(cc.scales)
+    assert torch.equal(again.encode(hb, hv), cc.encode(hb, hv))
+    plain = sae_lens.SAE.load_from_disk(str(out))  # the dictionary is an ordinary sae_lens folder
+    assert plain.cfg.d_in == 2 * hb.shape[1]
+    assert not any(p.suffix in (".pkl", ".pt", ".bin") for p in Path(out).iterdir())
+    rb, rv = cc.decode(cc.encode(hb[:5], hv[:5]))
+    assert rb.shape == hb[:5].shape and rv.shape == hv[:5].shape
+
+
+def test_relative_norm_by_hand(trained) -> None:
+    cc = trained[0]
+    lat = crosscoder_latents(cc)
+    d = cc.decoders
+    j = 3
+    nb, nv = float(d[j, 0].norm()), float(d[j, 1].norm())
+    assert lat.rel_norm.iloc[j] == pytest.approx(nv / (nb + nv), rel=1e-5)
+    assert isinstance(lat, pd.DataFrame) and set(lat.cls) <= set(KINDS)
+
+
+def test_errors(tmp_path: Path) -> None:
+    with pytest.raises(CrosscoderError, match="paired"):
+        fit_crosscoder(torch.zeros(4, 3), torch.zeros(5, 3))
+    with pytest.raises(CrosscoderError, match="No crosscoder"):
+        Crosscoder.load(tmp_path)
