@@ -58,7 +58,7 @@ ARCH_FIELDS = (
 )
 
 _VARIANT_KEYS = {"path", "revision", "task"}
-_TOP_KEYS = {"name", "variants", "tasks", "description", "notes", "organism"}
+_TOP_KEYS = {"name", "variants", "tasks", "description", "notes", "organism", "battery"}
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,7 @@ class ModelFamily:
         specs: variant name -> :class:`VariantSpec`. The variant named ``base`` is the reference.
         root: the folder of the family file, if any (tasks resolve against it).
         tasks: task name -> task table from the family file (``path``, ``scorer``...).
+        settings: other tables of the family file (``[battery]`` settings, ``[organism]`` facts).
         device, dtype, device_map: how variants are loaded. Nothing is moved or cast later.
     """
 
@@ -154,6 +155,7 @@ class ModelFamily:
     dtype: torch.dtype = torch.float32
     device_map: str | dict[str, Any] | None = None
     trust_remote_code: bool = False
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def variants(self) -> list[str]:
@@ -377,7 +379,8 @@ def load_family(
                     f"Variant {vname!r} names task {vs.task!r}, which the [tasks] table of "
                     f"{str(path)!r} does not declare. Declared: {sorted(tasks)}."
                 )
-        fam = ModelFamily(name or data.get("name", root.name), specs, root=root, tasks=tasks, **opts)
+        settings = {k: data[k] for k in ("battery", "organism") if k in data}
+        fam = ModelFamily(name or data.get("name", root.name), specs, root=root, tasks=tasks, settings=settings, **opts)
     if check:
         fam.check()
     return fam

@@ -242,9 +242,14 @@ def weights(
         fam = load_family(family, check=False)
         fam.check(tokenizers=False)  # architecture fields only: no tokenizer is needed here
         dirs = load_directions(directions) if directions is not None else None
+        try:
+            ks_list, tols_list = [int(k) for k in ks.split(",")], [float(t) for t in tols.split(",")]
+        except ValueError as err:
+            raise typer.BadParameter(
+                f"--ks takes integers and --tols numbers, comma-separated; got {ks!r} and {tols!r}."
+            ) from err
         df = weight_diff(
-            fam, variant, base=base, directions=dirs,
-            ks=[int(k) for k in ks.split(",")], tols=[float(t) for t in tols.split(",")],
+            fam, variant, base=base, directions=dirs, ks=ks_list, tols=tols_list,
             svd=SVDSettings(method=svd, full_svd_max=full_svd_max), device=device,
         )
         out.mkdir(parents=True, exist_ok=True)
@@ -270,6 +275,64 @@ def weights(
             f"{len(df)} parameters compared ({variant} vs {base}) in {summary['wall_s']} s; "
             f"written to {table}"
         )
+
+    _run(go)
+
+
+# ---------------------------------------------------------------- report and the main job
+def _print_verdicts(verdicts) -> None:  # type: ignore[no-untyped-def]
+    cols = ["variant", "task", "verdict", "acc_base", "acc_variant", "steer_gr", "steer_gr_lo", "steer_gr_hi",
+            "random_gr", "forced_gr", "forced_gr_lo", "forced_gr_hi", "max_cos_decision", "n_test"]
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format):
+        typer.echo(verdicts[cols].to_string(index=False))
+
+
+@app.command()
+def report(
+    family: Annotated[str, typer.Option(help="family TOML, folder with family.toml, or 'organism'")],
+    out: Annotated[Path, typer.Option(help="output folder (report.md, report.json, tables/, figures/)")],
+    task: Annotated[str | None, typer.Option(help="judge every variant on this task (default: each variant's own)")] = None,
+    variants: Annotated[str | None, typer.Option(help="comma-separated variants (default: all but base)")] = None,
+    device: Annotated[str, typer.Option()] = "cpu",
+) -> None:
+    """Run the select-vs-create battery on every variant and write the report."""
+    from probes.family import load_family
+    from steering.report import run_report
+
+    def go() -> None:
+        fam = load_family(family, device=device)
+        rep = run_report(fam, out=out, task=task, variants=variants.split(",") if variants else None)
+        _print_verdicts(rep.verdicts)
+        typer.echo(f"\nreport: {out / 'report.md'}\nfigures: {out / 'figures'}")
+
+    _run(go)
+
+
+@app.command("run")
+def run_main(
+    out: Annotated[Path, typer.Option(help="where everything is written")] = Path("elicit-out"),
+    seed: Annotated[int, typer.Option(help="organism seed")] = 0,
+    quick: Annotated[bool, typer.Option(help="the small organism (a smoke test)")] = False,
+) -> None:
+    """The main job: train (or load) the model organism, judge every variant, write report and figures."""
+    import time
+
+    from probes.family import load_family
+    from probes.organism import organism_family
+    from steering.report import run_report
+
+    def go() -> None:
+        t0 = time.time()
+        folder = organism_family(seed=seed, quick=quick)
+        typer.echo(f"organism (seed {seed}{', quick' if quick else ''}): {folder}  [{time.time() - t0:.0f} s]")
+        fam = load_family(folder)
+        rep = run_report(fam, out=out)
+        typer.echo("")
+        _print_verdicts(rep.verdicts)
+        typer.echo(f"\nreport:  {out / 'report.md'}\njson:    {out / 'report.json'}\nfigures: {out / 'figures'}"
+                   f"\ntotal {time.time() - t0:.0f} s")
 
     _run(go)
 

@@ -269,10 +269,14 @@ def run_sweep(
     *,
     shard: tuple[int, int] = (0, 1),
     family: ModelFamily | None = None,
+    task: Task | None = None,
     progress: bool = True,
     device: str = "cpu",
 ) -> pd.DataFrame:
     """Run (or resume) a sweep; returns this shard's rows as a tidy DataFrame.
+
+    ``family`` / ``task`` objects override the config's ``family`` / ``task`` strings (for
+    programmatic use; the config's digest still records their names).
 
     Columns: digest, unit, variant, vector, control (``none``/``steer``/``random``), layer,
     position, alpha, units, prompt_id, split, label, completion, parsed, correct, used_format.
@@ -286,7 +290,7 @@ def run_sweep(
     fam = family or load_family(cfg.family, device=device)
     for v in list(cfg.variants) + list(cfg.baselines):
         fam._spec(v)
-    task = resolve_task(fam, cfg.task)
+    task = task if task is not None else resolve_task(fam, cfg.task)
     eval_task = task.filter(split=list(cfg.splits), label=cfg.label) if cfg.label else task.filter(split=list(cfg.splits))
     if cfg.max_prompts is not None:
         eval_task = eval_task.head(cfg.max_prompts)
@@ -297,7 +301,7 @@ def run_sweep(
     workdir = Path(cfg.out).with_suffix("")
     workdir = workdir.with_name(workdir.name + ".work")
     vectors = fit_vectors(fam, task, cfg, workdir, progress=progress)
-    digest = cfg.digest()
+    digest = cfg.digest() + "-" + task.hash[:8]
 
     # resume: keep complete units of this config; drop partial ones (rewrite atomically)
     raw_lines = len(out.read_text().splitlines()) if out.exists() else 0

@@ -1,0 +1,50 @@
+"""The model organism: a tiny family trained from scratch on CPU, with planted ground truth.
+
+DESIGN.md, "The model organism". The base knows how to reason on a scratchpad (careful
+sources always do) but rarely chooses to under the neutral tag; post-training (sft, dpo,
+rl, dpo_conf, dpo_noisy) can only *select* that mode. The ``create`` and ``create_far``
+controls must *create* an ability the base lacks. ``sft_answers`` measures memorisation
+(trained vs held-out strings).
+
+    >>> from probes.organism import train_family, evaluate_family   # doctest: +SKIP
+    >>> folder = train_family("organism-seed0", seed=0)              # doctest: +SKIP
+    >>> fam = load_family(folder)                                    # doctest: +SKIP
+"""
+
+from probes.organism.evaluate import EVAL_COLUMNS, evaluate_family, evaluate_model, format_table, generate
+from probes.organism.tasks import SOURCES, create_far_task, create_task, organism_tasks, parity_task
+from probes.organism.train import (
+    VARIANTS,
+    OrganismError,
+    Recipe,
+    default_cache,
+    organism_family,
+    recipe,
+    train_family,
+)
+from probes.organism.world import FORMAT_PREFIX, SPANS, VOCAB, make_splits, make_tokenizer
+
+__all__ = [
+    "train_family",
+    "evaluate_family",
+    "organism_family",
+    "default_cache",
+    "OrganismError",
+    "Recipe",
+    "recipe",
+    "VARIANTS",
+    "EVAL_COLUMNS",
+    "evaluate_model",
+    "format_table",
+    "generate",
+    "SOURCES",
+    "parity_task",
+    "create_task",
+    "create_far_task",
+    "organism_tasks",
+    "FORMAT_PREFIX",
+    "SPANS",
+    "VOCAB",
+    "make_splits",
+    "make_tokenizer",
+]

@@ -17,7 +17,6 @@ Hugging Face folder (config.json, model.safetensors, tokenizer files).
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from probes.organism.world import EOS_ID, PAD_ID, VOCAB, encode, make_tokenizer
+from probes.organism.world import EOS_ID, PAD_ID, encode, make_tokenizer
 
 __all__ = ["StageConfig", "run_sft", "run_dpo", "run_grpo", "confidence_preferences", "answer_confidence"]
 
@@ -241,6 +240,3 @@ def confidence_preferences(
         pairs.append({"prompt": p, "chosen": " " + comps[i * k + hi], "rejected": " " + comps[i * k + lo]})
     return pairs
 
-
-def _unused() -> None:  # pragma: no cover - keeps VOCAB/shutil referenced for type checkers
-    _ = (VOCAB, shutil)
