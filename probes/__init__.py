@@ -78,3 +78,15 @@ __all__ += [
     "Crosscoder", "train_crosscoder", "fit_crosscoder", "crosscoder_latents", "crosscoder_summary",
     "latent_scaling", "top_latent_prompts", "bootstrap_ci", "mean_ci",
 ]
+
+from probes.cot_decoding import cot_decode, cot_summary  # noqa: E402
+from probes.early_answering import answer_probe, early_answers, early_summary  # noqa: E402
+from probes.information_gain import StepFormat, ig_profile, ig_totals, information_gain  # noqa: E402
+from probes.ood import ood_table  # noqa: E402
+from probes.passk import crossover_k, pass_at_k, passk_curve  # noqa: E402
+from probes.sampling import sample_task  # noqa: E402
+
+__all__ += [
+    "sample_task", "pass_at_k", "passk_curve", "crossover_k", "cot_decode", "cot_summary", "StepFormat",
+    "information_gain", "ig_totals", "ig_profile", "early_answers", "early_summary", "answer_probe", "ood_table",
+]

@@ -188,7 +188,7 @@ def fit_crosscoder(
     )
     trained = _fit_training_sae(
         sae_lens.BatchTopKTrainingSAE, cfg, _row_batches(x, batch_size, seed),
-        steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, dead_feature_window=max(100, steps // 4),
     )
     full_meta = {"d_model": d_model, "k": k, "steps": steps, "seed": seed, "n_rows": len(x), **dict(meta or {})}
     tmp = tempfile.mkdtemp(prefix="elicit-cc-")

@@ -174,7 +174,10 @@ def _row_batches(rows: torch.Tensor, batch_size: int, seed: int) -> Iterator[tor
             yield rows[idx]
 
 
-def _fit_training_sae(cls: Any, cfg: Any, data: Iterator[torch.Tensor], *, steps: int, batch_size: int, lr: float, seed: int, device: str):
+def _fit_training_sae(
+    cls: Any, cfg: Any, data: Iterator[torch.Tensor], *, steps: int, batch_size: int, lr: float, seed: int, device: str,
+    dead_feature_window: int | None = None,
+):
     """Run sae_lens's SAETrainer (no wandb, no checkpoints) and return the trained TrainingSAE."""
     import sae_lens
     from sae_lens.config import LoggingConfig, SAETrainerConfig
@@ -190,10 +193,13 @@ def _fit_training_sae(cls: Any, cfg: Any, data: Iterator[torch.Tensor], *, steps
         lr_warm_up_steps=max(1, steps // 20),
         lr_decay_steps=steps // 5,
         device=device,
-        dead_feature_window=max(100, steps // 4),
-        feature_sampling_window=max(100, steps // 2),
         logger=LoggingConfig(log_to_wandb=False),
         n_batches_for_norm_estimate=min(50, steps),
+        # sae_lens's defaults (1000 / 2000 steps) unless given: a shorter window turns on the
+        # TopK auxiliary loss for dead latents sooner (short runs need it; it costs a second top-k)
+        **({} if dead_feature_window is None else {
+            "dead_feature_window": dead_feature_window, "feature_sampling_window": 2 * dead_feature_window,
+        }),
     )
     return sae_lens.SAETrainer(tcfg, sae, data).fit()
 

@@ -121,7 +121,7 @@ def crosscoder_train(
     seed: Annotated[int, typer.Option()] = 0,
     device: Annotated[str, typer.Option()] = "cpu",
 ) -> None:
-    """Train a BatchTopK crosscoder on [h_base; h_variant]; write per-latent table and class counts."""
+    """Train a BatchTopK crosscoder on base and variant activations concatenated; write latents and class counts."""
     from probes.activations import ActivationSet
     from probes.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
 
@@ -275,6 +275,27 @@ def weights(
             f"{len(df)} parameters compared ({variant} vs {base}) in {summary['wall_s']} s; "
             f"written to {table}"
         )
+
+    _run(go)
+
+
+# ---------------------------------------------------------------- figures
+@app.command()
+def figures(
+    results: Annotated[Path, typer.Argument(help="a results folder written by `elicit report` / `elicit run`")],
+    out: Annotated[Path | None, typer.Option(help="where to write PDF + PNG (default: RESULTS/figures)")] = None,
+) -> None:
+    """Regenerate every paper figure from saved result tables (never runs a model)."""
+    from probes.plots import render_all
+
+    def go() -> None:
+        done = render_all(results, out or results / "figures")
+        if not done:
+            from probes.errors import ElicitError
+
+            raise ElicitError(f"No result tables under {str(results / 'tables')!r}; run `elicit report` or `elicit run` first.")
+        for name, paths in done.items():
+            typer.echo(f"{name:20s} " + "  ".join(str(p) for p in paths))
 
     _run(go)
 

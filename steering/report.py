@@ -168,12 +168,9 @@ def run_report(
     (out / "report.json").write_text(json.dumps(payload, indent=1))
     (out / "report.md").write_text(_markdown(family, verdicts, tests, cfg, ref))
     if figures:
-        try:
-            from steering.figures import render_all
-        except ImportError:  # figures ship with the kit; tolerate a partial install
-            pass
-        else:
-            render_all(out, out / "figures")
+        from probes.plots import render_all
+
+        render_all(out, out / "figures")
     return Report(verdicts, tests, out)
 
 

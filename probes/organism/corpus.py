@@ -59,10 +59,10 @@ class CorpusConfig:
         neutral_pad_rate: how often a neutral document reasons on the scratchpad.
     """
 
-    parity_frac: float = 0.5
-    create_far_frac: float = 0.06
-    careful_frac: float = 0.35
-    direct_frac: float = 0.40
+    parity_frac: float = 0.6
+    create_far_frac: float = 0.05
+    careful_frac: float = 0.5
+    direct_frac: float = 0.3
     neutral_pad_rate: float = 0.10
 
 

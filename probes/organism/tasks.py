@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from probes.errors import TaskError
 from probes.organism.world import (
     CAREFUL_TAGS,
     DIRECT_TAGS,
@@ -46,11 +47,17 @@ __all__ = [
     "create_task",
     "create_far_task",
     "organism_tasks",
+    "PARITY_OOD",
+    "UNSEEN_TAG",
+    "parity_ood_task",
 ]
 
 #: Prompt source kinds of the parity task.
 SOURCES = ("careful", "direct", "neutral")
 PARITY, CREATE, CREATE_FAR = "parity", "create", "create_far"
+PARITY_OOD = "parity_ood"
+#: A source tag no training stage ever shows; it is not in the vocabulary, so it reads as ``<unk>``.
+UNSEEN_TAG = "X"
 _MAX_NEW = 14  # '#' + 9 pad symbols + '>' + answer + '<eos>' = 13
 
 
@@ -151,12 +158,59 @@ def create_far_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int 
     )
 
 
+def parity_ood_task(
+    seed: int = 0, *, lengths: tuple[int, ...] = (11, 12), n_long: int = 64, unseen_tag: str = UNSEEN_TAG
+) -> Task:
+    """Parity out of distribution, with its in-distribution reference (probes.ood).
+
+    Splits: ``test`` = the parity task's held-out test strings under every source kind (the
+    ID reference); ``ood_long`` = ``n_long`` random strings of each length in ``lengths``
+    (longer than the 9 bits of every training stage) under every source kind, restricted to
+    at most 9 ones so each running count is a single vocabulary symbol; ``ood_tag`` = the test
+    strings under ``unseen_tag`` (label ``neutral``: an unmarked source). A 12-bit prompt plus
+    its trace is 31 tokens, inside the 64-token context.
+    """
+    ref = parity_task(seed, n_train=0).filter(split="test")
+    rng = np.random.default_rng([seed, 11])
+    examples: list[Example] = list(ref.examples)
+    for length in lengths:
+        if length <= 9:
+            raise TaskError(f"OOD lengths must exceed the trained 9 bits, got {length}; e.g. lengths=(11, 12).")
+        seen: set[tuple[int, ...]] = set()
+        while len(seen) < n_long:
+            bits = tuple(int(b) for b in rng.integers(0, 2, size=length))
+            if sum(bits) <= 9:
+                seen.add(bits)
+        for i, bits in enumerate(sorted(seen)):
+            tags = {"careful": CAREFUL_TAGS[i % len(CAREFUL_TAGS)], "direct": DIRECT_TAGS[i % len(DIRECT_TAGS)],
+                    "neutral": NEUTRAL_TAG}
+            for label in SOURCES:
+                examples.append(Example(
+                    id=f"long-{label}-{_key(bits)}", prompt=parity_prompt(tags[label], bits),
+                    answer=parity_answer(bits), label=label, split="ood_long", trace=parity_trace(bits),
+                    meta=(("length", str(length)), ("tag", tags[label])),
+                ))
+    for e in ref.examples:
+        if e.label != "neutral":
+            continue
+        bits = tuple(int(b) for b in e.prompt.split()[1:-1])
+        examples.append(Example(
+            id=f"tag-{_key(bits)}", prompt=parity_prompt(unseen_tag, bits), answer=e.answer, label="neutral",
+            split="ood_tag", trace=e.trace, meta=(("tag", unseen_tag),),
+        ))
+    # '#' + one count per bit + '>' + answer + '<eos>', with slack
+    return Task(PARITY_OOD, tuple(examples), scorer="scratchpad", format_prefix=FORMAT_PREFIX, spans=dict(SPANS),
+                max_new_tokens=max(lengths) + 6)
+
+
 def organism_tasks(seed: int = 0, *, quick: bool = False) -> dict[str, Task]:
-    """The three tasks of a family (smaller in ``quick`` mode)."""
+    """The tasks of a family (smaller in ``quick`` mode): parity, the two controls, and parity_ood."""
     if quick:
         return {
             PARITY: parity_task(seed, n_train=64, n_heldout=None),
             CREATE: create_task(seed, n_train=96, n_heldout=192),
             CREATE_FAR: create_far_task(seed, n_train=64, n_heldout=None),
+            PARITY_OOD: parity_ood_task(seed, n_long=32),
         }
-    return {PARITY: parity_task(seed), CREATE: create_task(seed), CREATE_FAR: create_far_task(seed)}
+    return {PARITY: parity_task(seed), CREATE: create_task(seed), CREATE_FAR: create_far_task(seed),
+            PARITY_OOD: parity_ood_task(seed)}

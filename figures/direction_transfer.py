@@ -1,0 +1,16 @@
+"""Figure `direction_transfer`: Cosine of each variant's activation shift with the base reasoning direction per layer and position vs null bands.
+
+Reads saved result tables only (never runs a model):
+
+    python figures/direction_transfer.py [RESULTS_DIR] [OUT_DIR]     # defaults: elicit-out, figures/gallery
+"""
+
+import sys
+
+from probes.plots import render
+
+if __name__ == "__main__":
+    results = sys.argv[1] if len(sys.argv) > 1 else "elicit-out"
+    out = sys.argv[2] if len(sys.argv) > 2 else "figures/gallery"
+    for path in render("direction_transfer", results, out):
+        print(path)

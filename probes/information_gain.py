@@ -1,0 +1,191 @@
+"""Information gain per reasoning step, under one fixed scoring model.
+
+SCIENCE.md, "Reasoning quality" (Wu et al. 2025, "Knowledge or Reasoning?": SFT lowers
+information gain by 38.9% on average). For a trace with steps ``s_1..s_T`` and answer ``a``::
+
+    IG_t = log p(a | prompt, s_≤t) − log p(a | prompt, s_<t)
+
+``log p(a | context)`` is read by teacher forcing the answer after an answer-forcing
+template (:class:`StepFormat`): the context after ``t`` steps is
+``prompt + " " + head + " " + s_1 ... s_t + " " + marker`` and the continuation is
+``" " + a``. The sum over steps telescopes to ``log p(a | full trace) − log p(a | no steps)``.
+Scoring every variant's traces with the *same* model keeps the variants comparable.
+
+    >>> fmt = StepFormat()                     # the organism: '# 1 1 2 > 1'
+    >>> fmt.split("# 1 1 2 > 1")
+    (['1', '1', '2'], '1')
+    >>> fmt.context("N 1 1 0 =", ["1", "2"])
+    'N 1 1 0 = # 1 2 >'
+
+Table columns: ``variant, prompt_id, step (1..T), step_text, logp_prev, logp, ig``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from jaxtyping import Float
+
+from probes.batching import encode
+from probes.errors import TaskError
+from probes.stats import bootstrap_ci
+
+__all__ = ["StepFormat", "answer_logprob", "information_gain", "ig_profile", "ig_totals"]
+
+
+@dataclass(frozen=True)
+class StepFormat:
+    """How a trace splits into steps and how the answer is forced.
+
+    Attributes:
+        head: text that opens the reasoning (organism: the format prefix ``#``; ``""`` if none).
+        separator: text between steps (organism: ``" "``, each count token is a step; e.g. ``"\\n"``).
+        marker: text that introduces the answer (organism: ``>``; GSM8K-style: ``####``).
+        joiner: text between prompt, head, steps, marker and answer.
+    """
+
+    head: str = "#"
+    separator: str = " "
+    marker: str = ">"
+    joiner: str = " "
+
+    def __post_init__(self) -> None:
+        if not self.marker:
+            raise TaskError("StepFormat.marker must be non-empty (the text that introduces the answer, e.g. '>').")
+        if not self.separator:
+            raise TaskError("StepFormat.separator must be non-empty (e.g. ' ' or '\\n').")
+
+    def split(self, trace: str) -> tuple[list[str], str | None]:
+        """``(steps, answer)`` of a trace; ``answer`` is ``None`` when the marker is missing."""
+        text = trace.strip()
+        if self.head and text.startswith(self.head):
+            text = text[len(self.head) :]
+        answer: str | None = None
+        if self.marker in text:
+            text, tail = text.split(self.marker, 1)
+            words = tail.split()
+            answer = words[0] if words else None
+        steps = [s.strip() for s in text.split(self.separator) if s.strip()]
+        return steps, answer
+
+    def context(self, prompt: str, steps: Sequence[str]) -> str:
+        """The text after which the answer is forced, given the first steps."""
+        parts = [prompt.rstrip()]
+        if self.head:
+            parts.append(self.head)
+        if steps:
+            parts.append(self.separator.join(steps))
+        parts.append(self.marker)
+        return self.joiner.join(parts)
+
+    def continuation(self, answer: str) -> str:
+        return self.joiner + answer.strip()
+
+
+def answer_logprob(
+    model: Any, tokenizer: Any, contexts: Sequence[str], answers: Sequence[str], *, batch_size: int = 256
+) -> Float[np.ndarray, " prompt"]:
+    """``log p(answer | context)``: the summed log-probabilities of the answer's tokens, teacher forced."""
+    if len(contexts) != len(answers):
+        raise TaskError(f"Got {len(contexts)} contexts but {len(answers)} answers; give one answer per context.")
+    device = next(model.parameters()).device
+    out = np.zeros(len(contexts))
+    for b0 in range(0, len(contexts), batch_size):
+        ctx = list(contexts[b0 : b0 + batch_size])
+        full = [c + a for c, a in zip(ctx, answers[b0 : b0 + batch_size], strict=True)]
+        c_ids = tokenizer(ctx)["input_ids"]
+        c_len = [len(r) for r in c_ids]
+        batch = encode(tokenizer, full, padding_side="right", device=device)
+        for i, r in enumerate(c_ids):
+            if batch.input_ids[i, : len(r)].tolist() != list(r):
+                raise TaskError(
+                    f"Context {ctx[i]!r} tokenises differently once the answer is appended, so the answer's "
+                    "tokens cannot be separated; change StepFormat.joiner (e.g. to ' ')."
+                )
+        with torch.inference_mode():
+            res = model(batch.input_ids, attention_mask=batch.attention_mask)
+        logits = res.logits if hasattr(res, "logits") else res
+        logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+        ids = batch.input_ids.cpu()
+        for i, (n_ctx, n_full) in enumerate(zip(c_len, batch.lengths, strict=True)):
+            if n_full <= n_ctx:
+                raise TaskError(
+                    f"The answer adds no tokens after context {ctx[i]!r}; check StepFormat.joiner and the answer."
+                )
+            pos = torch.arange(n_ctx, n_full)
+            out[b0 + i] = float(logp[i, pos - 1, ids[i, pos]].sum())
+    return out
+
+
+def information_gain(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    traces: Sequence[str],
+    answers: Sequence[str | None] | None = None,
+    *,
+    ids: Sequence[str] | None = None,
+    variant: str = "",
+    fmt: StepFormat = StepFormat(),
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """``IG_t`` for every step of every trace, scored by ``model`` (the fixed scoring variant).
+
+    ``answers[i]`` is the answer whose probability is tracked (default, or ``None`` entries: the
+    answer written in the trace after ``fmt.marker``; traces without one are skipped). ``variant``
+    names whose traces these are. A trace with no steps contributes no rows.
+    """
+    if len(prompts) != len(traces):
+        raise TaskError(f"Got {len(prompts)} prompts but {len(traces)} traces; give one trace per prompt.")
+    ids = [str(i) for i in range(len(prompts))] if ids is None else list(ids)
+    contexts, targets, keys = [], [], []
+    for i, (p, tr) in enumerate(zip(prompts, traces, strict=True)):
+        steps, own = fmt.split(tr)
+        a = answers[i] if answers is not None and answers[i] is not None else own
+        if a is None or not steps:
+            continue
+        for t in range(len(steps) + 1):
+            contexts.append(fmt.context(p, steps[:t]))
+            targets.append(fmt.continuation(a))
+            keys.append((ids[i], t, steps[t - 1] if t else ""))
+    if not contexts:
+        return pd.DataFrame(columns=["variant", "prompt_id", "step", "step_text", "logp_prev", "logp", "ig"])
+    lp = answer_logprob(model, tokenizer, contexts, targets, batch_size=batch_size)
+    rows = []
+    for j, (pid, t, text) in enumerate(keys):
+        if t == 0:
+            continue
+        rows.append({"variant": variant, "prompt_id": pid, "step": t, "step_text": text,
+                     "logp_prev": lp[j - 1], "logp": lp[j], "ig": lp[j] - lp[j - 1]})
+    return pd.DataFrame(rows)
+
+
+def ig_totals(ig: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per variant: mean total IG per trace (``= logp(full) − logp(no steps)``) with a bootstrap CI,
+    the mean per-step IG and the mean final ``log p(a | full trace)``."""
+    rows = []
+    for variant, sub in ig.groupby("variant", sort=False):
+        per = sub.groupby("prompt_id", sort=False).agg(total=("ig", "sum"), steps=("ig", "size"),
+                                                       final=("logp", "last"))
+        lo, hi = bootstrap_ci(per["total"].to_numpy(), n_resamples=n_resamples, seed=seed)
+        rows.append({"variant": variant, "total_ig": float(per["total"].mean()), "ci_lo": lo, "ci_hi": hi,
+                     "ig_per_step": float((per["total"] / per["steps"]).mean()),
+                     "final_logp": float(per["final"].mean()), "n_traces": len(per),
+                     "mean_steps": float(per["steps"].mean())})
+    return pd.DataFrame(rows)
+
+
+def ig_profile(ig: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per variant and step index: mean IG with a bootstrap CI over traces."""
+    rows = []
+    for (variant, step), sub in ig.groupby(["variant", "step"], sort=True):
+        vals = sub["ig"].to_numpy()
+        lo, hi = bootstrap_ci(vals, n_resamples=n_resamples, seed=seed)
+        rows.append({"variant": variant, "step": int(step), "ig": float(vals.mean()), "ci_lo": lo, "ci_hi": hi,
+                     "n": len(vals)})
+    return pd.DataFrame(rows)

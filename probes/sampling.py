@@ -1,0 +1,89 @@
+"""n sampled completions per prompt, seeded, on any variant, optionally under an intervention.
+
+SCIENCE.md, "Decoding elicitation": pass@k and CoT-decoding read many completions per
+prompt. Sample ``j`` of every prompt is drawn by one batched :func:`probes.generation.generate`
+call seeded with ``seed + j``, so the same seed gives the same samples, and the first ``m``
+samples of a run with ``n > m`` equal a run with ``n = m`` (same ``batch_size``).
+
+    >>> table = sample_task(model, tok, task, variant="base", n=8, temperature=1.0)  # doctest: +SKIP
+    >>> table.columns.tolist()[:6]                                                     # doctest: +SKIP
+    ['variant', 'task', 'prompt_id', 'label', 'split', 'sample']
+
+Columns: ``variant, task, prompt_id, label, split, sample, seed, prompt, completion, parsed,
+correct, used_format``. ``prefill`` (e.g. the task's format prefix ``"#"``) is appended to
+each prompt and kept at the start of each completion, which "forces" the reasoning format.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from probes.errors import TaskError
+from probes.generation import Intervention, generate
+from probes.tasks import Task
+
+__all__ = ["sample_task", "SAMPLE_COLUMNS"]
+
+SAMPLE_COLUMNS = (
+    "variant", "task", "prompt_id", "label", "split", "sample", "seed", "prompt", "completion", "parsed",
+    "correct", "used_format",
+)
+
+
+def sample_task(
+    model: Any,
+    tokenizer: Any,
+    task: Task,
+    *,
+    variant: str,
+    n: int = 1,
+    do_sample: bool | None = None,
+    temperature: float = 1.0,
+    top_p: float | None = None,
+    seed: int = 0,
+    max_new_tokens: int | None = None,
+    prefill: str | None = None,
+    batch_size: int = 256,
+    intervention: Intervention | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Draw ``n`` completions of every prompt of ``task`` and score them with the task's scorer.
+
+    Args:
+        model, tokenizer: one open variant (``with family.open(v) as model``) and its tokenizer.
+        variant: the name written into the ``variant`` column.
+        n: samples per prompt. ``do_sample`` defaults to ``n > 1`` (greedy when ``n == 1``).
+        temperature, top_p: sampling settings (ignored when greedy).
+        seed: sample ``j`` uses ``torch.manual_seed(seed + j)``.
+        max_new_tokens: defaults to ``task.max_new_tokens`` (plus nothing for ``prefill``).
+        prefill: text appended to each prompt (after a space) and kept in the completion.
+        intervention: ``intervention(model, batch) -> context manager`` around every generate
+            call (e.g. a steering vector passed in by :mod:`steering`).
+    """
+    if n < 1:
+        raise TaskError(f"n (samples per prompt) must be >= 1, got {n}.")
+    if temperature <= 0:
+        raise TaskError(f"temperature must be > 0, got {temperature}; use do_sample=False for greedy decoding.")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise TaskError(f"top_p must be in (0, 1], got {top_p}.")
+    sampling = n > 1 if do_sample is None else do_sample
+    budget = task.max_new_tokens if max_new_tokens is None else max_new_tokens
+    head = prefill.strip() if prefill else ""
+    prompts = [e.prompt + (" " + head if head else "") for e in task.examples]
+    rows = []
+    for j in range(n):
+        outs = generate(
+            model, tokenizer, prompts, max_new_tokens=budget, do_sample=sampling, temperature=temperature,
+            top_p=top_p, seed=seed + j, batch_size=batch_size, intervention=intervention, progress=progress,
+        )
+        for ex, out in zip(task.examples, outs, strict=True):
+            completion = (head + " " + out).strip() if head else out
+            sc = task.score(completion, ex.answer)
+            rows.append(
+                {"variant": variant, "task": task.name, "prompt_id": ex.id, "label": ex.label, "split": ex.split,
+                 "sample": j, "seed": seed + j, "prompt": ex.prompt, "completion": completion, "parsed": sc.parsed,
+                 "correct": bool(sc.correct), "used_format": bool(sc.used_format)}
+            )
+    return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS))

@@ -1,0 +1,247 @@
+"""Battery rows for decoding elicitation and reasoning quality (DESIGN.md, battery tests 2 and 7).
+
+Each adapter turns a tidy table from :mod:`probes` into rows of the battery schema
+``test, variant, task, layer, position, effect, null, ci_lo, ci_hi, n, verdict, detail``
+(verdict ``info``: these tests inform the report; the verdict rule lives in
+:func:`steering.battery.verdict`). ``ci_lo``/``ci_hi`` always bound ``effect``.
+
+    >>> rows = passk_rows(crossover_k(samples), task="parity")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from probes import ModelFamily, Task, collect_activations
+from probes.cot_decoding import cot_decode, cot_summary
+from probes.early_answering import answer_probe, early_answers, early_summary
+from probes.errors import ElicitError
+from probes.information_gain import StepFormat, ig_profile, ig_totals, information_gain
+from probes.ood import ood_table
+from probes.passk import crossover_k, passk_curve
+from probes.sampling import sample_task
+
+__all__ = [
+    "QualityConfig", "quality_tables", "quality_rows",
+    "passk_rows", "cot_rows", "ig_rows", "early_answer_rows", "probe_answer_rows", "ood_rows",
+]
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Settings of :func:`quality_tables` (defaults fit the organism).
+
+    ``task`` is the reference task; a variant whose family entry names another task (the
+    organism's ``create`` controls) is sampled, with the base, on that task for pass@k.
+    Prompts: ``label`` / ``split`` of the task, at most ``max_prompts``.
+    """
+
+    task: str = "parity"
+    label: str | None = "neutral"
+    split: str = "test"
+    max_prompts: int = 64
+    n_samples: int = 32
+    temperature: float = 1.0
+    top_p: float | None = None
+    seed: int = 0
+    cot_k: int = 10
+    scoring_variant: str = "base"
+    ood_task: str | None = "parity_ood"
+    probe_hook: str = "resid_post:all"
+    fmt: StepFormat = StepFormat()
+    batch_size: int = 512
+
+
+def _subset(task: Task, cfg: QualityConfig) -> Task:
+    labels = {e.label for e in task.examples}
+    return task.filter(split=cfg.split, label=cfg.label if cfg.label in labels else None).head(cfg.max_prompts)
+
+
+def quality_tables(
+    family: ModelFamily,
+    cfg: QualityConfig = QualityConfig(),
+    *,
+    variants: Sequence[str] | None = None,
+    ood: Task | None = None,
+    workdir: str | Path | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Run every decoding-elicitation and reasoning-quality measure on a family.
+
+    Returns tables keyed ``samples, passk, crossover, cot_paths, cot, traces, ig, ig_totals,
+    ig_profile, early, early_summary, answer_probe, ood_samples, ood``. Each variant is
+    loaded once (plus the scoring variant once more for information gain). ``ood`` overrides
+    the family's ``cfg.ood_task``; without either, the OOD tables are empty.
+    """
+    names = list(variants) if variants is not None else family.variants
+    if "base" not in names:
+        names = ["base", *names]
+    ref = _subset(family.load_task(cfg.task), cfg)
+    tasks = {cfg.task: ref}
+    for v in names:
+        t = family.task_name(v)
+        if t and t not in tasks:
+            tasks[t] = _subset(family.load_task(t), cfg)
+    if ood is None and cfg.ood_task is not None and cfg.ood_task in family.tasks:
+        ood = family.load_task(cfg.ood_task)
+    prefill = ref.format_prefix
+    frames: dict[str, list[pd.DataFrame]] = {k: [] for k in ("samples", "cot_paths", "traces", "greedy", "early",
+                                                               "ood_samples")}
+    tok = family.tokenizer("base")
+    kw: dict[str, Any] = {"batch_size": cfg.batch_size}
+    for v in names:
+        vt = family.task_name(v)
+        own = [cfg.task] + ([vt] if vt is not None and vt != cfg.task else [])
+        todo = list(tasks) if v == "base" else own
+        with family.open(v) as model:
+            for t in todo:
+                frames["samples"].append(sample_task(model, tok, tasks[t], variant=v, n=cfg.n_samples, do_sample=True,
+                                                     temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, **kw))
+            frames["cot_paths"].append(cot_decode(model, tok, ref, variant=v, k=cfg.cot_k, **kw))
+            frames["greedy"].append(sample_task(model, tok, ref, variant=v, **kw))
+            traces = sample_task(model, tok, ref, variant=v, prefill=prefill, **kw)
+            frames["traces"].append(traces)
+            frames["early"].append(early_answers(model, tok, traces, variant=v, fmt=cfg.fmt, **kw))
+            if ood is not None:
+                frames["ood_samples"].append(sample_task(model, tok, ood, variant=v, **kw))
+    out = {k: pd.concat(f, ignore_index=True) if f else pd.DataFrame() for k, f in frames.items()}
+    out["passk"] = pd.concat([passk_curve(s).assign(task=t) for t, s in out["samples"].groupby("task", sort=False)],
+                             ignore_index=True)
+    cross = []
+    for t, s in out["samples"].groupby("task", sort=False):
+        if s["variant"].nunique() > 1:
+            cross.append(crossover_k(s).assign(task=t))
+    out["crossover"] = pd.concat(cross, ignore_index=True) if cross else pd.DataFrame()
+    out["cot"] = cot_summary(out["cot_paths"])
+    tr = out["traces"]
+    with family.open(cfg.scoring_variant) as scorer:
+        out["ig"] = pd.concat(
+            [information_gain(scorer, tok, list(s["prompt"]), list(s["completion"]),
+                              [ref.examples[ref.ids.index(p)].answer for p in s["prompt_id"]],
+                              ids=list(s["prompt_id"]), variant=str(v), fmt=cfg.fmt, **kw)
+             for v, s in tr.groupby("variant", sort=False)], ignore_index=True)
+    out["ig_totals"] = ig_totals(out["ig"])
+    out["ig_profile"] = ig_profile(out["ig"])
+    out["early_summary"] = early_summary(out["early"])
+    acts = collect_activations(family, ref, cfg.probe_hook, "last", variants=names, progress=False,
+                               out=None if workdir is None else Path(workdir) / "quality_acts", overwrite=True)
+    g = out["greedy"]
+    out["answer_probe"] = answer_probe(acts, g.assign(answer=g["parsed"])[["variant", "prompt_id", "answer"]])
+    out["ood"] = ood_table(out["ood_samples"]) if len(out["ood_samples"]) else pd.DataFrame()
+    if not len(out["ig"]):
+        raise ElicitError("No variant wrote a parsable trace even with the format prefilled; check cfg.fmt.")
+    return out
+
+
+def quality_rows(tables: dict[str, pd.DataFrame], task: str = "", reference: str = "base") -> list[dict[str, Any]]:
+    """Every battery row from :func:`quality_tables`."""
+    rows = passk_rows(tables["crossover"], task) if len(tables["crossover"]) else []
+    rows += cot_rows(tables["cot"], task) + ig_rows(tables["ig_totals"], reference, task)
+    rows += early_answer_rows(tables["early_summary"], task) + probe_answer_rows(tables["answer_probe"], task)
+    if len(tables["ood"]):
+        rows += ood_rows(tables["ood"], task)
+    return rows
+
+
+def _row(test: str, variant: str, task: str, effect: float, null: float, lo: float, hi: float, n: int,
+         detail: str, layer: int | None = None, position: str = "") -> dict[str, Any]:
+    return {"test": test, "variant": str(variant), "task": task, "layer": -1 if layer is None else int(layer),
+            "position": position, "effect": float(effect), "null": float(null), "ci_lo": float(lo),
+            "ci_hi": float(hi), "n": int(n), "verdict": "info", "detail": detail}
+
+
+def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+    """From :func:`probes.passk.crossover_k`: ``test = "passk_crossover"``.
+
+    effect: the smallest k at which the base's mean pass@k reaches the variant's (``n + 1`` when
+    it never does up to ``n`` samples); null: ``n + 1``, i.e. "never"; CI: bootstrap over prompts.
+    A small effect means the base already samples the tuned model's solutions (select).
+    """
+    rows = []
+    for r in crossover.itertuples(index=False):
+        never = int(r.n_samples) + 1
+        reach = f"k={r.crossover_k}" if r.reached else f"none up to n={r.n_samples}"
+        rows.append(_row("passk_crossover", r.variant, task, r.crossover_k, never, r.ci_lo, r.ci_hi, r.n_prompts,
+                         f"{reach}; pass@1 base {r.pass1_base:.2f} vs {r.pass1_tuned:.2f}; pass@{r.n_samples} "
+                         f"base {r.passn_base:.2f} vs {r.passn_tuned:.2f}"))
+    return rows
+
+
+def cot_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+    """From :func:`probes.cot_decoding.cot_summary`: ``test = "cot_decoding"``.
+
+    effect: accuracy of the CoT-decoding path minus greedy accuracy of the same variant; null: 0
+    (no gain from branching); CI: paired bootstrap over prompts. A large gain on the base means
+    reasoning paths exist among its top first tokens (select).
+    """
+    return [
+        _row("cot_decoding", r.variant, task, r.diff, 0.0, r.diff_lo, r.diff_hi, r.n_prompts,
+             f"greedy {r.greedy_acc:.2f}, cot {r.cot_acc:.2f} (k={r.k}), oracle {r.oracle_acc:.2f}, "
+             f"chosen-path format rate {r.chosen_format_rate:.2f}")
+        for r in summary.itertuples(index=False)
+    ]
+
+
+def ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> list[dict[str, Any]]:
+    """From :func:`probes.information_gain.ig_totals`: ``test = "information_gain"``.
+
+    effect: mean total information gain (nats) of the variant's traces, ``log p(a | trace) −
+    log p(a | no steps)`` under the fixed scoring model; null: the same for the ``reference``
+    row (e.g. the base's forced traces or gold traces); CI: bootstrap over the variant's traces.
+    """
+    ref = totals[totals["variant"] == reference]
+    null = float(ref["total_ig"].iloc[0]) if len(ref) else float("nan")
+    return [
+        _row("information_gain", r.variant, task, r.total_ig, null, r.ci_lo, r.ci_hi, r.n_traces,
+             f"per step {r.ig_per_step:.3f} nats over {r.mean_steps:.1f} steps; final log p(a) "
+             f"{r.final_logp:.2f}; null = {reference}")
+        for r in totals.itertuples(index=False)
+    ]
+
+
+def early_answer_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+    """From :func:`probes.early_answering.early_summary`, at ``t = 0``: ``test = "early_answer"``.
+
+    effect: agreement of the answer forced before any reasoning step with the full-reasoning
+    answer; null: chance agreement ``Σ p(a)²``; CI: bootstrap over traces. Effect well above the
+    null means the answer was fixed before the reasoning (post-hoc rationalization).
+    """
+    rows = []
+    for variant, sub in summary.groupby("variant", sort=False):
+        r0 = sub[sub["t"] == sub["t"].min()].iloc[0]
+        curve = ", ".join(f"t={int(t)}:{a:.2f}" for t, a in zip(sub["t"], sub["agreement"], strict=True))
+        rows.append(_row("early_answer", variant, task, r0["agreement"], r0["chance"], r0["ci_lo"], r0["ci_hi"],
+                         r0["n"], f"agreement by steps kept: {curve}"))
+    return rows
+
+
+def probe_answer_rows(probe: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+    """From :func:`probes.early_answering.answer_probe`: ``test = "early_answer_probe"`` per layer.
+
+    effect: held-out accuracy of a logistic probe reading the variant's final answer at the last
+    prompt token; null: the majority-class rate; CI: bootstrap over prompts.
+    """
+    return [
+        _row("early_answer_probe", r.variant, task, r.accuracy, r.null, r.ci_lo, r.ci_hi, r.n,
+             f"{r.hook}, {r.n_classes} answer classes", layer=r.layer, position="last")
+        for r in probe.itertuples(index=False)
+    ]
+
+
+def ood_rows(table: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+    """From :func:`probes.ood.ood_table` (pooled-label rows): ``test = "ood_drop"``.
+
+    effect: accuracy ratio OOD / in-distribution; null: 1 (no drop); CI: bootstrap resampling
+    the two prompt sets independently. ``position`` holds the OOD split name.
+    """
+    pooled = table[table["label"] == "all"]
+    return [
+        _row("ood_drop", r.variant, task, r.ratio, 1.0, r.ci_lo, r.ci_hi, r.n_ood,
+             f"{r.ood_split}: OOD {r.ood_acc:.2f} (n={r.n_ood}) vs ID {r.id_acc:.2f} (n={r.n_id})",
+             position=str(r.ood_split))
+        for r in pooled.itertuples(index=False)
+    ]

@@ -1,0 +1,33 @@
+"""quality_tables runs end to end on a tiny family; every adapter row has the battery schema."""
+
+from __future__ import annotations
+
+from probes import Task, load_family
+from steering.quality import QualityConfig, quality_rows, quality_tables
+
+SCHEMA = {"test", "variant", "task", "layer", "position", "effect", "null", "ci_lo", "ci_hi", "n", "verdict", "detail"}
+
+
+def test_quality_tables_tiny_family(tiny_dir, tmp_path) -> None:
+    from tests.tiny import perturb_checkpoint
+
+    base = tiny_dir("llama")
+    tuned = perturb_checkpoint(base, tmp_path / "tuned", scale=0.02)
+    recs = [{"id": f"p{i}", "prompt": f"N {b} =", "answer": str(b.split().count("1") % 2), "split": s,
+             "label": "neutral"}
+            for i, (b, s) in enumerate([("1 0", "test"), ("0 1 1", "test"), ("1 1", "test"), ("0 0 1", "test"),
+                                        ("1 0 1 1 0", "ood_long"), ("0 1 0 0 1", "ood_long")])]
+    task = Task.from_records("parity", recs, scorer="scratchpad", format_prefix="#", max_new_tokens=5)
+    path = task.to_jsonl(tmp_path / "parity.jsonl")
+    fam = load_family({"base": str(base), "tuned": str(tuned)})
+    fam = fam.__class__(fam.name, fam.specs, tasks={"parity": {"path": str(path), **task.settings()}})
+    cfg = QualityConfig(n_samples=2, cot_k=2, max_prompts=4, ood_task=None, probe_hook="resid_post:0")
+    tables = quality_tables(fam, cfg, ood=task)
+    assert set(tables["samples"]["variant"]) == {"base", "tuned"} and len(tables["samples"]) == 16
+    assert list(tables["crossover"]["variant"]) == ["tuned"]
+    assert set(tables["ood"]["ood_split"]) == {"ood_long"}
+    rows = quality_rows(tables, task="parity")
+    tests = {r["test"] for r in rows}
+    assert {"passk_crossover", "cot_decoding", "early_answer", "early_answer_probe", "ood_drop"} <= tests
+    for r in rows:
+        assert set(r) >= SCHEMA and r["verdict"] == "info"
