@@ -84,6 +84,8 @@ def early_answers(
 def early_summary(early: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per variant and ``t``: agreement with the full-reasoning answer, bootstrap CI over traces,
     and the chance agreement ``Σ_a p(a)²`` of the full answers (the null)."""
+    if not len(early):
+        return pd.DataFrame(columns=["variant", "t", "agreement", "ci_lo", "ci_hi", "chance", "n"])
     rows = []
     for (variant, t), sub in early.groupby(["variant", "t"], sort=True):
         vals = sub["agree"].to_numpy(dtype=float)

@@ -168,6 +168,8 @@ def information_gain(
 def ig_totals(ig: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per variant: mean total IG per trace (``= logp(full) − logp(no steps)``) with a bootstrap CI,
     the mean per-step IG and the mean final ``log p(a | full trace)``."""
+    if not len(ig):
+        return pd.DataFrame(columns=["variant", "total_ig", "ci_lo", "ci_hi", "ig_per_step", "final_logp", "n_traces", "mean_steps"])
     rows = []
     for variant, sub in ig.groupby("variant", sort=False):
         per = sub.groupby("prompt_id", sort=False).agg(total=("ig", "sum"), steps=("ig", "size"),
@@ -182,6 +184,8 @@ def ig_totals(ig: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd
 
 def ig_profile(ig: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per variant and step index: mean IG with a bootstrap CI over traces."""
+    if not len(ig):
+        return pd.DataFrame(columns=["variant", "step", "ig", "ci_lo", "ci_hi", "n"])
     rows = []
     for (variant, step), sub in ig.groupby(["variant", "step"], sort=True):
         vals = sub["ig"].to_numpy()

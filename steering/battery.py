@@ -317,17 +317,20 @@ def probe_rows(
 
 
 # ------------------------------------------------------------------ 4. weights
-def weight_rows(family: ModelFamily, variants: Sequence[str], vector: SteeringVector) -> list[dict[str, Any]]:
+def weight_rows(
+    family: ModelFamily, variants: Sequence[str], vector: SteeringVector
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """Update size, and alignment ``‖dᵀΔW‖₂/‖ΔW‖₂`` of each residual-writing update with the base
     reasoning direction of its own layer, against seeded random unit directions (info only)."""
     from probes.weights import weight_diff
 
     dirs = {f"L{k}": vector.directions[k] / vector.directions[k].norm() for k in vector.layers}
-    rows = []
+    rows, tables = [], []
     for v in variants:
         if v == "base":
             continue
         df = weight_diff(family, v, directions=dirs)
+        tables.append(df.assign(variant=v, shape=df["shape"].astype(str)))
         rel = float(df.rel_norm.mean())
         writers = df[df.writes_residual & df.layer.isin(list(vector.layers))]
         own = np.array([r[f"align:L{int(r['layer'])}"] for r in writers.to_dict("records")], dtype=float)
@@ -340,7 +343,60 @@ def weight_rows(family: ModelFamily, variants: Sequence[str], vector: SteeringVe
             f"updates with their layer's base direction {effect:.3f} (random p95 {float(np.nanmean(null)):.3f})",
             rel_norm=rel, stable_rank_mean=float(df.stable_rank.mean()),
         ))
-    return rows
+    return rows, pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+# ------------------------------------------------------------------ 5. SAE coverage and crosscoder
+def sae_rows(
+    family: ModelFamily, task: Task, variants: Sequence[str], cfg: BatteryConfig, workdir: Path, *,
+    layer: int | None = None, steps: int = 600, cc_steps: int = 500, progress: bool = True,
+) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
+    """Base SAE on every variant (FVU, CE recovered; Kissane et al. 2024) and a crosscoder per
+    variant (share of variant-only latents; Lindsey et al. 2024, Minder et al. 2025), at one
+    middle layer on teacher-forced reasoning texts. Returns rows, the transfer table and the
+    crosscoder latent table."""
+    from probes.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
+    from probes.sae import load_sae, sae_transfer, train_sae
+
+    n = _n_layers(family)
+    layer = n // 2 if layer is None else layer
+    hook = f"resid_post.{layer}"
+    text = "prompt+trace" if all(e.trace for e in task.examples) else "prompt"
+    fit = _subset(task, cfg.fit_split, None, cfg.max_fit)
+    test = _subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
+    others = [v for v in variants if v != "base"]
+    acts = collect_activations(family, fit, hook, "all", variants=["base", *others], text=text,
+                               out=workdir / "acts" / f"sae-{fit.hash}-{layer}", progress=progress)
+    sae_dir = workdir / "sae" / f"base-{fit.hash}-{layer}"
+    if (sae_dir / "cfg.json").exists():
+        sae = load_sae(sae_dir)
+    else:
+        d_model = acts.d_model
+        sae = train_sae(acts, "base", hook, "all", architecture="batchtopk", d_sae=4 * d_model, k=16, steps=steps,
+                        lr=1e-3, seed=cfg.seed, out=sae_dir)
+    transfer = sae_transfer(family, sae, test, hook, variants=["base", *others], text=text, n_resamples=500, seed=cfg.seed)
+    rows = []
+    base_row = transfer[transfer.variant == "base"].iloc[0]
+    for r in transfer[transfer.variant != "base"].to_dict("records"):
+        rows.append(_row("sae:fvu", r["variant"], task.name, layer, "all", r["fvu"], float(base_row["fvu"]), r["fvu_lo"],
+                         r["fvu_hi"], int(r["n_prompts"]),
+                         f"base-SAE FVU on {r['variant']} {r['fvu']:.3f} vs on base {base_row['fvu']:.3f}; "
+                         f"CE recovered {r['ce_recovered']:.3f} (base {base_row['ce_recovered']:.3f})",
+                         ce_recovered=r["ce_recovered"], ce_recovered_lo=r["ce_recovered_lo"], ce_recovered_hi=r["ce_recovered_hi"]))
+    cc_tables = []
+    for v in others:
+        cc = train_crosscoder(acts, "base", v, hook, "all", d_sae=4 * acts.d_model, k=8, steps=cc_steps, lr=1e-3, seed=cfg.seed)
+        lat = crosscoder_latents(cc, acts)
+        summ = crosscoder_summary(lat).iloc[0]
+        alive = max(int(summ["n_alive"]), 1)
+        share = float(summ["n_variant_only"]) / alive
+        cc_tables.append(lat.assign(variant=v, task=task.name))
+        rows.append(_row("crosscoder:variant_only", v, task.name, layer, "all", share, float(summ["n_base_only"]) / alive,
+                         float("nan"), float("nan"), alive,
+                         f"{int(summ['n_variant_only'])} variant-only / {int(summ['n_shared'])} shared / "
+                         f"{int(summ['n_base_only'])} base-only of {alive} live latents (null column: base-only share)",
+                         n_variant_only=float(summ["n_variant_only"]), n_base_only=float(summ["n_base_only"])))
+    return rows, transfer.assign(task=task.name), pd.concat(cc_tables, ignore_index=True) if cc_tables else pd.DataFrame()
 
 
 # ------------------------------------------------------------------ the verdict

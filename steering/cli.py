@@ -66,6 +66,40 @@ def collect(
 organism_app = typer.Typer(help="The model organism: a tiny family with planted ground truth.", no_args_is_help=True)
 app.add_typer(organism_app, name="organism")
 
+
+@organism_app.command("train")
+def organism_train(
+    out: Annotated[Path, typer.Option(help="new folder for the family (family.toml, variants, tasks, eval.parquet)")],
+    seed: Annotated[int, typer.Option(help="seed of every stage (same seed, same machine -> same weights)")] = 0,
+    quick: Annotated[bool, typer.Option(help="the small family used by tests (~1 min)")] = False,
+) -> None:
+    """Train every organism variant with progress bars, evaluate them and print the table."""
+    from probes.organism import format_table, train_family
+
+    def go() -> None:
+        import pandas as pd
+
+        folder = train_family(out, seed=seed, quick=quick)
+        table = pd.read_parquet(folder / "eval.parquet")
+        typer.echo(format_table(table, "heldout") + "\n\n" + format_table(table, "train"))
+        typer.echo(f"\nfamily written to {folder}")
+
+    _run(go)
+
+
+@organism_app.command("eval")
+def organism_eval(
+    folder: Annotated[Path, typer.Argument(help="an organism folder written by `elicit organism train`")],
+) -> None:
+    """Re-evaluate an organism folder (rewrites eval.parquet) and print the table."""
+    from probes.organism import evaluate_family, format_table
+
+    def go() -> None:
+        table = evaluate_family(folder)
+        typer.echo(format_table(table, "heldout") + "\n\n" + format_table(table, "train"))
+
+    _run(go)
+
 # ---------------------------------------------------------------- sae / crosscoder
 sae_app = typer.Typer(help="Train and evaluate SAEs on stored activations (sae_lens).", no_args_is_help=True)
 app.add_typer(sae_app, name="sae")
@@ -360,6 +394,8 @@ def run_main(
 
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Before torch loads: spinning OpenMP threads make training ~10x slower on a shared CPU.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()
 
 

@@ -28,6 +28,7 @@ from steering.battery import (
     fit_reasoning_vector,
     forced_format_rows,
     probe_rows,
+    sae_rows,
     verdict,
     weight_rows,
 )
@@ -78,6 +79,7 @@ def run_report(
     variants: Sequence[str] | None = None,
     config: BatteryConfig | None = None,
     figures: bool = True,
+    sae: bool = True,
     progress: bool = True,
 ) -> Report:
     """Run the battery on every non-base variant of ``family`` and write the report to ``out``.
@@ -110,7 +112,7 @@ def run_report(
     vec_path = work / "vectors" / "base-reasoning"
 
     rows: list[dict[str, Any]] = []
-    sweeps = []
+    sweeps, sae_tables, cc_tables = [], [], []
     by_task: dict[str, list[str]] = defaultdict(list)
     for v, t in task_of.items():
         by_task[t.name].append(v)
@@ -122,8 +124,14 @@ def run_report(
         rows += direction_rows(family, t, ref, vs, cfg, work, progress=progress)
         sweep_df = sweep_df.assign(task=tname)
         sweeps.append(sweep_df)
+        if sae:
+            s_rows, s_tab, c_tab = sae_rows(family, t, vs, cfg, work, progress=progress)
+            rows += s_rows
+            sae_tables.append(s_tab)
+            cc_tables.append(c_tab)
     rows += probe_rows(family, ref, names, cfg, work, progress=progress)
-    rows += weight_rows(family, names, vec)
+    w_rows, w_table = weight_rows(family, names, vec)
+    rows += w_rows
 
     tests = pd.DataFrame(rows)
     verdict_rows = []
@@ -153,6 +161,11 @@ def run_report(
     tests.to_parquet(tables / "battery.parquet", index=False)
     verdicts.to_parquet(tables / "verdicts.parquet", index=False)
     pd.concat(sweeps, ignore_index=True).to_parquet(tables / "sweep.parquet", index=False)
+    if not w_table.empty:
+        w_table.drop(columns=[c for c in w_table.columns if w_table[c].dtype == object and c not in ("name", "component", "kind", "variant", "shape", "svd_method")]).to_parquet(tables / "weights.parquet", index=False)
+    if sae_tables:
+        pd.concat(sae_tables, ignore_index=True).to_parquet(tables / "sae_transfer.parquet", index=False)
+        pd.concat(cc_tables, ignore_index=True).to_parquet(tables / "crosscoder.parquet", index=False)
     payload = {
         "schema": SCHEMA,
         "kit_version": __version__,

@@ -9,6 +9,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 os.environ.setdefault("WANDB_MODE", "disabled")
+# before torch loads: spinning OpenMP threads make CPU training ~10x slower on a shared machine
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 import torch
@@ -41,3 +43,11 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory):
         return made[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def organism_quick(tmp_path_factory: pytest.TempPathFactory):
+    """The quick organism family (seed 0), trained once per session; returns its folder."""
+    from probes.organism import train_family
+
+    return train_family(tmp_path_factory.mktemp("organism") / "quick", seed=0, quick=True, progress=False)

@@ -28,6 +28,6 @@ def test_quality_tables_tiny_family(tiny_dir, tmp_path) -> None:
     assert set(tables["ood"]["ood_split"]) == {"ood_long"}
     rows = quality_rows(tables, task="parity")
     tests = {r["test"] for r in rows}
-    assert {"passk_crossover", "cot_decoding", "early_answer", "early_answer_probe", "ood_drop"} <= tests
+    assert {"passk_crossover", "cot_decoding", "information_gain", "early_answer_probe", "ood_drop"} <= tests
     for r in rows:
         assert set(r) >= SCHEMA and r["verdict"] == "info"
