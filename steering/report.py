@@ -32,6 +32,7 @@ from steering.battery import (
     verdict,
     weight_rows,
 )
+from steering.quality import QualityConfig
 from steering.sweep import resolve_task
 
 __all__ = ["Report", "run_report", "SCHEMA"]
@@ -80,12 +81,16 @@ def run_report(
     config: BatteryConfig | None = None,
     figures: bool = True,
     sae: bool = True,
+    quality: QualityConfig | None = None,
     progress: bool = True,
 ) -> Report:
     """Run the battery on every non-base variant of ``family`` and write the report to ``out``.
 
     Each variant is judged on its own task (``task = ...`` in the family file), or on
     ``task`` for all. Stages cache their results under ``out/work`` and are reused.
+    ``sae`` adds base-SAE transfer and crosscoders; ``quality`` (a
+    :class:`steering.quality.QualityConfig`) adds pass@k, CoT-decoding, information gain,
+    early answering and OOD drop.
     """
     t0 = time.time()
     out = Path(out)
@@ -132,6 +137,12 @@ def run_report(
     rows += probe_rows(family, ref, names, cfg, work, progress=progress)
     w_rows, w_table = weight_rows(family, names, vec)
     rows += w_rows
+    q_tables: dict[str, pd.DataFrame] = {}
+    if quality is not None:
+        from steering.quality import quality_rows, quality_tables
+
+        q_tables = quality_tables(family, quality, variants=["base", *names], workdir=work / "quality")
+        rows += quality_rows(q_tables, quality.task)
 
     tests = pd.DataFrame(rows)
     verdict_rows = []
@@ -161,6 +172,9 @@ def run_report(
     tests.to_parquet(tables / "battery.parquet", index=False)
     verdicts.to_parquet(tables / "verdicts.parquet", index=False)
     pd.concat(sweeps, ignore_index=True).to_parquet(tables / "sweep.parquet", index=False)
+    for name in ("passk", "crossover", "cot", "ig_profile", "ig_totals", "early_summary", "answer_probe", "ood"):
+        if name in q_tables and len(q_tables[name]):
+            _to_parquet(q_tables[name], tables / f"{name}.parquet")
     if not w_table.empty:
         w_table.drop(columns=[c for c in w_table.columns if w_table[c].dtype == object and c not in ("name", "component", "kind", "variant", "shape", "svd_method")]).to_parquet(tables / "weights.parquet", index=False)
     if sae_tables:
@@ -185,6 +199,15 @@ def run_report(
 
         render_all(out, out / "figures")
     return Report(verdicts, tests, out)
+
+
+def _to_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write a table; object columns holding lists/tuples become strings (parquet-safe)."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object and df[c].map(lambda x: isinstance(x, list | tuple | dict)).any():
+            df[c] = df[c].astype(str)
+    df.to_parquet(path, index=False)
 
 
 def _json(v: Any) -> Any:

@@ -36,7 +36,7 @@ class ModelConfig:
 class PretrainConfig:
     """The base's pretraining run."""
 
-    steps: int = 1200
+    steps: int = 1000
     batch_size: int = 96
     lr: float = 3e-3
     warmup: int = 60

@@ -169,7 +169,7 @@ def run_grpo(
         args = GRPOConfig(
             **_common(cfg, seed, tmp, progress),
             num_generations=num_generations,
-            max_completion_length=13,
+            max_completion_length=14,
             temperature=1.0,
             beta=cfg.beta,
         )

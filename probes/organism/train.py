@@ -66,33 +66,33 @@ def recipe(quick: bool = False) -> Recipe:
     """The full recipe, or the smaller ``quick`` one used by tests."""
     if quick:
         return Recipe(
-            pretrain=PretrainConfig(steps=500, batch_size=64, lr=3e-3, warmup=30),
+            pretrain=PretrainConfig(steps=400, batch_size=64, lr=4e-3, warmup=30),
             stages={
-                "sft": StageConfig(steps=20, batch_size=32, lr=1e-3),
-                "dpo": StageConfig(steps=20, batch_size=32, lr=1e-3, beta=0.1),
-                "create": StageConfig(steps=150, batch_size=32, lr=2e-3),
-                "rl": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.0),
-                "sft_answers": StageConfig(steps=40, batch_size=32, lr=1e-3),
-                "dpo_conf": StageConfig(steps=20, batch_size=32, lr=1e-3, beta=0.1),
-                "dpo_noisy": StageConfig(steps=20, batch_size=32, lr=1e-3, beta=0.1),
-                "create_far": StageConfig(steps=100, batch_size=32, lr=2e-3),
+                "sft": StageConfig(steps=15, batch_size=32, lr=1e-3),
+                "dpo": StageConfig(steps=15, batch_size=32, lr=1e-3, beta=0.1),
+                "create": StageConfig(steps=60, batch_size=32, lr=3e-3),
+                "rl": StageConfig(steps=15, batch_size=32, lr=5e-4, beta=0.0),
+                "sft_answers": StageConfig(steps=30, batch_size=32, lr=1e-3),
+                "dpo_conf": StageConfig(steps=15, batch_size=32, lr=1e-3, beta=0.1),
+                "dpo_noisy": StageConfig(steps=15, batch_size=32, lr=1e-3, beta=0.1),
+                "create_far": StageConfig(steps=40, batch_size=32, lr=3e-3),
             },
-            gate=0.80,
+            gate=0.60,
             conf_samples=4,
             rl_prompts=32,
             create_examples=2048,
         )
     return Recipe(
-        pretrain=PretrainConfig(),
+        pretrain=PretrainConfig(steps=1000),
         stages={
-            "sft": StageConfig(steps=40, batch_size=32, lr=1e-3),
-            "dpo": StageConfig(steps=40, batch_size=32, lr=1e-3, beta=0.1),
-            "create": StageConfig(steps=300, batch_size=32, lr=2e-3),
-            "rl": StageConfig(steps=20, batch_size=32, lr=1e-3, beta=0.0),
-            "sft_answers": StageConfig(steps=150, batch_size=32, lr=1e-3),
-            "dpo_conf": StageConfig(steps=40, batch_size=32, lr=1e-3, beta=0.1),
-            "dpo_noisy": StageConfig(steps=40, batch_size=32, lr=1e-3, beta=0.1),
-            "create_far": StageConfig(steps=200, batch_size=32, lr=2e-3),
+            "sft": StageConfig(steps=30, batch_size=32, lr=1e-3),
+            "dpo": StageConfig(steps=30, batch_size=32, lr=1e-3, beta=0.1),
+            "create": StageConfig(steps=120, batch_size=32, lr=3e-3),
+            "rl": StageConfig(steps=40, batch_size=32, lr=5e-4, beta=0.0),
+            "sft_answers": StageConfig(steps=120, batch_size=32, lr=1e-3),
+            "dpo_conf": StageConfig(steps=30, batch_size=32, lr=1e-3, beta=0.1),
+            "dpo_noisy": StageConfig(steps=30, batch_size=32, lr=1e-3, beta=0.1),
+            "create_far": StageConfig(steps=100, batch_size=32, lr=3e-3),
         },
     )
 

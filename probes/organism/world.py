@@ -45,6 +45,7 @@ __all__ = [
     "NEUTRAL_TAG",
     "CREATE_TAG",
     "CREATE_FAR_TAG",
+    "UNSEEN_TAG",
     "FILLER_OPS",
     "LETTERS",
     "SPECIALS",
@@ -78,6 +79,8 @@ NEUTRAL_TAG = "N"
 CREATE_TAG = "T"
 #: Marker of the create_far task (in pretraining, answered directly only).
 CREATE_FAR_TAG = "M"
+#: A tag in the vocabulary that no training stage ever uses (out-of-distribution prompts).
+UNSEEN_TAG = "X"
 #: Filler operations that make the base a small general language model.
 FILLER_OPS = ("copy", "rev", "sort")
 #: Symbols of filler strings (disjoint from the digits of the problem strings).
@@ -93,6 +96,7 @@ VOCAB: tuple[str, ...] = (
     + (NEUTRAL_TAG, CREATE_TAG, CREATE_FAR_TAG)
     + FILLER_OPS
     + LETTERS
+    + (UNSEEN_TAG,)
 )
 #: Text that starts the reasoning format; prefilling it "forces" the format.
 FORMAT_PREFIX = "#"
@@ -187,7 +191,8 @@ BOS_ID, EOS_ID, PAD_ID = _ID["<bos>"], _ID["<eos>"], _ID["<pad>"]
 
 def encode(text: str, *, bos: bool = True, eos: bool = False) -> list[int]:
     """Token ids of ``text`` exactly as :func:`make_tokenizer` gives them (fast path for training)."""
-    ids = [_ID[w] for w in text.split()]
+    unk = _ID["<unk>"]
+    ids = [_ID.get(w, unk) for w in text.split()]  # unseen symbols (e.g. an OOD tag) -> <unk>, as the HF tokenizer does
     return ([BOS_ID] if bos else []) + ids + ([EOS_ID] if eos else [])
 
 

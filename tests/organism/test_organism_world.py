@@ -28,6 +28,7 @@ def test_tokenizer_matches_fast_encoder_and_prepends_bos():
     # TRL concatenates prompt + completion + eos without a space: still one token each
     assert tok("N 1 =" + " 1" + tok.eos_token).input_ids == encode("N 1 = 1 <eos>")
     assert tok.unk_token_id not in tok(text).input_ids
+    assert tok.unk_token_id not in tok("X 1 0 =").input_ids  # the unseen (OOD) tag is a real token
 
 
 def test_traces_are_running_counts():
@@ -72,4 +73,4 @@ def test_tasks_roundtrip_and_spans_resolve(tmp_path):
     assert Span("decision").resolve(["<bos>", *ex.prompt.split()], SPANS) == [11]
     assert task.score(ex.trace, ex.answer).correct
     tasks = organism_tasks(seed=0, quick=True)
-    assert set(tasks) == {"parity", "create", "create_far"}
+    assert {"parity", "create", "create_far"} <= set(tasks)
