@@ -116,6 +116,57 @@ fig'''),
     ],
 )
 
+SAE = nb(
+    "# SAE features and crosscoder diffing\n\nDoes the tuned model run on the base's features (selection) or on new "
+    "ones (creation)? Two instruments: a base SAE spliced into each variant (Kissane et al. 2024), and a crosscoder "
+    "trained on base and variant activations together (Lindsey et al. 2024; Minder et al. 2025, BatchTopK).",
+    [
+        ("code", SETUP),
+        ("code", '''from probes import collect_activations, load_family
+from probes.sae import decoder_direction, latent_shifts, sae_transfer, train_sae
+
+fam = load_family(FAMILY_DIR)
+task = fam.load_task("parity")
+fit = task.filter(split="train").head(96)
+acts = collect_activations(fam, fit, "resid_post.1", "all", variants=["base", "dpo", "create"],
+                           text="prompt+trace", out=OUT / "acts")
+sae = train_sae(acts, "base", "resid_post.1", "all", architecture="batchtopk", d_sae=512, k=16, steps=300, lr=1e-3,
+                out=OUT / "sae")
+sae'''),
+        ("md", "FVU, L0 and CE-loss recovered with the base SAE spliced into each variant (zero-ablation baseline), with "
+               "bootstrap CIs over prompts:"),
+        ("code", '''test = task.filter(split="test", label="neutral").head(32)
+transfer = sae_transfer(fam, sae, test, "resid_post.1", variants=["base", "dpo", "create"], text="prompt+trace",
+                        n_resamples=300)
+transfer[["variant", "fvu", "fvu_lo", "fvu_hi", "l0", "ce_recovered", "ce_recovered_lo", "ce_recovered_hi"]]'''),
+        ("md", "Which base latents change firing rate in the tuned model, and which separate careful from direct prompts?"),
+        ("code", '''shifts = latent_shifts(acts, sae, "resid_post.1", "all", variants=["dpo", "create"])
+shifts.sort_values("shift_rank").head(8)'''),
+        ("md", "Any latent's decoder row is a steering vector:"),
+        ("code", '''from steering import SteeringVector
+
+top = int(shifts.sort_values("shift_rank").iloc[0]["latent"])
+vec = SteeringVector.from_direction(decoder_direction(sae, top), layer=1, name=f"sae-latent-{top}")
+vec'''),
+        ("md", "## Crosscoder: shared, base-only and variant-only latents"),
+        ("code", '''from probes.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
+
+summaries = {}
+for v in ["dpo", "create"]:
+    cc = train_crosscoder(acts, "base", v, "resid_post.1", "all", d_sae=512, k=8, steps=300, lr=1e-3)
+    lat = crosscoder_latents(cc, acts)
+    summaries[v] = (lat, crosscoder_summary(lat))
+import pandas as pd
+pd.concat({v: s for v, (_, s) in summaries.items()})'''),
+        ("code", '''fig, ax = plt.subplots(figsize=(3.4, 2.2))
+for v, (lat, _) in summaries.items():
+    alive = lat[lat.alive] if "alive" in lat else lat
+    ax.hist(alive.rel_norm, bins=20, range=(0, 1), histtype="step", label=v)
+ax.set_xlabel("relative decoder norm Δ = ‖d_variant‖ / (‖d_base‖ + ‖d_variant‖)"); ax.set_ylabel("latents"); ax.legend()
+fig'''),
+    ],
+)
+
 WEIGHTS = nb(
     "# Weight geometry: where did post-training move the weights?\n\nStreams the two checkpoints tensor by tensor "
     "(never two models in memory): relative update norm, stable rank, sparsity, overlap with the base's principal "
@@ -230,6 +281,7 @@ def main() -> None:
     for name, book in {
         "01_walkthrough.ipynb": WALKTHROUGH,
         "02_steering_sweep.ipynb": SWEEP,
+        "03_sae_crosscoder.ipynb": SAE,
         "04_weight_geometry.ipynb": WEIGHTS,
         "05_bring_your_own_family.ipynb": BYO,
     }.items():

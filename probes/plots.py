@@ -84,7 +84,7 @@ def steering_sweep(sweep: pd.DataFrame, position: str | None = None) -> Figure:
         df = df[df.position == position]
     tasks = list(dict.fromkeys(df["task"])) if "task" in df.columns else [None]
     with style():
-        fig, axes = plt.subplots(1, len(tasks), figsize=(COLUMN_IN * min(len(tasks), 3) / max(1, min(len(tasks), 3)) * max(1, min(len(tasks), 3)) / 1.0 if len(tasks) > 1 else COLUMN_IN, 2.3), sharey=True, squeeze=False)
+        fig, axes = plt.subplots(1, len(tasks), figsize=(COLUMN_IN * (0.8 * len(tasks) if len(tasks) > 1 else 1.0), 2.3), sharey=True, squeeze=False)
         for ax, task in zip(axes[0], tasks, strict=True):
             sub = df if task is None else df[df.task == task]
             for i, layer in enumerate(sorted(sub.layer.unique())):
@@ -145,7 +145,7 @@ def direction_transfer(battery: pd.DataFrame) -> Figure:
     d = battery[battery.test == "direction"]
     positions = list(dict.fromkeys(d.position))
     with style():
-        fig, axes = plt.subplots(1, len(positions), figsize=(COLUMN_IN * (1 if len(positions) == 1 else 2) , 2.3), sharey=True, squeeze=False)
+        fig, axes = plt.subplots(1, len(positions), figsize=(COLUMN_IN * (1 if len(positions) == 1 else 2), 2.3), sharey=True, squeeze=False)
         for ax, pos in zip(axes[0], positions, strict=True):
             sub = d[d.position == pos]
             for i, variant in enumerate(dict.fromkeys(sub.variant)):
@@ -202,18 +202,136 @@ def verdict_summary(verdicts: pd.DataFrame) -> Figure:
     return fig
 
 
+def sae_transfer(sae: pd.DataFrame) -> Figure:
+    """Base-SAE transfer per variant: FVU (left) and CE-loss recovered (right) with 95% CIs.
+    Claim (Kissane et al. 2024): if the tuned model runs on the base's features, the base SAE
+    reconstructs it about as well as the base itself."""
+    d = sae.reset_index(drop=True)
+    y = np.arange(len(d))
+    with style():
+        fig, axes = plt.subplots(1, 2, figsize=(COLUMN_IN * 1.6, 0.3 * len(d) + 1.0), sharey=True)
+        for ax, col, label in ((axes[0], "fvu", "FVU (fraction of variance unexplained)"),
+                               (axes[1], "ce_recovered", "CE loss recovered (fraction)")):
+            x = d[col].to_numpy(dtype=float)
+            lo, hi = d[f"{col}_lo"].to_numpy(dtype=float), d[f"{col}_hi"].to_numpy(dtype=float)
+            colors = [PALETTE[0] if v == "base" else PALETTE[1] for v in d.variant]
+            ax.errorbar(x, y, xerr=[np.nan_to_num(x - lo), np.nan_to_num(hi - x)], fmt="none", ecolor="#444444", lw=0.8, capsize=1.5)
+            ax.scatter(x, y, c=colors, s=16, zorder=3, edgecolors="k", linewidths=0.3)
+            ax.set_xlabel(label)
+        labels = [f"{v} ({t})" if "task" in d.columns else v for v, t in zip(d.variant, d.get("task", d.variant), strict=True)]
+        axes[0].set_yticks(y, labels)
+        axes[0].invert_yaxis()
+        fig.tight_layout()
+    return fig
+
+
+def crosscoder_norms(cc: pd.DataFrame) -> Figure:
+    """Histogram of relative decoder norms Δ of live crosscoder latents, one panel per variant;
+    Δ > 0.9 variant-only, < 0.1 base-only (Lindsey et al. 2024; Minder et al. 2025)."""
+    d = cc[cc["alive"]] if "alive" in cc.columns else cc
+    variants = list(dict.fromkeys(d.variant))
+    cols = min(3, len(variants))
+    rows_n = int(np.ceil(len(variants) / cols))
+    with style():
+        fig, axes = plt.subplots(rows_n, cols, figsize=(COLUMN_IN * 2 if cols > 1 else COLUMN_IN, 1.4 * rows_n + 0.5),
+                                 sharex=True, squeeze=False)
+        for ax, v in zip(axes.flat, variants, strict=False):
+            x = d[d.variant == v].rel_norm
+            ax.hist(x, bins=25, range=(0, 1), color=PALETTE[0])
+            ax.axvspan(0.9, 1.0, color=PALETTE[3], alpha=0.15, lw=0)
+            ax.axvspan(0.0, 0.1, color=PALETTE[2], alpha=0.15, lw=0)
+            ax.set_title(f"{v}: {int((x > 0.9).sum())} variant-only / {len(x)} live")
+            ax.set_yscale("log")
+        for ax in axes.flat[len(variants):]:
+            ax.axis("off")
+        for ax in axes[-1]:
+            ax.set_xlabel("relative decoder norm Δ")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("latents (log)")
+        fig.tight_layout()
+    return fig
+
+
+def weight_geometry(weights: pd.DataFrame) -> Figure:
+    """Per layer and matrix type: relative update norm, stable rank of ΔW and its overlap with
+    the base's top-4 singular subspaces, per variant. Claim tested: RL updates are small yet
+    full-rank and off the principal directions (Mukherjee et al. 2025; Zhu et al. 2025)."""
+    mats = weights[weights.component.isin(["q", "k", "v", "o", "gate", "up", "down"])]
+    variants = list(dict.fromkeys(mats.variant))
+    ov = "overlap@4" if "overlap@4" in mats.columns else next((c for c in mats.columns if c.startswith("overlap@")), None)
+    panels = [("rel_norm", "‖ΔW‖_F / ‖W‖_F"), ("stable_rank", "stable rank of ΔW")] + ([(ov, f"{ov} (top-k overlap)")] if ov else [])
+    with style():
+        fig, axes = plt.subplots(1, len(panels), figsize=(COLUMN_IN * 2, 2.2))
+        for ax, (col, label) in zip(axes, panels, strict=True):
+            for i, v in enumerate(variants):
+                g = mats[mats.variant == v].groupby("layer")[col].mean()
+                ax.plot(g.index, g.to_numpy(), marker="o", color=PALETTE[i % 8], label=v)
+            ax.set_xlabel("layer")
+            ax.set_ylabel(label)
+            ax.set_xticks(sorted(mats.layer.dropna().unique().astype(int)))
+            if col == "rel_norm":
+                ax.set_yscale("log")
+        axes[-1].legend(ncol=2)
+        fig.tight_layout()
+    return fig
+
+
+def pass_at_k(passk: pd.DataFrame) -> Figure:
+    """pass@k vs k (log scale) per variant with 95% CI bands. Claim (Yue et al. 2025): base
+    models catch up with tuned models at large k when the tuned model only selects."""
+    tasks = list(dict.fromkeys(passk["task"])) if "task" in passk.columns else [None]
+    with style():
+        fig, axes = plt.subplots(1, len(tasks), figsize=(COLUMN_IN * min(len(tasks), 2), 2.2), sharey=True, squeeze=False)
+        for ax, task in zip(axes[0], tasks, strict=True):
+            sub = passk if task is None else passk[passk.task == task]
+            for i, v in enumerate(dict.fromkeys(sub.variant)):
+                g = sub[sub.variant == v].sort_values("k")
+                ax.plot(g.k, g.pass_at_k, marker="o", color=PALETTE[i % 8], label=v)
+                ax.fill_between(g.k, g.ci_lo, g.ci_hi, color=PALETTE[i % 8], alpha=0.15, lw=0)
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("k (samples)")
+            ax.set_title(f"task: {task}" if task else "")
+            ax.set_ylim(-0.02, 1.02)
+            ax.legend()
+        axes[0][0].set_ylabel("pass@k (fraction of prompts)")
+        fig.tight_layout()
+    return fig
+
+
+def information_gain(ig_profile: pd.DataFrame) -> Figure:
+    """Information gain per reasoning step (nats) per variant's own traces, under one fixed
+    scoring model, with 95% CIs. Claim (Wu et al. 2025): SFT lowers information gain per step."""
+    with style():
+        fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.2))
+        for i, v in enumerate(dict.fromkeys(ig_profile.variant)):
+            g = ig_profile[ig_profile.variant == v].sort_values("step")
+            ax.plot(g.step, g.ig, marker="o", color=PALETTE[i % 8], label=v)
+            ax.fill_between(g.step, g.ci_lo, g.ci_hi, color=PALETTE[i % 8], alpha=0.15, lw=0)
+        ax.axhline(0, color="#888888", lw=0.6)
+        ax.set_xlabel("reasoning step t (scratchpad token)")
+        ax.set_ylabel("IG_t (nats)")
+        ax.legend(ncol=2)
+        fig.tight_layout()
+    return fig
+
+
 def _opt(name: str) -> Callable[..., Figure] | None:
     """Plot functions that live beside the measure they plot (SAE, weights, decoding)."""
     return globals().get(name)
 
 
-#: name -> (tables it reads, plot function name, claim)
+#: name -> (tables it reads, plot function name)
 FIGURES: dict[str, tuple[tuple[str, ...], str]] = {
     "steering_sweep": (("sweep",), "steering_sweep"),
     "gap_recovered": (("verdicts",), "gap_recovered"),
     "direction_transfer": (("battery",), "direction_transfer"),
     "probe_transfer": (("battery",), "probe_transfer"),
     "verdict_summary": (("verdicts",), "verdict_summary"),
+    "sae_transfer": (("sae_transfer",), "sae_transfer"),
+    "crosscoder_norms": (("crosscoder",), "crosscoder_norms"),
+    "weight_geometry": (("weights",), "weight_geometry"),
+    "pass_at_k": (("passk",), "pass_at_k"),
+    "information_gain": (("ig_profile",), "information_gain"),
 }
 
 
