@@ -17,6 +17,7 @@ from probes.checkpoint_stream import (
 from probes.errors import CacheError, ElicitError, FamilyError, HookError, PositionError, TaskError
 from probes.family import ModelFamily, VariantSpec, load_family, resolve_checkpoint
 from probes.hooks import SITES, HookSite, parse_hooks, validate_hooks
+from probes.organism import evaluate_family, organism_family, train_family
 from probes.positions import All, Index, Last, Match, Position, Span, parse_position, parse_positions
 from probes.tasks import Example, Score, Task, parse_gsm8k_answer, register_scorer
 from probes.weights import (
@@ -38,6 +39,8 @@ __all__ = [
     "ElicitError", "FamilyError", "HookError", "PositionError", "TaskError", "CacheError",
     # families
     "ModelFamily", "VariantSpec", "load_family", "resolve_checkpoint",
+    # the model organism
+    "organism_family", "train_family", "evaluate_family",
     # hooks and positions
     "SITES", "HookSite", "parse_hooks", "validate_hooks",
     "Position", "Last", "All", "Index", "Match", "Span", "parse_position", "parse_positions",

@@ -116,7 +116,7 @@ def gap_recovered(verdicts: pd.DataFrame) -> Figure:
     y = np.arange(len(v))
     with style():
         fig, ax = plt.subplots(figsize=(COLUMN_IN, 0.35 * len(v) + 0.9))
-        for k, (col, marker, label) in enumerate((("steer_gr", "o", "steering the base"), ("forced_gr", "s", "forcing the format"))):
+        for k, (col, marker, label) in enumerate((("steer_grc", "o", "steering the base"), ("forced_grc", "s", "forcing the format"))):
             x = v[col].to_numpy(dtype=float)
             lo = v[f"{col}_lo"].to_numpy(dtype=float)
             hi = v[f"{col}_hi"].to_numpy(dtype=float)
@@ -128,7 +128,7 @@ def gap_recovered(verdicts: pd.DataFrame) -> Figure:
         ax.axvline(0.35, color="#888888", lw=0.6, ls=":")
         ax.set_yticks(y, [f"{a} ({b})" for a, b in zip(v.variant, v.verdict, strict=True)])
         ax.invert_yaxis()
-        ax.set_xlabel("gap recovered (fraction of the variant's gain)")
+        ax.set_xlabel("gap recovered above chance (fraction of the variant's gain)")
         ax.set_xlim(-0.05, 1.1)
         handles = [plt.Line2D([], [], marker="o", ls="", color="k", label="steering the base"),
                    plt.Line2D([], [], marker="s", ls="", color="k", label="forcing the format")]

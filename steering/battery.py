@@ -159,6 +159,7 @@ def behavioural_rows(
     df = run_sweep(scfg, family=family, task=sub, progress=progress)
     rows = []
     test_df = df[df.split == cfg.test_split]
+    chance = chance_level(task)
     base_acc = test_df[(test_df.control == "none") & (test_df.variant == "base")].set_index("prompt_id").correct
     steer = df[df.control == "steer"]
     dev_acc = steer[steer.split == cfg.dev_split].groupby(["layer", "alpha"]).correct.mean().reset_index()
@@ -183,19 +184,39 @@ def behavioural_rows(
             f"base {B.mean():.2f} -> steered {S.mean():.2f} (random {R.mean():.2f}) vs {v} {T.mean():.2f}; "
             f"layer {layer}, alpha {alpha:g} chosen on {cfg.dev_split} ({best.correct:.2f}), reported on {cfg.test_split}",
             acc_base=B.mean(), acc_tuned=T.mean(), acc_intervention=S.mean(), acc_random=R.mean(), alpha=alpha,
-            tuned_gap=T.mean() - B.mean(), gap_lo=_diff_ci(T, B, cfg.seed)[0], gap_hi=_diff_ci(T, B, cfg.seed)[1],
+            **_floored(S, B, T, chance, cfg.seed), gr_random_floor=_nan0(gap_recovered(R.mean(), max(B.mean(), chance), T.mean())),
         ))
     return rows, df
 
 
-def _gr_ci(S: np.ndarray, B: np.ndarray, T: np.ndarray, seed: int) -> tuple[float, float]:
+def chance_level(task: Task) -> float:
+    """Accuracy of uniform guessing among the task's distinct answers (parity 1/2, mod 3 1/3)."""
+    return 1.0 / max(1, len({e.answer for e in task.examples}))
+
+
+def _nan0(x: float) -> float:
+    return 0.0 if np.isnan(x) else x
+
+
+def _gr_ci(S: np.ndarray, B: np.ndarray, T: np.ndarray, seed: int, floor: float = 0.0) -> tuple[float, float]:
     def stat(k: np.ndarray) -> float:
-        g = gap_recovered(S[k].mean(), B[k].mean(), T[k].mean())
-        return 0.0 if np.isnan(g) else g
+        return _nan0(gap_recovered(S[k].mean(), max(B[k].mean(), floor), T[k].mean()))
 
     if len(S) == 0:
         return float("nan"), float("nan")
     return bootstrap_ci(np.arange(len(S)), stat, n_resamples=1000, seed=seed)
+
+
+def _floored(S: np.ndarray, B: np.ndarray, T: np.ndarray, chance: float, seed: int) -> dict[str, float]:
+    """Gap and gap recovered measured from ``max(acc(base), chance)``: an intervention that only
+    turns a below-chance base into a guesser recovers nothing (what the verdict reads)."""
+    floor = max(float(B.mean()), chance) if len(B) else chance
+    lo, hi = _gr_ci(S, B, T, seed, floor=chance)
+    g_lo, g_hi = (bootstrap_ci(np.arange(len(T)), lambda k: float(T[k].mean() - max(B[k].mean(), chance)), n_resamples=1000,
+                               seed=seed) if len(T) else (float("nan"), float("nan")))
+    return {"chance": chance, "gr_floor": _nan0(gap_recovered(float(S.mean()), floor, float(T.mean()))) if len(S) else float("nan"),
+            "gr_floor_lo": lo, "gr_floor_hi": hi, "tuned_gap": float(T.mean()) - floor if len(T) else float("nan"),
+            "gap_lo": g_lo, "gap_hi": g_hi}
 
 
 def _diff_ci(T: np.ndarray, B: np.ndarray, seed: int) -> tuple[float, float]:
@@ -245,7 +266,8 @@ def forced_format_rows(
         lo, hi = _gr_ci(Fv, B, T, cfg.seed)
         rows.append(_row("behavioural:forced_format", v, task.name, None, "prefill:" + task.format_prefix, gr, float("nan"),
                          lo, hi, len(ids), f"base {B.mean():.2f} -> forced '{task.format_prefix}' {Fv.mean():.2f} vs {v} {T.mean():.2f}",
-                         acc_base=B.mean(), acc_tuned=T.mean(), acc_intervention=Fv.mean()))
+                         acc_base=B.mean(), acc_tuned=T.mean(), acc_intervention=Fv.mean(),
+                         **_floored(Fv, B, T, chance_level(task), cfg.seed)))
     return rows
 
 
@@ -349,7 +371,7 @@ def weight_rows(
 # ------------------------------------------------------------------ 5. SAE coverage and crosscoder
 def sae_rows(
     family: ModelFamily, task: Task, variants: Sequence[str], cfg: BatteryConfig, workdir: Path, *,
-    layer: int | None = None, steps: int = 600, cc_steps: int = 500, progress: bool = True,
+    layer: int | None = None, steps: int = 400, cc_steps: int = 300, progress: bool = True,
 ) -> tuple[list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
     """Base SAE on every variant (FVU, CE recovered; Kissane et al. 2024) and a crosscoder per
     variant (share of variant-only latents; Lindsey et al. 2024, Minder et al. 2025), at one
@@ -405,7 +427,11 @@ def verdict(rows: Sequence[Mapping[str, Any]], thresholds: Mapping[str, float] =
 
     The rule (thresholds in :data:`THRESHOLDS`, fixed in code):
 
-    1. **Is there a gap?** The variant must beat the base on the test split by at least
+    Gap and gap recovered are read from ``max(acc(base), chance)`` (``chance`` = guessing among
+    the task's answers): a below-chance base that an intervention merely turns into a guesser
+    has recovered nothing. The plain Venhoff et al. ratio is reported beside it (``effect``).
+
+    1. **Is there a gap?** The variant must beat max(base, chance) on the test split by at least
        ``min_gap`` accuracy with the bootstrap CI of the difference above 0. Otherwise the
        verdict is ``inconclusive`` (nothing post-training added to explain). This keeps an
        identical checkpoint and a broken/random variant from ever being called ``select``
@@ -433,19 +459,20 @@ def verdict(rows: Sequence[Mapping[str, Any]], thresholds: Mapping[str, float] =
     s = steer[0]
     gap, gap_lo = s.get("tuned_gap", float("nan")), s.get("gap_lo", float("nan"))
     if not (gap >= thresholds["min_gap"] and gap_lo > 0):
-        return "inconclusive", (f"no gap to explain: {s['variant']} beats the base by {gap:+.2f} accuracy "
+        return "inconclusive", (f"no gap to explain: {s['variant']} beats max(base, chance) by {gap:+.2f} accuracy "
                                 f"(CI lower {gap_lo:+.2f}; needs >= {thresholds['min_gap']:.2f} and > 0)")
     f = forced[0] if forced else None
-    over_random = s["effect"] - (0.0 if np.isnan(s["null"]) else s["null"])
-    if f is not None and f["ci_lo"] >= thresholds["select_gr_lo"]:
-        return "select", (f"forcing the format recovers {f['effect']:.2f} of the gap (CI {f['ci_lo']:.2f}-{f['ci_hi']:.2f}); "
-                          f"steering the base recovers {s['effect']:.2f} (CI {s['ci_lo']:.2f}-{s['ci_hi']:.2f}, random {s['null']:.2f})")
-    if s["ci_lo"] >= thresholds["select_gr_lo"] and over_random >= thresholds["over_random"]:
-        return "select", (f"steering the base recovers {s['effect']:.2f} of the gap (CI {s['ci_lo']:.2f}-{s['ci_hi']:.2f}) "
-                          f"vs random {s['null']:.2f}")
-    f_hi = f["ci_hi"] if f is not None else 0.0
-    if s["ci_hi"] < thresholds["create_gr_hi"] and f_hi < thresholds["create_gr_hi"]:
-        return "create", (f"neither steering (GR {s['effect']:.2f}, CI up to {s['ci_hi']:.2f}) nor forcing the format "
-                          f"(GR {f['effect'] if f else float('nan'):.2f}, CI up to {f_hi:.2f}) recovers the gap of {gap:.2f}")
-    return "inconclusive", (f"partial recovery: steering GR {s['effect']:.2f} [{s['ci_lo']:.2f}, {s['ci_hi']:.2f}], forced "
-                            f"GR {f['effect'] if f else float('nan'):.2f} [{f['ci_lo'] if f else float('nan'):.2f}, {f_hi:.2f}]")
+    s_gr, s_lo, s_hi = s.get("gr_floor", s["effect"]), s.get("gr_floor_lo", s["ci_lo"]), s.get("gr_floor_hi", s["ci_hi"])
+    rnd = s.get("gr_random_floor", 0.0 if np.isnan(s["null"]) else s["null"])
+    f_gr, f_lo, f_hi = ((f.get("gr_floor", f["effect"]), f.get("gr_floor_lo", f["ci_lo"]), f.get("gr_floor_hi", f["ci_hi"]))
+                        if f is not None else (float("nan"), float("nan"), 0.0))
+    if f is not None and f_lo >= thresholds["select_gr_lo"]:
+        return "select", (f"forcing the format recovers {f_gr:.2f} of the gap above chance (CI {f_lo:.2f}-{f_hi:.2f}); "
+                          f"steering the base recovers {s_gr:.2f} (CI {s_lo:.2f}-{s_hi:.2f}, random direction {rnd:.2f})")
+    if s_lo >= thresholds["select_gr_lo"] and s_gr - rnd >= thresholds["over_random"]:
+        return "select", f"steering the base recovers {s_gr:.2f} of the gap above chance (CI {s_lo:.2f}-{s_hi:.2f}) vs random {rnd:.2f}"
+    if s_hi < thresholds["create_gr_hi"] and f_hi < thresholds["create_gr_hi"]:
+        return "create", (f"neither steering (GR above chance {s_gr:.2f}, CI up to {s_hi:.2f}) nor forcing the format "
+                          f"(GR {f_gr:.2f}, CI up to {f_hi:.2f}) recovers the gap of {gap:.2f}")
+    return "inconclusive", (f"partial recovery: steering GR above chance {s_gr:.2f} [{s_lo:.2f}, {s_hi:.2f}], forced "
+                            f"GR {f_gr:.2f} [{f_lo:.2f}, {f_hi:.2f}]")

@@ -336,8 +336,8 @@ def figures(
 
 # ---------------------------------------------------------------- report and the main job
 def _print_verdicts(verdicts) -> None:  # type: ignore[no-untyped-def]
-    cols = ["variant", "task", "verdict", "acc_base", "acc_variant", "steer_gr", "steer_gr_lo", "steer_gr_hi",
-            "random_gr", "forced_gr", "forced_gr_lo", "forced_gr_hi", "max_cos_decision", "n_test"]
+    cols = ["variant", "task", "verdict", "acc_base", "acc_variant", "chance", "steer_grc", "steer_grc_lo", "steer_grc_hi",
+            "random_grc", "forced_grc", "forced_grc_lo", "forced_grc_hi", "max_cos_decision", "n_test"]
     import pandas as pd
 
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format):

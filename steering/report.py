@@ -113,7 +113,16 @@ def run_report(
             loaded[key] = tname if isinstance(tname, Task) else resolve_task(family, tname)
         task_of[v] = loaded[key]
     ref = _reference_task(family, cfg, loaded)
+    stages: dict[str, float] = defaultdict(float)
+    clock = [time.time()]
+
+    def lap(name: str) -> None:
+        now = time.time()
+        stages[name] += round(now - clock[0], 2)
+        clock[0] = now
+
     vec, _ = fit_reasoning_vector(family, ref, cfg, work, progress=progress)
+    lap("fit_vector")
     vec_path = work / "vectors" / "base-reasoning"
 
     rows: list[dict[str, Any]] = []
@@ -124,18 +133,24 @@ def run_report(
     for tname, vs in by_task.items():
         t = loaded[tname]
         b_rows, sweep_df = behavioural_rows(family, t, vs, vec_path, cfg, work, progress=progress)
+        lap("behavioural")
         rows += b_rows
         rows += forced_format_rows(family, t, vs, sweep_df, cfg, work)
+        lap("forced_format")
         rows += direction_rows(family, t, ref, vs, cfg, work, progress=progress)
+        lap("direction")
         sweep_df = sweep_df.assign(task=tname)
         sweeps.append(sweep_df)
         if sae:
             s_rows, s_tab, c_tab = sae_rows(family, t, vs, cfg, work, progress=progress)
+            lap("sae_crosscoder")
             rows += s_rows
             sae_tables.append(s_tab)
             cc_tables.append(c_tab)
     rows += probe_rows(family, ref, names, cfg, work, progress=progress)
+    lap("probe")
     w_rows, w_table = weight_rows(family, names, vec)
+    lap("weights")
     rows += w_rows
     q_tables: dict[str, pd.DataFrame] = {}
     if quality is not None:
@@ -143,6 +158,7 @@ def run_report(
 
         q_tables = quality_tables(family, quality, variants=["base", *names], workdir=work / "quality")
         rows += quality_rows(q_tables, quality.task)
+        lap("quality")
 
     tests = pd.DataFrame(rows)
     verdict_rows = []
@@ -159,6 +175,11 @@ def run_report(
             "steer_gr": steer.get("effect", np.nan), "steer_gr_lo": steer.get("ci_lo", np.nan), "steer_gr_hi": steer.get("ci_hi", np.nan),
             "random_gr": steer.get("null", np.nan),
             "forced_gr": forced.get("effect", np.nan), "forced_gr_lo": forced.get("ci_lo", np.nan), "forced_gr_hi": forced.get("ci_hi", np.nan),
+            "chance": steer.get("chance", np.nan),
+            "steer_grc": steer.get("gr_floor", np.nan), "steer_grc_lo": steer.get("gr_floor_lo", np.nan),
+            "steer_grc_hi": steer.get("gr_floor_hi", np.nan), "random_grc": steer.get("gr_random_floor", np.nan),
+            "forced_grc": forced.get("gr_floor", np.nan), "forced_grc_lo": forced.get("gr_floor_lo", np.nan),
+            "forced_grc_hi": forced.get("gr_floor_hi", np.nan),
             "max_cos_decision": max((r["effect"] for r in direc if r["position"] == cfg.decision), default=np.nan),
             "max_cos_computation": max((r["effect"] for r in direc if r["position"] == cfg.computation), default=np.nan),
             "n_test": steer.get("n", 0), "reason": reason,
@@ -191,6 +212,7 @@ def run_report(
         "reference_task": ref.name,
         "reference_task_hash": ref.hash,
         "seconds": round(time.time() - t0, 1),
+        "stage_seconds": dict(stages),
     }
     (out / "report.json").write_text(json.dumps(payload, indent=1))
     (out / "report.md").write_text(_markdown(family, verdicts, tests, cfg, ref))
@@ -252,14 +274,16 @@ def _markdown(family: ModelFamily, verdicts: pd.DataFrame, tests: pd.DataFrame, 
         "",
         "## Verdicts",
         "",
-        "| variant | task | verdict | base acc | variant acc | steering GR | random GR | forced-format GR | cos (decision / computation) | n |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | task | verdict | base acc | variant acc | chance | steering GR | above chance | random dir. | forced-format GR | above chance | cos (decision / computation) | n |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in verdicts.to_dict("records"):
         lines.append(
             f"| {r['variant']} | {r['task']} | **{r['verdict']}** | {_fmt(r['acc_base'])} | {_fmt(r['acc_variant'])} | "
-            f"{_fmt(r['steer_gr'], r['steer_gr_lo'], r['steer_gr_hi'])} | {_fmt(r['random_gr'])} | "
-            f"{_fmt(r['forced_gr'], r['forced_gr_lo'], r['forced_gr_hi'])} | {_fmt(r['max_cos_decision'])} / "
+            f"{_fmt(r['chance'])} | {_fmt(r['steer_gr'], r['steer_gr_lo'], r['steer_gr_hi'])} | "
+            f"{_fmt(r['steer_grc'], r['steer_grc_lo'], r['steer_grc_hi'])} | {_fmt(r['random_grc'])} | "
+            f"{_fmt(r['forced_gr'], r['forced_gr_lo'], r['forced_gr_hi'])} | "
+            f"{_fmt(r['forced_grc'], r['forced_grc_lo'], r['forced_grc_hi'])} | {_fmt(r['max_cos_decision'])} / "
             f"{_fmt(r['max_cos_computation'])} | {int(r['n_test'])} |"
         )
     lines += ["", "## Why, and what would change it", ""]

@@ -207,9 +207,9 @@ def organism_tasks(seed: int = 0, *, quick: bool = False) -> dict[str, Task]:
     """The tasks of a family (smaller in ``quick`` mode): parity, the two controls, and parity_ood."""
     if quick:
         return {
-            PARITY: parity_task(seed, n_train=64, n_heldout=None),
-            CREATE: create_task(seed, n_train=96, n_heldout=192),
-            CREATE_FAR: create_far_task(seed, n_train=64, n_heldout=None),
+            PARITY: parity_task(seed, n_train=48, n_heldout=96),
+            CREATE: create_task(seed, n_train=48, n_heldout=96),
+            CREATE_FAR: create_far_task(seed, n_train=48, n_heldout=96),
             PARITY_OOD: parity_ood_task(seed, n_long=32),
         }
     return {PARITY: parity_task(seed), CREATE: create_task(seed), CREATE_FAR: create_far_task(seed),

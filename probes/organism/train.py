@@ -68,19 +68,19 @@ def recipe(quick: bool = False) -> Recipe:
         return Recipe(
             pretrain=PretrainConfig(steps=400, batch_size=64, lr=4e-3, warmup=30),
             stages={
-                "sft": StageConfig(steps=15, batch_size=32, lr=1e-3),
-                "dpo": StageConfig(steps=15, batch_size=32, lr=1e-3, beta=0.1),
-                "create": StageConfig(steps=60, batch_size=32, lr=3e-3),
-                "rl": StageConfig(steps=15, batch_size=32, lr=5e-4, beta=0.0),
-                "sft_answers": StageConfig(steps=30, batch_size=32, lr=1e-3),
-                "dpo_conf": StageConfig(steps=15, batch_size=32, lr=1e-3, beta=0.1),
-                "dpo_noisy": StageConfig(steps=15, batch_size=32, lr=1e-3, beta=0.1),
-                "create_far": StageConfig(steps=40, batch_size=32, lr=3e-3),
+                "sft": StageConfig(steps=10, batch_size=32, lr=1e-3),
+                "dpo": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
+                "create": StageConfig(steps=100, batch_size=32, lr=3e-3),
+                "rl": StageConfig(steps=10, batch_size=32, lr=5e-4, beta=0.0),
+                "sft_answers": StageConfig(steps=10, batch_size=32, lr=1e-3),
+                "dpo_conf": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
+                "dpo_noisy": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
+                "create_far": StageConfig(steps=30, batch_size=32, lr=3e-3),
             },
             gate=0.60,
             conf_samples=4,
             rl_prompts=32,
-            create_examples=2048,
+            create_examples=1600,
         )
     return Recipe(
         pretrain=PretrainConfig(steps=1000),
