@@ -383,7 +383,9 @@ def run_main(
         folder = organism_family(seed=seed, quick=quick)
         typer.echo(f"organism (seed {seed}{', quick' if quick else ''}): {folder}  [{time.time() - t0:.0f} s]")
         fam = load_family(folder)
-        rep = run_report(fam, out=out)
+        from steering.quality import QualityConfig
+
+        rep = run_report(fam, out=out, quality=QualityConfig(n_samples=16, max_prompts=32, cot_k=5))
         typer.echo("")
         _print_verdicts(rep.verdicts)
         typer.echo(f"\nreport:  {out / 'report.md'}\njson:    {out / 'report.json'}\nfigures: {out / 'figures'}"
