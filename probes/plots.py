@@ -69,7 +69,7 @@ def save_figure(fig: Figure, out: str | Path) -> list[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = [out.with_suffix(".pdf"), out.with_suffix(".png")]
     for p in paths:
-        fig.savefig(p)
+        fig.savefig(p, bbox_extra_artists=list(fig.legends) or None, bbox_inches="tight")
     plt.close(fig)
     return paths
 
@@ -102,7 +102,7 @@ def steering_sweep(sweep: pd.DataFrame, position: str | None = None) -> Figure:
             ax.set_title(f"task: {task}" if task else "")
             ax.set_ylim(-0.02, 1.02)
         axes[0][0].set_ylabel("accuracy (fraction correct)")
-        axes[0][0].plot([], [], "k--", label="random, same norm")
+        axes[0][-1].plot([], [], "k--", label="random dir., same norm")
         axes[0][-1].legend(loc="best")
         fig.tight_layout()
     return fig
@@ -128,12 +128,13 @@ def gap_recovered(verdicts: pd.DataFrame) -> Figure:
         ax.axvline(0.35, color="#888888", lw=0.6, ls=":")
         ax.set_yticks(y, [f"{a} ({b})" for a, b in zip(v.variant, v.verdict, strict=True)])
         ax.invert_yaxis()
-        ax.set_xlabel("gap recovered above chance (fraction of the variant's gain)")
-        ax.set_xlim(-0.05, 1.1)
+        ax.set_xlabel("gap recovered above chance")
+        top = float(np.nanmax(np.r_[v["steer_grc_hi"].to_numpy(dtype=float), v["forced_grc_hi"].to_numpy(dtype=float), 1.0]))
+        ax.set_xlim(-0.05, min(max(1.1, top + 0.05), 3.0))
         handles = [plt.Line2D([], [], marker="o", ls="", color="k", label="steering the base"),
                    plt.Line2D([], [], marker="s", ls="", color="k", label="forcing the format")]
         handles += [plt.Line2D([], [], marker="o", ls="", color=c, label=s) for s, c in VERDICT_COLORS.items()]
-        ax.legend(handles=handles, loc="lower right", ncol=2)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.4, -0.18), ncol=3, columnspacing=0.8)
         fig.tight_layout()
     return fig
 
@@ -158,7 +159,8 @@ def direction_transfer(battery: pd.DataFrame) -> Figure:
             ax.set_title(f"position {pos}")
             ax.set_xticks(sorted(sub.layer.unique()))
         axes[0][0].set_ylabel("cos(shift, base direction)")
-        axes[0][-1].legend(loc="best", ncol=2)
+        handles, labels = axes[0][-1].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=5, columnspacing=0.8)
         fig.tight_layout()
     return fig
 
@@ -174,9 +176,10 @@ def probe_transfer(battery: pd.DataFrame) -> Figure:
             ax.errorbar(g.layer + (i - 3) * 0.04, g.effect, yerr=[(g.effect - g.ci_lo).clip(lower=0), (g.ci_hi - g.effect).clip(lower=0)],
                         marker="o", color=PALETTE[i % 8], label=variant, capsize=1.5)
         ax.axhline(1.0, color="#888888", lw=0.6, ls=":")
-        ax.set_xlabel("layer")
-        ax.set_ylabel("AUROC(base probe) / AUROC(own probe)")
-        ax.legend(ncol=2)
+        ax.set_xlabel("layer (residual stream after block)")
+        ax.set_ylabel("AUROC ratio\n(base probe / own probe)")
+        ax.set_xticks(sorted(d.layer.unique()))
+        _legend_below(fig, ax)
         fig.tight_layout()
     return fig
 
@@ -271,7 +274,7 @@ def weight_geometry(weights: pd.DataFrame) -> Figure:
             ax.set_xticks(sorted(mats.layer.dropna().unique().astype(int)))
             if col == "rel_norm":
                 ax.set_yscale("log")
-        axes[-1].legend(ncol=2)
+        _legend_below(fig, axes[-1], ncol=8)
         fig.tight_layout()
     return fig
 
@@ -313,6 +316,11 @@ def information_gain(ig_profile: pd.DataFrame) -> Figure:
         ax.legend(ncol=2)
         fig.tight_layout()
     return fig
+
+
+def _legend_below(fig: Figure, ax: Any, ncol: int = 4) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=ncol, columnspacing=0.8)
 
 
 def _opt(name: str) -> Callable[..., Figure] | None:
