@@ -185,6 +185,11 @@ def run_report(
             "n_test": steer.get("n", 0), "reason": reason,
         })
     verdicts = pd.DataFrame(verdict_rows)
+    # with no gap to explain, a gap-recovered ratio has a ~0 denominator: show it as missing
+    no_gap = ~(verdicts["gap"] >= THRESHOLDS["min_gap"])
+    for c in ("steer_grc", "steer_grc_lo", "steer_grc_hi", "random_grc", "forced_grc", "forced_grc_lo", "forced_grc_hi",
+              "steer_gr", "steer_gr_lo", "steer_gr_hi", "random_gr", "forced_gr", "forced_gr_lo", "forced_gr_hi"):
+        verdicts.loc[no_gap, c] = np.nan
     for r in verdict_rows:
         tests.loc[(tests.variant == r["variant"]) & tests.test.str.startswith("behavioural"), "verdict"] = r["verdict"]
 

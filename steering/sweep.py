@@ -88,7 +88,7 @@ class SweepConfig:
     random_control: bool = True
     label: str | None = "neutral"
     splits: tuple[str, ...] = ("dev", "test")
-    max_prompts: int | None = None
+    max_prompts: int | None = None  # per split
     max_new_tokens: int | None = None
     chunk_size: int = 32
     batch_size: int = 256
@@ -292,8 +292,11 @@ def run_sweep(
         fam._spec(v)
     task = task if task is not None else resolve_task(fam, cfg.task)
     eval_task = task.filter(split=list(cfg.splits), label=cfg.label) if cfg.label else task.filter(split=list(cfg.splits))
-    if cfg.max_prompts is not None:
-        eval_task = eval_task.head(cfg.max_prompts)
+    if cfg.max_prompts is not None:  # the first max_prompts of *each* split
+        kept = []
+        for sp in cfg.splits:
+            kept += [e for e in eval_task.examples if e.split == sp][: cfg.max_prompts]
+        eval_task = eval_task.with_examples(kept)
     out = Path(cfg.out)
     if n > 1:
         out = out.with_name(f"{out.stem}.shard-{i}-of-{n}{out.suffix}")

@@ -24,6 +24,7 @@ from probes.organism.world import (
     FORMAT_PREFIX,
     NEUTRAL_TAG,
     SPANS,
+    UNSEEN_TAG,
     Splits,
     create_answer,
     create_far_answer,
@@ -56,8 +57,6 @@ __all__ = [
 SOURCES = ("careful", "direct", "neutral")
 PARITY, CREATE, CREATE_FAR = "parity", "create", "create_far"
 PARITY_OOD = "parity_ood"
-#: A source tag no training stage ever shows; it is not in the vocabulary, so it reads as ``<unk>``.
-UNSEEN_TAG = "X"
 _MAX_NEW = 14  # '#' + 9 pad symbols + '>' + answer + '<eos>' = 13
 
 
