@@ -53,6 +53,8 @@ STYLE: dict[str, Any] = {
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
 }
+#: Extra colours after the eight Okabe–Ito ones (Tol's wine, grey), for families of 9-10 variants.
+EXTENDED = PALETTE + ["#882255", "#999999"]
 VERDICT_COLORS = {"select": PALETTE[0], "create": PALETTE[3], "inconclusive": "#999999"}
 
 
@@ -283,37 +285,43 @@ def pass_at_k(passk: pd.DataFrame) -> Figure:
     """pass@k vs k (log scale) per variant with 95% CI bands. Claim (Yue et al. 2025): base
     models catch up with tuned models at large k when the tuned model only selects."""
     tasks = list(dict.fromkeys(passk["task"])) if "task" in passk.columns else [None]
+    colors = {v: EXTENDED[i % len(EXTENDED)] for i, v in enumerate(dict.fromkeys(passk.variant))}
     with style():
         fig, axes = plt.subplots(1, len(tasks), figsize=(COLUMN_IN * min(len(tasks), 2), 2.2), sharey=True, squeeze=False)
         for ax, task in zip(axes[0], tasks, strict=True):
             sub = passk if task is None else passk[passk.task == task]
-            for i, v in enumerate(dict.fromkeys(sub.variant)):
+            for v in dict.fromkeys(sub.variant):
                 g = sub[sub.variant == v].sort_values("k")
-                ax.plot(g.k, g.pass_at_k, marker="o", color=PALETTE[i % 8], label=v)
-                ax.fill_between(g.k, g.ci_lo, g.ci_hi, color=PALETTE[i % 8], alpha=0.15, lw=0)
+                c = colors[v]
+                ax.plot(g.k, g.pass_at_k, marker="o", markersize=2.5, color=c, label=v)
+                ax.fill_between(g.k, g.ci_lo, g.ci_hi, color=c, alpha=0.10, lw=0)
             ax.set_xscale("log", base=2)
             ax.set_xlabel("k (samples)")
             ax.set_title(f"task: {task}" if task else "")
             ax.set_ylim(-0.02, 1.02)
-            ax.legend()
         axes[0][0].set_ylabel("pass@k (fraction of prompts)")
+        handles = [plt.Line2D([], [], color=c, marker="o", markersize=2.5, label=v) for v, c in colors.items()]
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=5, columnspacing=0.8)
         fig.tight_layout()
     return fig
 
 
 def information_gain(ig_profile: pd.DataFrame) -> Figure:
     """Information gain per reasoning step (nats) per variant's own traces, under one fixed
-    scoring model, with 95% CIs. Claim (Wu et al. 2025): SFT lowers information gain per step."""
+    scoring model, with 95% CIs, for base / sft / sft_answers / dpo / rl when present (all
+    variants otherwise). Claim (Wu et al. 2025): SFT lowers information gain per step."""
+    present = list(dict.fromkeys(ig_profile.variant))
+    focus = [v for v in ("base", "sft", "sft_answers", "dpo", "rl") if v in present] or present
     with style():
         fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.2))
-        for i, v in enumerate(dict.fromkeys(ig_profile.variant)):
+        for i, v in enumerate(focus):
             g = ig_profile[ig_profile.variant == v].sort_values("step")
-            ax.plot(g.step, g.ig, marker="o", color=PALETTE[i % 8], label=v)
-            ax.fill_between(g.step, g.ci_lo, g.ci_hi, color=PALETTE[i % 8], alpha=0.15, lw=0)
+            ax.plot(g.step + (i - len(focus) / 2) * 0.06, g.ig, marker="o", color=PALETTE[i % 8], label=v)
+            ax.fill_between(g.step, g.ci_lo, g.ci_hi, color=PALETTE[i % 8], alpha=0.10, lw=0)
         ax.axhline(0, color="#888888", lw=0.6)
         ax.set_xlabel("reasoning step t (scratchpad token)")
         ax.set_ylabel("IG_t (nats)")
-        ax.legend(ncol=2)
+        ax.legend(ncol=3, loc="upper left")
         fig.tight_layout()
     return fig
 
