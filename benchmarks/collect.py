@@ -58,9 +58,10 @@ def make_task(n: int, length: int, seed: int = 0) -> Task:
 
 
 def bare_forward(folder: Path, task: Task, batch: int) -> float:
+    """Load + forward with output_hidden_states (both sides of the ratio include loading the model)."""
+    t0 = time.perf_counter()
     model = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
     tok = transformers.AutoTokenizer.from_pretrained(folder)
-    t0 = time.perf_counter()
     with torch.inference_mode():
         for b in range(0, len(task), batch):
             enc = encode(tok, list(task.prompts[b : b + batch]))
@@ -70,9 +71,10 @@ def bare_forward(folder: Path, task: Task, batch: int) -> float:
 
 
 def kit(folder: Path, task: Task, batch: int, positions: str, n_layers: int) -> float:
-    fam = load_family({"base": str(folder)}, check=False)
+    """Load + forward + write every layer's activations to disk (safetensors shards)."""
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
+        fam = load_family({"base": str(folder)}, check=False)
         collect_activations(fam, task, f"resid_post:0-{n_layers - 1}", positions, out=d, batch_size=batch, progress=False)
         return len(task) / (time.perf_counter() - t0)
 

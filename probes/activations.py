@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from probes.batching import context_length, encode
 from probes.errors import CacheError, HookError, PositionError, TaskError
@@ -86,8 +86,6 @@ def _atomic_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w") as fh:
         json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -445,27 +443,36 @@ def collect_activations(
                             f"Hook(s) {missing} did not fire on variant {variant!r}; the model's forward "
                             "skips them. Choose other sites."
                         )
-                    for j in range(b1 - b0):
-                        off = batch.offsets[j]
-                        for pk, idx in zip(pos_keys, resolved[b0 + j], strict=True):
+                    # one gather per (hook, position) for the whole batch: row indices into [batch * pos]
+                    width = batch.input_ids.shape[1]
+                    for k, pk in enumerate(pos_keys):
+                        flat: list[int] = []
+                        for j in range(b1 - b0):
+                            idx = resolved[b0 + j][k]
                             counts[pk].append(len(idx))
-                            rows = torch.tensor([off + i for i in idx], device=batch.input_ids.device)
-                            for site, name in zip(sites, names, strict=True):
-                                buf[_data_key(site, pk)].append(captured[name][j].index_select(0, rows).cpu())
+                            flat += [j * width + batch.offsets[j] + i for i in idx]
+                        rows = torch.tensor(flat, device=batch.input_ids.device)
+                        for site, name in zip(sites, names, strict=True):
+                            h = captured[name]
+                            buf[_data_key(site, pk)].append(h.reshape(-1, h.shape[-1]).index_select(0, rows).cpu())
                     bar.update(b1 - b0)
                 tensors: dict[str, torch.Tensor] = {k: torch.cat(v).contiguous() for k, v in buf.items()}
                 for pk, c in counts.items():
                     tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
                 path = vdir / f"shard_{si:05d}.safetensors"
                 tmp = vdir / f".shard_{si:05d}.safetensors.tmp"
-                save_file(tensors, str(tmp), metadata={"variant": variant, "start": str(lo), "end": str(hi)})
-                with open(tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
+                # serialise once, hash the bytes in memory, write to a temp file and rename: a killed
+                # run leaves no half shard under the real name, and the sidecar (written last) is the
+                # proof of completeness that resume and load() check (size + sha256)
+                data = save(tensors, metadata={"variant": variant, "start": str(lo), "end": str(hi)})
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
                 os.replace(tmp, path)
                 _atomic_json(
                     vdir / f"shard_{si:05d}.json",
-                    {"start": lo, "end": hi, "bytes": path.stat().st_size, "sha256": _sha256(path)},
+                    {"start": lo, "end": hi, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
                 )
+                del data, tensors, buf
             bar.close()
         _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
     return ActivationSet.load(root, verify=False)
