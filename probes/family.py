@@ -347,8 +347,8 @@ def load_family(
     if isinstance(spec, str) and spec == "organism":
         from probes.organism import organism_family
 
-        fam = organism_family()
-        return load_family(fam, check=check, **opts)
+        return load_family(organism_family(), check=check, **opts)
+    fam: ModelFamily
     if isinstance(spec, Mapping):
         specs = _from_mapping(name or "family", spec, None, "the mapping")
         fam = ModelFamily(name or "family", specs, **opts)
@@ -379,7 +379,7 @@ def load_family(
                     f"Variant {vname!r} names task {vs.task!r}, which the [tasks] table of "
                     f"{str(path)!r} does not declare. Declared: {sorted(tasks)}."
                 )
-        settings = {k: data[k] for k in ("battery", "organism") if k in data}
+        settings: dict[str, Any] = {k: data[k] for k in ("battery", "organism") if k in data}
         fam = ModelFamily(name or data.get("name", root.name), specs, root=root, tasks=tasks, settings=settings, **opts)
     if check:
         fam.check()

@@ -38,7 +38,7 @@ STYLE: dict[str, Any] = {
     "legend.fontsize": 6.5,
     "xtick.labelsize": 7,
     "ytick.labelsize": 7,
-    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.prop_cycle": matplotlib.rcsetup.cycler(color=PALETTE),
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,

@@ -393,7 +393,7 @@ def sae_transfer(
     n = len(texts)
     records = []
     for variant in variants:
-        acc = {s: {k: [] for k in ("err", "sq", "xsum", "ntok", "l0", "excl", "ce_c", "ce_s", "ce_a", "kl_s", "kl_a", "npred")} for s in saes}
+        acc: dict[Any, dict[str, list[Any]]] = {s: {k: [] for k in ("err", "sq", "xsum", "ntok", "l0", "excl", "ce_c", "ce_s", "ce_a", "kl_s", "kl_a", "npred")} for s in saes}
         with family.open(variant) as model:
             names = validate_hooks(model, list(saes))
             for s, sa in saes.items():
@@ -548,9 +548,9 @@ def latent_shifts(
             per_prompt = torch.zeros(len(acts), f.shape[1]).index_add_(0, owner, f)
             counts = torch.bincount(owner, minlength=len(acts)).float()
             has = counts > 0
-            per_prompt = (per_prompt[has] / counts[has, None]).numpy()
+            per_prompt_np = (per_prompt[has] / counts[has, None]).numpy()
             lab = labels[has.numpy()]
-            xa, xb = per_prompt[lab == contrast[0]], per_prompt[lab == contrast[1]]
+            xa, xb = per_prompt_np[lab == contrast[0]], per_prompt_np[lab == contrast[1]]
             df["contrast_diff"] = xa.mean(0) - xb.mean(0)
             u = mannwhitneyu(xa, xb, axis=0).statistic
             df["contrast_auroc"] = u / (len(xa) * len(xb))

@@ -82,7 +82,10 @@ def direction_transfer(
         diff = Xv - Xb  # paired: same prompts
         cos = _cos(diff.mean(0), d)
         idx = np.arange(len(diff))
-        lo, hi = bootstrap_ci(idx, lambda k, diff=diff, d=d: _cos(diff[torch.from_numpy(k)].mean(0), d), n_resamples=500, seed=seed)
+        def stat(k: np.ndarray, diff: torch.Tensor = diff, d: torch.Tensor = d) -> float:
+            return _cos(diff[torch.from_numpy(k)].mean(0), d)
+
+        lo, hi = bootstrap_ci(idx, stat, n_resamples=500, seed=seed)
         null = random_cosine_null(d.shape[0], n_random, seed)
         row = {
             "variant": variant, "layer": layer, "position": pos, "cos": cos, "cos_lo": lo, "cos_hi": hi,

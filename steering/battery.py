@@ -298,7 +298,7 @@ def direction_rows(
         for pos in positions:
             X = ref_acts.get("base", f"resid_post.{layer}", pos)
             directions[(layer, pos)] = contrast_direction(X, labels, cfg.contrast)
-            shuffled[(layer, pos)] = [contrast_direction(X, list(rng.permutation(labels)), cfg.contrast) for _ in range(cfg.n_shuffles)]
+            shuffled[(layer, pos)] = [contrast_direction(X, [str(x) for x in rng.permutation(np.asarray([str(x) for x in labels]))], cfg.contrast) for _ in range(cfg.n_shuffles)]
     rows = []
     for v in variants:
         if v == "base":
@@ -332,7 +332,7 @@ def probe_rows(
             p = probe_transfer(acts, v, f"resid_post.{layer}", cfg.contrast, train_split=cfg.fit_split,
                                eval_split=(cfg.dev_split, cfg.test_split), seed=cfg.seed)
             rows.append(_row("probe", v, ref.name, layer, cfg.decision, p["ratio"], 0.5 / max(p["auroc_own_probe"], 1e-9),
-                             p["ratio_lo"], p["ratio_hi"], p["n"],
+                             p["ratio_lo"], p["ratio_hi"], int(p["n"]),
                              f"AUROC base probe on {v} {p['auroc_base_probe']:.2f} / own probe {p['auroc_own_probe']:.2f}",
                              auroc_base_probe=p["auroc_base_probe"], auroc_own_probe=p["auroc_own_probe"]))
     return rows

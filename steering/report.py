@@ -165,8 +165,8 @@ def run_report(
     for v in names:
         vr = tests[tests.variant == v].to_dict("records")
         label, reason = verdict(vr)
-        steer = next((r for r in vr if r["test"] == "behavioural:steering"), {})
-        forced = next((r for r in vr if r["test"] == "behavioural:forced_format"), {})
+        steer: dict[str, Any] = next((r for r in vr if r["test"] == "behavioural:steering"), {})
+        forced: dict[str, Any] = next((r for r in vr if r["test"] == "behavioural:forced_format"), {})
         direc = [r for r in vr if r["test"] == "direction"]
         verdict_rows.append({
             "variant": v, "task": task_of[v].name, "verdict": label,

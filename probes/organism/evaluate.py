@@ -146,7 +146,7 @@ def evaluate_family(
         model.eval()
         todo = ["parity"]
         if v == "base":
-            todo += sorted(set(controls.values()))
+            todo += sorted({str(c) for c in controls.values()})
         elif v in controls:
             todo.append(str(controls[v]))
         for t in todo:

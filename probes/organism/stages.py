@@ -175,7 +175,7 @@ def run_grpo(
         )
         return GRPOTrainer(
             model=model,
-            reward_funcs=_correct_reward,
+            reward_funcs=_correct_reward,  # type: ignore[arg-type]  # TRL annotates list[float | None]
             args=args,
             train_dataset=Dataset.from_list(records),
             processing_class=make_tokenizer(),

@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -180,7 +180,9 @@ def train_family(
     for v in bar:
         bar.set_description(f"organism: {v}")
         t0 = time.perf_counter()
-        st = rec.stages.get(v)
+        if v != "base" and v not in rec.stages:
+            raise OrganismError(f"The recipe has no stage settings for variant {v!r}; add Recipe.stages[{v!r}].")
+        st = cast(StageConfig, rec.stages.get(v))  # None only for the base, which has no post-training stage
         rng = np.random.default_rng([seed, VARIANTS.index(v), 3])
         if v == "base":
             model = pretrain(

@@ -140,7 +140,7 @@ def make_splits(base: int, seed: int, heldout_frac: float = 0.25, n: int = N_DIG
     return Splits(train=train, dev=tuple(sorted(out[:half])), test=tuple(sorted(out[half:])))
 
 
-def _digits(s: Sequence[int]) -> str:
+def _digits(s: Sequence[int] | np.ndarray) -> str:
     return " ".join(str(int(d)) for d in s)
 
 
