@@ -410,12 +410,18 @@ def collect_activations(
         (vdir / "complete.json").unlink(missing_ok=True)
         with family.open(variant) as model:
             names = validate_hooks(model, sites)
+            d_model = int(model.cfg.d_model)
             stop = max(s.layer for s in sites) + 1
             stop_at = stop if stop < int(model.cfg.n_layers) else None
             bar = tqdm(total=len(todo) * shard_size, desc=f"collect {variant}", unit="prompt", disable=not progress)
             for si in todo:
                 lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
-                buf: dict[str, list[torch.Tensor]] = {_data_key(s, p): [] for s in sites for p in pos_keys}
+                # rows per position are known up front: fill preallocated tensors (no final concatenation copy)
+                totals = {pk: sum(len(resolved[i][k]) for i in range(lo, hi)) for k, pk in enumerate(pos_keys)}
+                buf: dict[str, torch.Tensor] = {
+                    _data_key(s, p): torch.empty(totals[p], d_model, dtype=family.dtype) for s in sites for p in pos_keys
+                }
+                filled = dict.fromkeys(pos_keys, 0)
                 counts: dict[str, list[int]] = {p: [] for p in pos_keys}
                 for b0 in range(lo, hi, batch_size):
                     b1 = min(hi, b0 + batch_size)
@@ -452,11 +458,13 @@ def collect_activations(
                             counts[pk].append(len(idx))
                             flat += [j * width + batch.offsets[j] + i for i in idx]
                         rows = torch.tensor(flat, device=batch.input_ids.device)
+                        start, stop = filled[pk], filled[pk] + len(flat)
                         for site, name in zip(sites, names, strict=True):
                             h = captured[name]
-                            buf[_data_key(site, pk)].append(h.reshape(-1, h.shape[-1]).index_select(0, rows).cpu())
+                            buf[_data_key(site, pk)][start:stop] = h.reshape(-1, h.shape[-1]).index_select(0, rows).cpu()
+                        filled[pk] = stop
                     bar.update(b1 - b0)
-                tensors: dict[str, torch.Tensor] = {k: torch.cat(v).contiguous() for k, v in buf.items()}
+                tensors: dict[str, torch.Tensor] = dict(buf)
                 for pk, c in counts.items():
                     tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
                 path = vdir / f"shard_{si:05d}.safetensors"
