@@ -356,13 +356,16 @@ def weight_rows(
         rel = float(df.rel_norm.mean())
         writers = df[df.writes_residual & df.layer.isin(list(vector.layers))]
         own = np.array([r[f"align:L{int(r['layer'])}"] for r in writers.to_dict("records")], dtype=float)
-        null = writers.align_null_p95.to_numpy(dtype=float)
-        effect = float(np.nanmean(own)) if len(own) else float("nan")
-        lo, hi = bootstrap_ci(own[~np.isnan(own)], n_resamples=500) if len(own) > 1 else (float("nan"), float("nan"))
+        null_arr = writers.align_null_p95.to_numpy(dtype=float)
+        # an unchanged matrix (ΔW = 0) has no output space: its alignment is NaN and is left out
+        own = own[np.isfinite(own)]
+        null = float(null_arr[np.isfinite(null_arr)].mean()) if np.isfinite(null_arr).any() else float("nan")
+        effect = float(own.mean()) if len(own) else float("nan")
+        lo, hi = bootstrap_ci(own, n_resamples=500) if len(own) > 1 else (float("nan"), float("nan"))
         rows.append(_row(
-            "weights", v, "", None, "residual writers", effect, float(np.nanmean(null)) if len(null) else float("nan"), lo, hi,
+            "weights", v, "", None, "residual writers", effect, null, lo, hi,
             len(own), f"mean relative update norm {rel:.3g} over {len(df)} tensors; alignment of {len(own)} residual-writing "
-            f"updates with their layer's base direction {effect:.3f} (random p95 {float(np.nanmean(null)):.3f})",
+            f"updates with their layer's base direction {effect:.3f} (random p95 {null:.3f})",
             rel_norm=rel, stable_rank_mean=float(df.stable_rank.mean()),
         ))
     return rows, pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
