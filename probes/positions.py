@@ -17,6 +17,7 @@ padding give the same rows. Spellings accepted by :func:`parse_position`:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,22 +26,24 @@ from probes.errors import PositionError
 __all__ = ["Position", "Last", "All", "Index", "Match", "Span", "parse_position", "parse_positions"]
 
 
-class Position:
+class Position(ABC):
     """Base class: ``resolve(tokens, spans) -> list of indices`` into ``tokens``."""
 
     @property
+    @abstractmethod
     def key(self) -> str:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Stable short name used in files and tables."""
 
     @property
     def single(self) -> bool:
         """True when the position always resolves to exactly one token."""
         return False
 
+    @abstractmethod
     def resolve(
         self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None
     ) -> list[int]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """Indices into ``tokens`` (raises PositionError when the position does not exist)."""
 
 
 @dataclass(frozen=True)

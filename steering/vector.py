@@ -4,8 +4,8 @@
     >>> v = SteeringVector.from_direction(torch.tensor([3.0, 4.0]), layer=1)
     >>> v.layers, float(v.norm(1))
     ((1,), 5.0)
-    >>> v.normalized().directions[1].tolist()
-    [0.6000000238418457, 0.800000011920929]
+    >>> [round(x, 4) for x in v.normalized().directions[1].tolist()]
+    [0.6, 0.8]
 
 Methods of :func:`fit_vector` (SCIENCE.md, "Steering baselines"):
 
