@@ -31,6 +31,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ from probes.tasks import Task
 __all__ = ["ActivationSet", "collect_activations", "texts_for", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
+#: Default activation bytes per shard (sets the memory bound of collection).
+SHARD_BYTES = 64 * 2**20
 TEXT_MODES = ("prompt", "prompt+trace")
 
 
@@ -285,6 +288,22 @@ class ActivationSet:
         return acts
 
 
+def _write_shard(vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant: str, lo: int, hi: int) -> None:
+    """Serialise once, hash the bytes in memory, write to a temp file and rename: a killed run
+    leaves no half shard under the real name, and the sidecar (written last) is the proof of
+    completeness that resume and :meth:`ActivationSet.load` check (size + sha256)."""
+    path = vdir / f"shard_{si:05d}.safetensors"
+    tmp = vdir / f".shard_{si:05d}.safetensors.tmp"
+    data = save(tensors, metadata={"variant": variant, "start": str(lo), "end": str(hi)})
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+    _atomic_json(
+        vdir / f"shard_{si:05d}.json",
+        {"start": lo, "end": hi, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+    )
+
+
 def _fingerprint(meta: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("format", "task_hash", "hooks", "positions", "text", "revisions", "dtype", "prompt_ids", "shard_size")
     return {k: meta.get(k) for k in keys}
@@ -302,7 +321,7 @@ def collect_activations(
     device: str | None = None,
     text: str = "prompt",
     padding_side: str = "right",
-    shard_size: int = 512,
+    shard_size: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
 ) -> ActivationSet:
@@ -320,16 +339,16 @@ def collect_activations(
             stored activations are always moved to CPU).
         text: ``"prompt"`` or ``"prompt+trace"`` (teacher-forced reference reasoning).
         padding_side: ``"right"`` or ``"left"``; results are identical either way.
-        shard_size: prompts per shard (the memory bound of collection).
+        shard_size: prompts per shard (the memory bound of collection); by default as many as fit
+            in :data:`SHARD_BYTES` (64 MiB) of activations, between 16 and 1024 prompts.
         overwrite: replace a store at ``out`` whose settings differ (otherwise an error).
     """
     from dataclasses import replace
 
-    from tqdm.auto import tqdm
 
     if device is not None and device != family.device:
         family = replace(family, device=device, device_map=None)
-    if batch_size < 1 or shard_size < 1:
+    if batch_size < 1 or (shard_size is not None and shard_size < 1):
         raise TaskError(f"batch_size and shard_size must be >= 1 (got {batch_size}, {shard_size}).")
     variants = list(variants) if variants is not None else family.variants
     for v in variants:
@@ -360,6 +379,12 @@ def collect_activations(
     root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="elicit-acts-"))
     root.mkdir(parents=True, exist_ok=True)
     n = len(task)
+    if shard_size is None:
+        rows_per_prompt = sum(len(idx) for row in resolved for idx in row) / max(1, n)
+        itemsize = torch.empty((), dtype=family.dtype).element_size()
+        d_model_cfg = int(cfg.get("hidden_size", cfg.get("n_embd", 1)) or 1)
+        per_prompt = max(1.0, rows_per_prompt * len(sites) * d_model_cfg * itemsize)
+        shard_size = int(min(1024, max(16, SHARD_BYTES // per_prompt)))
     n_shards = (n + shard_size - 1) // shard_size
     meta: dict[str, Any] = {
         "format": FORMAT_VERSION,
@@ -399,91 +424,101 @@ def collect_activations(
             meta["revisions"] = {**old.get("revisions", {}), **meta["revisions"]}
     _atomic_json(meta_path, meta)
 
-    for variant in variants:
-        vdir = root / variant
-        vdir.mkdir(exist_ok=True)
-        todo = [i for i in range(n_shards) if not _shard_valid(vdir, i)]
-        if not todo:
-            if not (vdir / "complete.json").exists():
-                _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
-            continue
-        (vdir / "complete.json").unlink(missing_ok=True)
-        with family.open(variant) as model:
-            names = validate_hooks(model, sites)
-            d_model = int(model.cfg.d_model)
-            stop = max(s.layer for s in sites) + 1
-            stop_at = stop if stop < int(model.cfg.n_layers) else None
-            bar = tqdm(total=len(todo) * shard_size, desc=f"collect {variant}", unit="prompt", disable=not progress)
-            for si in todo:
-                lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
-                # rows per position are known up front: fill preallocated tensors (no final concatenation copy)
-                totals = {pk: sum(len(resolved[i][k]) for i in range(lo, hi)) for k, pk in enumerate(pos_keys)}
-                buf: dict[str, torch.Tensor] = {
-                    _data_key(s, p): torch.empty(totals[p], d_model, dtype=family.dtype) for s in sites for p in pos_keys
-                }
-                filled = dict.fromkeys(pos_keys, 0)
-                counts: dict[str, list[int]] = {p: [] for p in pos_keys}
-                for b0 in range(lo, hi, batch_size):
-                    b1 = min(hi, b0 + batch_size)
-                    batch = encode(tokenizer, texts[b0:b1], padding_side=padding_side, device=family.device)
-                    captured: dict[str, torch.Tensor] = {}
-
-                    def make_hook(key: str, store: dict[str, torch.Tensor] = captured):
-                        def hook_fn(x: torch.Tensor, hook: Any) -> torch.Tensor:
-                            store[key] = x.detach()
-                            return x
-
-                        return hook_fn
-
-                    fwd = [(name, make_hook(name)) for name in names]
-                    with torch.inference_mode(), model.hooks(fwd_hooks=fwd):
-                        model(
-                            batch.input_ids,
-                            attention_mask=batch.attention_mask,
-                            stop_at_layer=stop_at,
-                            return_type=None if stop_at is None else "logits",
-                        )
-                    missing = [nm for nm in names if nm not in captured]
-                    if missing:
-                        raise HookError(
-                            f"Hook(s) {missing} did not fire on variant {variant!r}; the model's forward "
-                            "skips them. Choose other sites."
-                        )
-                    # one gather per (hook, position) for the whole batch: row indices into [batch * pos]
-                    width = batch.input_ids.shape[1]
-                    for k, pk in enumerate(pos_keys):
-                        flat: list[int] = []
-                        for j in range(b1 - b0):
-                            idx = resolved[b0 + j][k]
-                            counts[pk].append(len(idx))
-                            flat += [j * width + batch.offsets[j] + i for i in idx]
-                        rows = torch.tensor(flat, device=batch.input_ids.device)
-                        start, stop = filled[pk], filled[pk] + len(flat)
-                        for site, name in zip(sites, names, strict=True):
-                            h = captured[name]
-                            buf[_data_key(site, pk)][start:stop] = h.reshape(-1, h.shape[-1]).index_select(0, rows).cpu()
-                        filled[pk] = stop
-                    bar.update(b1 - b0)
-                tensors: dict[str, torch.Tensor] = dict(buf)
-                for pk, c in counts.items():
-                    tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
-                path = vdir / f"shard_{si:05d}.safetensors"
-                tmp = vdir / f".shard_{si:05d}.safetensors.tmp"
-                # serialise once, hash the bytes in memory, write to a temp file and rename: a killed
-                # run leaves no half shard under the real name, and the sidecar (written last) is the
-                # proof of completeness that resume and load() check (size + sha256)
-                data = save(tensors, metadata={"variant": variant, "start": str(lo), "end": str(hi)})
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
-                _atomic_json(
-                    vdir / f"shard_{si:05d}.json",
-                    {"start": lo, "end": hi, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
-                )
-                del data, tensors, buf
-            bar.close()
-        _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="elicit-shard-writer") as writer:
+        for variant in variants:
+            _collect_variant(
+                family, variant, root, n, n_shards, shard_size, sites, pos_keys, resolved, texts, tokenizer,
+                batch_size, padding_side, progress, writer,
+            )
     return ActivationSet.load(root, verify=False)
+
+
+def _collect_variant(
+    family: ModelFamily, variant: str, root: Path, n: int, n_shards: int, shard_size: int, sites: Sequence[HookSite],
+    pos_keys: Sequence[str], resolved: list[list[list[int]]], texts: list[str], tokenizer: Any, batch_size: int,
+    padding_side: str, progress: bool, writer: ThreadPoolExecutor,
+) -> None:
+    """Run one variant over every missing shard of the store."""
+    from tqdm.auto import tqdm
+
+    vdir = root / variant
+    vdir.mkdir(exist_ok=True)
+    todo = [i for i in range(n_shards) if not _shard_valid(vdir, i)]
+    if not todo:
+        if not (vdir / "complete.json").exists():
+            _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
+        return
+    (vdir / "complete.json").unlink(missing_ok=True)
+    with family.open(variant) as model:
+        names = validate_hooks(model, sites)
+        d_model = int(model.cfg.d_model)
+        stop = max(s.layer for s in sites) + 1
+        stop_at = stop if stop < int(model.cfg.n_layers) else None
+        bar = tqdm(total=len(todo) * shard_size, desc=f"collect {variant}", unit="prompt", disable=not progress)
+        pending: Future[None] | None = None
+        for si in todo:
+            lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
+            # rows per position are known up front: fill preallocated tensors (no final concatenation copy)
+            totals = {pk: sum(len(resolved[i][k]) for i in range(lo, hi)) for k, pk in enumerate(pos_keys)}
+            buf: dict[str, torch.Tensor] = {
+                _data_key(s, p): torch.empty(totals[p], d_model, dtype=family.dtype) for s in sites for p in pos_keys
+            }
+            filled = dict.fromkeys(pos_keys, 0)
+            counts: dict[str, list[int]] = {p: [] for p in pos_keys}
+            for b0 in range(lo, hi, batch_size):
+                b1 = min(hi, b0 + batch_size)
+                batch = encode(tokenizer, texts[b0:b1], padding_side=padding_side, device=family.device)
+                captured: dict[str, torch.Tensor] = {}
+
+                def make_hook(key: str, store: dict[str, torch.Tensor] = captured):
+                    def hook_fn(x: torch.Tensor, hook: Any) -> torch.Tensor:
+                        store[key] = x.detach()
+                        return x
+
+                    return hook_fn
+
+                fwd = [(name, make_hook(name)) for name in names]
+                with torch.inference_mode(), model.hooks(fwd_hooks=fwd):
+                    model(
+                        batch.input_ids,
+                        attention_mask=batch.attention_mask,
+                        stop_at_layer=stop_at,
+                        return_type=None if stop_at is None else "logits",
+                    )
+                missing = [nm for nm in names if nm not in captured]
+                if missing:
+                    raise HookError(
+                        f"Hook(s) {missing} did not fire on variant {variant!r}; the model's forward "
+                        "skips them. Choose other sites."
+                    )
+                # one gather per (hook, position) for the whole batch: row indices into [batch * pos]
+                width = batch.input_ids.shape[1]
+                for k, pk in enumerate(pos_keys):
+                    flat: list[int] = []
+                    for j in range(b1 - b0):
+                        idx = resolved[b0 + j][k]
+                        counts[pk].append(len(idx))
+                        flat += [j * width + batch.offsets[j] + i for i in idx]
+                    rows = torch.tensor(flat, device=batch.input_ids.device)
+                    start, stop = filled[pk], filled[pk] + len(flat)
+                    for site, name in zip(sites, names, strict=True):
+                        h = captured[name]
+                        buf[_data_key(site, pk)][start:stop] = h.reshape(-1, h.shape[-1]).index_select(0, rows).cpu()
+                    filled[pk] = stop
+                bar.update(b1 - b0)
+            tensors: dict[str, torch.Tensor] = dict(buf)
+            for pk, c in counts.items():
+                tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
+            # the shard is written by a background thread while the next one is computed
+            # (serialising, hashing and file writes release the GIL); at most one write is in flight
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(_write_shard, vdir, si, tensors, variant, lo, hi)
+            del tensors, buf
+        if pending is not None:
+            pending.result()
+        bar.close()
+    _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
 
 
 def stack_variants(
