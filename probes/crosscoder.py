@@ -53,7 +53,7 @@ from probes.activations import ActivationSet
 from probes.errors import ElicitError
 from probes.hooks import HookSite
 from probes.positions import Position
-from probes.sae import _fit_training_sae, _keep_mask, _row_batches
+from probes.sae import _drops_first, _fit_training_sae, _keep_mask, _row_batches
 
 __all__ = [
     "Crosscoder",
@@ -217,8 +217,7 @@ def paired_rows(
     hv, ov = acts.get_tokens(variant, hook, position)
     if not torch.equal(ob, ov):
         raise CrosscoderError(f"Variants {base!r} and {variant!r} have different token rows at {hook}; recollect both.")
-    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
-    first = pos_key == "all" if drop_first is None else drop_first
+    first = _drops_first(acts, position, drop_first)
     keep = _keep_mask(hb, ob, first, outlier_factor) & _keep_mask(hv, ov, first, outlier_factor)
     return hb[keep].float(), hv[keep].float(), ob[keep]
 

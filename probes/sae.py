@@ -110,6 +110,14 @@ def _keep_mask(
     return keep
 
 
+def _drops_first(acts: ActivationSet, position: str | Position | None, drop_first: bool | None) -> bool:
+    """Whether each prompt's first row (BOS) is dropped: by default only for position ``all``."""
+    if drop_first is not None:
+        return drop_first
+    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
+    return pos_key == "all"
+
+
 def token_rows(
     acts: ActivationSet,
     variant: str,
@@ -125,10 +133,7 @@ def token_rows(
     BOS token; ``outlier_factor`` drops rows whose norm exceeds that multiple of the median.
     """
     rows, owner = acts.get_tokens(variant, hook, position)
-    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
-    if drop_first is None:
-        drop_first = pos_key == "all"
-    keep = _keep_mask(rows, owner, drop_first, outlier_factor)
+    keep = _keep_mask(rows, owner, _drops_first(acts, position, drop_first), outlier_factor)
     return rows[keep].float(), owner[keep]
 
 
