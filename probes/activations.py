@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from jaxtyping import Float, Int
 from safetensors import safe_open
-from safetensors.torch import save
+from safetensors.torch import save_file
 
 from probes.batching import context_length, encode
 from probes.errors import CacheError, HookError, PositionError, TaskError
@@ -80,7 +80,7 @@ def texts_for(task: Task, text: str = "prompt", sep: str = " ") -> list[str]:
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
             h.update(chunk)
     return h.hexdigest()
 
@@ -294,14 +294,12 @@ def _write_shard(vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant:
     completeness that resume and :meth:`ActivationSet.load` check (size + sha256)."""
     path = vdir / f"shard_{si:05d}.safetensors"
     tmp = vdir / f".shard_{si:05d}.safetensors.tmp"
-    data = save(tensors, metadata={"variant": variant, "start": str(lo), "end": str(hi)})
-    with open(tmp, "wb") as fh:
-        fh.write(data)
+    # save_file streams the tensors to disk (no whole-shard bytes object); hashing reads the
+    # file back from the page cache, so the sidecar describes exactly what is on disk
+    save_file(tensors, str(tmp), metadata={"variant": variant, "start": str(lo), "end": str(hi)})
+    info = {"start": lo, "end": hi, "bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
     os.replace(tmp, path)
-    _atomic_json(
-        vdir / f"shard_{si:05d}.json",
-        {"start": lo, "end": hi, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
-    )
+    _atomic_json(vdir / f"shard_{si:05d}.json", info)
 
 
 def _fingerprint(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -456,65 +454,73 @@ def _collect_variant(
         stop_at = stop if stop < int(model.cfg.n_layers) else None
         bar = tqdm(total=len(todo) * shard_size, desc=f"collect {variant}", unit="prompt", disable=not progress)
         pending: Future[None] | None = None
-        for si in todo:
-            lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
-            # rows per position are known up front: fill preallocated tensors (no final concatenation copy)
-            totals = {pk: sum(len(resolved[i][k]) for i in range(lo, hi)) for k, pk in enumerate(pos_keys)}
-            buf: dict[str, torch.Tensor] = {
-                _data_key(s, p): torch.empty(totals[p], d_model, dtype=family.dtype) for s in sites for p in pos_keys
-            }
-            filled = dict.fromkeys(pos_keys, 0)
-            counts: dict[str, list[int]] = {p: [] for p in pos_keys}
-            for b0 in range(lo, hi, batch_size):
-                b1 = min(hi, b0 + batch_size)
-                batch = encode(tokenizer, texts[b0:b1], padding_side=padding_side, device=family.device)
-                captured: dict[str, torch.Tensor] = {}
+        captured: dict[str, torch.Tensor] = {}
 
-                def make_hook(key: str, store: dict[str, torch.Tensor] = captured):
-                    def hook_fn(x: torch.Tensor, hook: Any) -> torch.Tensor:
-                        store[key] = x.detach()
-                        return x
+        def make_hook(key: str):
+            def hook_fn(x: torch.Tensor, hook: Any) -> torch.Tensor:
+                captured[key] = x.detach()
+                return x
 
-                    return hook_fn
+            return hook_fn
 
-                fwd = [(name, make_hook(name)) for name in names]
-                with torch.inference_mode(), model.hooks(fwd_hooks=fwd):
+        # hooks are added once per variant, not per batch: TransformerBridge rebuilds its alias
+        # map on every add/remove (~13 ms each here, ~8% of a 20M-model batch; benchmarks/collect.py)
+        fwd = [(name, make_hook(name)) for name in names]
+        with torch.inference_mode(), model.hooks(fwd_hooks=fwd):
+            for si in todo:
+                lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
+                # rows per position are known up front: fill preallocated tensors (no final concatenation copy)
+                totals = {pk: sum(len(resolved[i][k]) for i in range(lo, hi)) for k, pk in enumerate(pos_keys)}
+                buf: dict[str, torch.Tensor] = {
+                    _data_key(s, p): torch.empty(totals[p], d_model, dtype=family.dtype) for s in sites for p in pos_keys
+                }
+                filled = dict.fromkeys(pos_keys, 0)
+                counts: dict[str, list[int]] = {p: [] for p in pos_keys}
+                for b0 in range(lo, hi, batch_size):
+                    b1 = min(hi, b0 + batch_size)
+                    batch = encode(tokenizer, texts[b0:b1], padding_side=padding_side, device=family.device)
+                    captured.clear()
                     model(
                         batch.input_ids,
                         attention_mask=batch.attention_mask,
                         stop_at_layer=stop_at,
                         return_type=None if stop_at is None else "logits",
                     )
-                missing = [nm for nm in names if nm not in captured]
-                if missing:
-                    raise HookError(
-                        f"Hook(s) {missing} did not fire on variant {variant!r}; the model's forward "
-                        "skips them. Choose other sites."
-                    )
-                # one gather per (hook, position) for the whole batch: row indices into [batch * pos]
-                width = batch.input_ids.shape[1]
-                for k, pk in enumerate(pos_keys):
-                    flat: list[int] = []
-                    for j in range(b1 - b0):
-                        idx = resolved[b0 + j][k]
-                        counts[pk].append(len(idx))
-                        flat += [j * width + batch.offsets[j] + i for i in idx]
-                    rows = torch.tensor(flat, device=batch.input_ids.device)
-                    start, stop = filled[pk], filled[pk] + len(flat)
-                    for site, name in zip(sites, names, strict=True):
-                        h = captured[name]
-                        buf[_data_key(site, pk)][start:stop] = h.reshape(-1, h.shape[-1]).index_select(0, rows).cpu()
-                    filled[pk] = stop
-                bar.update(b1 - b0)
-            tensors: dict[str, torch.Tensor] = dict(buf)
-            for pk, c in counts.items():
-                tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
-            # the shard is written by a background thread while the next one is computed
-            # (serialising, hashing and file writes release the GIL); at most one write is in flight
-            if pending is not None:
-                pending.result()
-            pending = writer.submit(_write_shard, vdir, si, tensors, variant, lo, hi)
-            del tensors, buf
+                    missing = [nm for nm in names if nm not in captured]
+                    if missing:
+                        raise HookError(
+                            f"Hook(s) {missing} did not fire on variant {variant!r}; the model's forward "
+                            "skips them. Choose other sites."
+                        )
+                    # one gather per (hook, position) for the whole batch: row indices into [batch * pos]
+                    width = batch.input_ids.shape[1]
+                    for k, pk in enumerate(pos_keys):
+                        flat: list[int] = []
+                        for j in range(b1 - b0):
+                            idx = resolved[b0 + j][k]
+                            counts[pk].append(len(idx))
+                            flat += [j * width + batch.offsets[j] + i for i in idx]
+                        rows = torch.tensor(flat, device=batch.input_ids.device)
+                        start, end = filled[pk], filled[pk] + len(flat)
+                        for site, name in zip(sites, names, strict=True):
+                            h = captured[name].reshape(-1, d_model)
+                            dst = buf[_data_key(site, pk)][start:end]
+                            if h.device == dst.device and h.dtype == dst.dtype:
+                                torch.index_select(h, 0, rows, out=dst)  # gather straight into the shard buffer
+                            else:
+                                dst.copy_(h.index_select(0, rows))
+                        filled[pk] = end
+                    bar.update(b1 - b0)
+                tensors: dict[str, torch.Tensor] = dict(buf)
+                for pk, c in counts.items():
+                    tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
+                # the shard is written by a background thread while the next one is computed
+                # (serialising, hashing and file writes release the GIL); at most one write is in flight
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(_write_shard, vdir, si, tensors, variant, lo, hi)
+                del tensors, buf
+        captured.clear()
         if pending is not None:
             pending.result()
         bar.close()

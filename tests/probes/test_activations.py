@@ -184,6 +184,22 @@ def test_family_file_and_hub_revision_spec(tiny_dir, tmp_path: Path) -> None:
         load_family(tmp_path / "bad.toml")
 
 
+def test_open_frees_weights_on_exit(tiny_dir) -> None:
+    """One variant in memory at a time: every weight is released when the block exits."""
+    import weakref
+
+    fam = load_family({"base": str(tiny_dir("llama"))}, check=False)
+    with fam.open("base") as model:
+        refs = [weakref.ref(t) for t in [*model.parameters(), *model.buffers()]]
+        assert len(refs) > 5 and all(r() is not None for r in refs)
+        with torch.no_grad():  # (a grad graph would hold the weights, as it would anywhere)
+            logits = model(torch.tensor([[1, 5, 6]]))
+        assert torch.isfinite(logits).all()
+    assert [r() for r in refs if r() is not None] == []
+    with pytest.raises(AttributeError):
+        model(torch.tensor([[1, 5, 6]]))  # a model kept past the block fails loudly, not silently
+
+
 def test_cache_reuse_and_corruption(tiny_dir, tmp_path: Path) -> None:
     base = tiny_dir("llama")
     fam = load_family({"base": str(base), "sft": str(perturb_checkpoint(base, tmp_path / "sft"))})
