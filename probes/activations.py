@@ -85,6 +85,37 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _written_sha256(path: Path, tensors: Mapping[str, torch.Tensor], size: int) -> str:
+    """sha256 of a safetensors file just written from ``tensors``, without reading its data back.
+
+    The format is an 8-byte little-endian header length, the JSON header, then every tensor's
+    raw bytes at the header's ``data_offsets``. The header is read from disk; the data bytes
+    are hashed from the tensors in memory (on a little-endian host they are the same bytes).
+    If the layout is not exactly that (gaps, big-endian host), the file itself is hashed.
+    ``tests/probes/test_activations.py`` checks the result against hashing the file.
+    """
+    import sys
+
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        header = fh.read(int.from_bytes(head, "little"))
+    spans = sorted((tuple(v["data_offsets"]), k) for k, v in json.loads(header).items() if k != "__metadata__")
+    pos = 0
+    for (start, end), _ in spans:
+        if start != pos:
+            return _sha256(path)
+        pos = end
+    if sys.byteorder != "little" or 8 + len(header) + pos != size:
+        return _sha256(path)
+    h = hashlib.sha256(head + header)
+    for _, key in spans:
+        t = tensors[key].detach()
+        if t.device.type != "cpu" or not t.is_contiguous():
+            return _sha256(path)
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return h.hexdigest()
+
+
 def _atomic_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     with open(tmp, "w") as fh:
@@ -294,10 +325,10 @@ def _write_shard(vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant:
     completeness that resume and :meth:`ActivationSet.load` check (size + sha256)."""
     path = vdir / f"shard_{si:05d}.safetensors"
     tmp = vdir / f".shard_{si:05d}.safetensors.tmp"
-    # save_file streams the tensors to disk (no whole-shard bytes object); hashing reads the
-    # file back from the page cache, so the sidecar describes exactly what is on disk
+    # save_file streams the tensors to disk (no whole-shard bytes object)
     save_file(tensors, str(tmp), metadata={"variant": variant, "start": str(lo), "end": str(hi)})
-    info = {"start": lo, "end": hi, "bytes": tmp.stat().st_size, "sha256": _sha256(tmp)}
+    size = tmp.stat().st_size
+    info = {"start": lo, "end": hi, "bytes": size, "sha256": _written_sha256(tmp, tensors, size)}
     os.replace(tmp, path)
     _atomic_json(vdir / f"shard_{si:05d}.json", info)
 

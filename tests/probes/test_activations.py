@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -184,6 +185,27 @@ def test_family_file_and_hub_revision_spec(tiny_dir, tmp_path: Path) -> None:
         load_family(tmp_path / "bad.toml")
 
 
+def test_shard_hash_from_memory_equals_file_hash(tmp_path: Path) -> None:
+    """The sidecar hash computed from the tensors in memory equals hashing the written file."""
+    from safetensors.torch import save_file
+
+    from probes.activations import _written_sha256
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        "b@all": torch.randn(7, 5, generator=g).to(torch.bfloat16),
+        "a@last": torch.randn(3, 5, generator=g),
+        "offsets@all": torch.arange(4),
+        "z": torch.randn(1, 3, generator=g).to(torch.float16),
+    }
+    path = tmp_path / "s.safetensors"
+    save_file(tensors, str(path), metadata={"variant": "v"})
+    data = path.read_bytes()
+    assert _written_sha256(path, tensors, len(data)) == hashlib.sha256(data).hexdigest()
+    tensors["a@last"][0, 0] += 1  # different bytes in memory -> a different hash
+    assert _written_sha256(path, tensors, len(data)) != hashlib.sha256(data).hexdigest()
+
+
 def test_open_frees_weights_on_exit(tiny_dir) -> None:
     """One variant in memory at a time: every weight is released when the block exits."""
     import weakref
@@ -208,6 +230,9 @@ def test_cache_reuse_and_corruption(tiny_dir, tmp_path: Path) -> None:
     a = collect_activations(fam, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False)
     X = a.get("sft", "resid_post.1")
     assert X.shape == (40, 64) and a.variants == ["base", "sft"]
+    for side in sorted(out.glob("*/shard_*.json")):  # the sidecar describes the bytes on disk
+        data = side.with_suffix(".safetensors").read_bytes()
+        assert json.loads(side.read_text())["sha256"] == hashlib.sha256(data).hexdigest()
     # same settings: no model is opened
     class NoOpen(type(fam)):  # type: ignore[misc]
         def open(self, variant):  # noqa: D401
