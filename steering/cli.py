@@ -72,6 +72,9 @@ def organism_train(
     out: Annotated[Path, typer.Option(help="new folder for the family (family.toml, variants, tasks, eval.parquet)")],
     seed: Annotated[int, typer.Option(help="seed of every stage (same seed, same machine -> same weights)")] = 0,
     quick: Annotated[bool, typer.Option(help="the small family used by tests (~1 min)")] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="post-training stages run at once (default: one per core, at most 4)")
+    ] = None,
 ) -> None:
     """Train every organism variant with progress bars, evaluate them and print the table."""
     from probes.organism import format_table, train_family
@@ -79,7 +82,7 @@ def organism_train(
     def go() -> None:
         import pandas as pd
 
-        folder = train_family(out, seed=seed, quick=quick)
+        folder = train_family(out, seed=seed, quick=quick, workers=workers)
         table = pd.read_parquet(folder / "eval.parquet")
         typer.echo(format_table(table, "heldout") + "\n\n" + format_table(table, "train"))
         typer.echo(f"\nfamily written to {folder}")

@@ -18,6 +18,10 @@ import torch
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--device", default="cpu", help="device for model tests (cpu or cuda)")
+    parser.addoption(
+        "--dtype", default="float32", choices=["float32", "bfloat16"],
+        help="dtype of the numerical model tests; bfloat16 compares against transformers in bfloat16",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +30,16 @@ def device(request: pytest.FixtureRequest) -> str:
     if dev.startswith("cuda") and not torch.cuda.is_available():
         raise pytest.UsageError("--device cuda was given but torch sees no CUDA device")
     return dev
+
+
+@pytest.fixture(scope="session")
+def dtype(request: pytest.FixtureRequest) -> torch.dtype:
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[str(request.config.getoption("--dtype"))]
+
+
+def tolerance(dtype: torch.dtype) -> dict[str, float]:
+    """assert_close tolerances: float precision in fp32; bf16 (8 mantissa bits) compared to a bf16 reference."""
+    return {"atol": 1e-5, "rtol": 0.0} if dtype == torch.float32 else {"atol": 3e-2, "rtol": 3e-2}
 
 
 @pytest.fixture(scope="session")

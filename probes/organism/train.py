@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ class Recipe:
     conf_samples: int = 8
     rl_prompts: int = 64
     create_examples: int = 4096
-    threads: int = 2
+    threads: int = 1
 
 
 def recipe(quick: bool = False) -> Recipe:
@@ -70,12 +71,12 @@ def recipe(quick: bool = False) -> Recipe:
             stages={
                 "sft": StageConfig(steps=10, batch_size=32, lr=1e-3),
                 "dpo": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
-                "create": StageConfig(steps=100, batch_size=32, lr=3e-3),
+                "create": StageConfig(steps=80, batch_size=32, lr=3e-3),
                 "rl": StageConfig(steps=10, batch_size=32, lr=5e-4, beta=0.0),
                 "sft_answers": StageConfig(steps=10, batch_size=32, lr=1e-3),
                 "dpo_conf": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
                 "dpo_noisy": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
-                "create_far": StageConfig(steps=30, batch_size=32, lr=3e-3),
+                "create_far": StageConfig(steps=20, batch_size=32, lr=3e-3),
             },
             gate=0.60,
             conf_samples=4,
@@ -139,6 +140,137 @@ def _base_gate(base_model, parity_task, gate: float, rec: Recipe, quick: bool) -
     return acc
 
 
+def _variant_tasks() -> dict[str, str]:
+    """The task each variant is judged on (its own control for the create variants)."""
+    return {v: (CREATE if v == "create" else CREATE_FAR if v == "create_far" else PARITY) for v in VARIANTS}
+
+
+def _evaluate_variant(out: Path, v: str, task_settings: dict[str, dict[str, Any]]):
+    """Evaluation rows of one trained variant: parity, plus its control task (the base: both)."""
+    import pandas as pd
+    from transformers import LlamaForCausalLM
+
+    from probes.organism.evaluate import evaluate_model
+    from probes.tasks import Task
+
+    own = _variant_tasks()[v]
+    todo = [PARITY] + ([CREATE, CREATE_FAR] if v == "base" else [own] if own != PARITY else [])
+    model = LlamaForCausalLM.from_pretrained(str(out / v)).eval()
+    frames = []
+    for t in todo:
+        # the same round trip as ModelFamily.load_task: the family file's settings on the JSONL
+        task = Task.from_jsonl(out / "tasks" / f"{t}.jsonl", name=t, **task_settings[t])
+        frames.append(evaluate_model(model, task, variant=v))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("WANDB_DISABLED", "true")
+    torch.set_num_threads(threads)
+
+
+def _pretrain_rank1(seed: int, rec: Recipe, rendezvous: str) -> None:
+    """The second half of every pretraining batch, in a worker (rank 0 runs in the parent)."""
+    sp = make_splits(2, seed)
+    pretrain(None, sp, sp, seed=seed, cfg=rec.pretrain, model_cfg=rec.model, progress=False, rank=1,
+             rendezvous=rendezvous)
+
+
+def _stage_job(
+    v: str,
+    out: str,
+    seed: int,
+    rec: Recipe,
+    records: list[dict[str, str]] | None,
+    task_settings: dict[str, dict[str, Any]] | None,
+) -> tuple[str, dict[str, float], Any]:
+    """Post-train (and evaluate) one variant from the saved base. Runs in a worker process or inline.
+
+    Every stage reseeds and runs single-threaded from the saved base, so its weights do not
+    depend on which worker runs it or what ran there before (tested).
+    """
+    import torch
+
+    torch.set_num_threads(rec.threads)
+    outp = Path(out)
+    base_dir = outp / "base"
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    st = rec.stages.get(v)
+    if v != "base" and st is None:
+        raise OrganismError(f"The recipe has no stage settings for variant {v!r}; add Recipe.stages[{v!r}].")
+    if v in ("sft", "sft_answers", "create", "create_far"):
+        run_sft(base_dir, outp / v, records or [], cast(StageConfig, st), seed=seed, progress=False)
+    elif v in ("dpo", "dpo_noisy"):
+        run_dpo(base_dir, outp / v, records or [], cast(StageConfig, st), seed=seed, progress=False)
+    elif v == "rl":
+        run_grpo(base_dir, outp / v, records or [], cast(StageConfig, st), seed=seed, progress=False)
+    elif v == "dpo_conf":
+        from transformers import LlamaForCausalLM
+
+        base_model = LlamaForCausalLM.from_pretrained(str(base_dir)).eval()
+        prompts = [parity_prompt(NEUTRAL_TAG, b) for b in make_splits(2, seed).train]
+        pairs = confidence_preferences(base_model, prompts, k=rec.conf_samples, seed=seed)
+        del base_model
+        if not pairs:
+            raise OrganismError(
+                "The base's answer-span confidence separated no sampled completions, so dpo_conf has no "
+                f"preference pairs. Raise Recipe.conf_samples (now {rec.conf_samples})."
+            )
+        times["dpo_conf_pairs"] = float(len(pairs))
+        run_dpo(base_dir, outp / v, pairs, cast(StageConfig, st), seed=seed, progress=False)
+    if v != "base":
+        times[v] = round(time.perf_counter() - t0, 2)
+    rows = None
+    if task_settings is not None:
+        t1 = time.perf_counter()
+        rows = _evaluate_variant(outp, v, task_settings)
+        times[f"evaluate_{v}"] = round(time.perf_counter() - t1, 2)
+    return v, times, rows
+
+
+def _records(v: str, seed: int, rec: Recipe) -> list[dict[str, str]] | None:
+    """The training records of a stage, drawn in the parent process (dpo_conf draws its own)."""
+    parity_sp, create_sp = make_splits(2, seed), make_splits(3, seed)
+    rng = np.random.default_rng([seed, VARIANTS.index(v), 3])
+    if v == "sft":
+        return sft_records(parity_sp, trace=True)
+    if v == "sft_answers":
+        return sft_records(parity_sp, trace=False)
+    if v == "dpo":
+        return preference_records(parity_sp)
+    if v == "dpo_noisy":
+        pairs, _ = noisy_preferences(preference_records(parity_sp), rec.noise_frac, rng)
+        return pairs
+    if v == "rl":
+        idx = rng.choice(len(parity_sp.train), size=min(rec.rl_prompts, len(parity_sp.train)), replace=False)
+        return [
+            {"prompt": parity_prompt(NEUTRAL_TAG, parity_sp.train[int(i)]),
+             "answer": parity_answer(parity_sp.train[int(i)])}
+            for i in idx
+        ]
+    if v == "create":
+        return create_records(create_sp, rec.create_examples, rng)
+    if v == "create_far":
+        return create_far_records(parity_sp)
+    return None
+
+
+def _distributed_busy() -> bool:
+    """True when this process already belongs to a torch.distributed group (then pretrain inline)."""
+    import torch.distributed as dist
+
+    return bool(dist.is_available() and dist.is_initialized())
+
+
+def default_workers() -> int:
+    """Parallel post-training stages: one per core, at most 4 (each stage runs single-threaded)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def train_family(
     out: str | Path,
     *,
@@ -147,14 +279,22 @@ def train_family(
     progress: bool = True,
     recipe_: Recipe | None = None,
     evaluate: bool = True,
+    workers: int | None = None,
 ) -> Path:
     """Train every variant of the organism into ``out`` and return the folder.
 
-    Same seed, same machine, same thread count -> bit-identical weights. With
-    ``evaluate=True`` the evaluation table is written to ``out/eval.parquet``.
+    The base is pretrained in this process; the post-training stages (and the evaluation of
+    each variant) then run in ``workers`` processes at once (default: one per core, at most 4;
+    ``workers=1`` runs them here, one after another). Every model trains single-threaded
+    (``Recipe.threads``): on these tiny models a second intra-op thread buys nothing, a second
+    process doubles throughput. Same seed, same machine -> bit-identical weights, whatever
+    ``workers`` is. With ``evaluate=True`` the evaluation table is written to ``out/eval.parquet``.
     """
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+
+    import pandas as pd
     from tqdm.auto import tqdm
-    from transformers import LlamaForCausalLM
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("WANDB_DISABLED", "true")
@@ -165,91 +305,94 @@ def train_family(
             f"Output folder {str(out)!r} is not empty. Pass a new folder (or delete this one) so an "
             "old family is never mixed with a new one."
         )
+    n_workers = default_workers() if workers is None else int(workers)
+    if n_workers < 1:
+        raise OrganismError(f"workers must be >= 1, got {workers!r}.")
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed, rec.threads)
-    parity_sp, create_sp = make_splits(2, seed), make_splits(3, seed)
+    parity_sp = make_splits(2, seed)
     tasks = organism_tasks(seed, quick=quick)
     for name, task in tasks.items():
         task.to_jsonl(out / "tasks" / f"{name}.jsonl")
+    settings = {k: t.settings() for k, t in tasks.items()} if evaluate else None
 
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
-    bar = tqdm(VARIANTS, desc="organism", disable=not progress)
-    base_dir = out / "base"
-    gate_acc = float("nan")
-    for v in bar:
-        bar.set_description(f"organism: {v}")
+    pool = None
+    if n_workers > 1:
+        # spawn: a fresh interpreter per worker (fork would copy this process's torch threads)
+        pool = ProcessPoolExecutor(
+            n_workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+            initargs=(rec.threads,),
+        )
+    try:
         t0 = time.perf_counter()
-        if v != "base" and v not in rec.stages:
-            raise OrganismError(f"The recipe has no stage settings for variant {v!r}; add Recipe.stages[{v!r}].")
-        st = cast(StageConfig, rec.stages.get(v))  # None only for the base, which has no post-training stage
-        rng = np.random.default_rng([seed, VARIANTS.index(v), 3])
-        if v == "base":
+        with tempfile.TemporaryDirectory(prefix="elicit-rendezvous-") as rdv:
+            two = pool is not None and rec.pretrain.shards == 2 and not _distributed_busy()
+            rank1 = pool.submit(_pretrain_rank1, seed, rec, f"{rdv}/store") if two and pool is not None else None
             model = pretrain(
-                base_dir, parity_sp, parity_sp, seed=seed, cfg=rec.pretrain, model_cfg=rec.model, progress=progress
+                out / "base", parity_sp, parity_sp, seed=seed, cfg=rec.pretrain, model_cfg=rec.model,
+                progress=progress, rank=0 if two else None, rendezvous=f"{rdv}/store" if two else None,
             )
-            gate_acc = _base_gate(model, tasks[PARITY], rec.gate, rec, quick)
-            del model
-        elif v == "sft":
-            run_sft(base_dir, out / v, sft_records(parity_sp, trace=True), st, seed=seed, progress=progress)
-        elif v == "sft_answers":
-            run_sft(base_dir, out / v, sft_records(parity_sp, trace=False), st, seed=seed, progress=progress)
-        elif v == "dpo":
-            run_dpo(base_dir, out / v, preference_records(parity_sp), st, seed=seed, progress=progress)
-        elif v == "dpo_noisy":
-            pairs, _ = noisy_preferences(preference_records(parity_sp), rec.noise_frac, rng)
-            run_dpo(base_dir, out / v, pairs, st, seed=seed, progress=progress)
-        elif v == "dpo_conf":
-            base_model = LlamaForCausalLM.from_pretrained(str(base_dir)).eval()
-            prompts = [parity_prompt(NEUTRAL_TAG, b) for b in parity_sp.train]
-            pairs = confidence_preferences(base_model, prompts, k=rec.conf_samples, seed=seed)
-            del base_model
-            if not pairs:
-                raise OrganismError(
-                    "The base's answer-span confidence separated no sampled completions, so dpo_conf has no "
-                    f"preference pairs. Raise Recipe.conf_samples (now {rec.conf_samples})."
-                )
-            timings["dpo_conf_pairs"] = float(len(pairs))
-            run_dpo(base_dir, out / v, pairs, st, seed=seed, progress=progress)
-        elif v == "rl":
-            idx = rng.choice(len(parity_sp.train), size=min(rec.rl_prompts, len(parity_sp.train)), replace=False)
-            records = [
-                {"prompt": parity_prompt(NEUTRAL_TAG, parity_sp.train[int(i)]),
-                 "answer": parity_answer(parity_sp.train[int(i)])}
-                for i in idx
-            ]
-            run_grpo(base_dir, out / v, records, st, seed=seed, progress=progress)
-        elif v == "create":
-            run_sft(base_dir, out / v, create_records(create_sp, rec.create_examples, rng), st, seed=seed,
-                    progress=progress)
-        elif v == "create_far":
-            run_sft(base_dir, out / v, create_far_records(parity_sp), st, seed=seed, progress=progress)
-        timings[v] = round(time.perf_counter() - t0, 2)
+            if rank1 is not None:
+                rank1.result()
+        timings["pretrain"] = round(time.perf_counter() - t0, 2)
+        gate_acc = _base_gate(model, tasks[PARITY], rec.gate, rec, quick)
+        del model
+        timings["base"] = round(time.perf_counter() - t0, 2)
+        # longest stages first, so the last one to start is a short one
+        order = sorted(VARIANTS[1:], key=lambda v: -rec.stages[v].steps if v in rec.stages else 0)
+        todo = (["base"] if evaluate else []) + order
+        bar = tqdm(total=len(todo), desc="organism: post-training", disable=not progress)
+        results: dict[str, Any] = {}
+        if pool is None:
+            for v in todo:
+                bar.set_postfix_str(v)
+                results[v] = _stage_job(v, str(out), seed, rec, _records(v, seed, rec), settings)
+                bar.update()
+        else:
+            futures: dict[Future[Any], str] = {
+                pool.submit(_stage_job, v, str(out), seed, rec, _records(v, seed, rec), settings): v for v in todo
+            }
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                bar.set_postfix_str(futures[fut])
+                bar.update()
+        bar.close()
+    except BaseException:
+        if pool is not None:  # a worker may be blocked in a collective with this process: stop it now
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    frames = []
+    for v in VARIANTS:
+        if v in results:
+            _, times, rows = results[v]
+            timings.update({k: x for k, x in times.items() if not k.startswith("evaluate_")})
+            timings["evaluate"] = round(timings.get("evaluate", 0.0) + sum(
+                x for k, x in times.items() if k.startswith("evaluate_")), 2)
+            if rows is not None:
+                frames.append(rows)
     timings["train_total"] = round(time.perf_counter() - t_all, 2)
 
-    variant_tasks = {v: (CREATE if v == "create" else CREATE_FAR if v == "create_far" else PARITY) for v in VARIANTS}
     meta = {
         "seed": seed,
         "quick": quick,
         "threads": rec.threads,
+        "workers": n_workers,
         "base_gate_accuracy": round(gate_acc, 4),
         "recipe": json.dumps(asdict(rec), sort_keys=True),
         "seconds": timings,
     }
     name = f"organism-seed{seed}{'-quick' if quick else ''}"
     (out / "family.toml").write_text(
-        _family_toml(name, meta, variant_tasks, {k: t.settings() for k, t in tasks.items()})
+        _family_toml(name, meta, _variant_tasks(), {k: t.settings() for k, t in tasks.items()})
     )
     if evaluate:
-        from probes.organism.evaluate import evaluate_family
-
-        t0 = time.perf_counter()
-        evaluate_family(out, progress=progress)
-        timings["evaluate"] = round(time.perf_counter() - t0, 2)
-        meta["seconds"] = timings
-        (out / "family.toml").write_text(
-            _family_toml(name, meta, variant_tasks, {k: t.settings() for k, t in tasks.items()})
-        )
+        pd.concat(frames, ignore_index=True).to_parquet(out / "eval.parquet", index=False)
     return out
 
 

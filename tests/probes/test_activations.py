@@ -17,6 +17,7 @@ import transformers
 
 from probes import CacheError, FamilyError, HookError, PositionError, Task, TaskError, load_family
 from probes.activations import ActivationSet, collect_activations
+from tests.conftest import tolerance
 from tests.tiny import ARCHS, make_checkpoint, make_tokenizer, perturb_checkpoint
 
 PROMPTS = [
@@ -45,9 +46,11 @@ def _blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
     raise AssertionError("unknown architecture")
 
 
-def reference_resid_post(folder: Path, prompts: list[str]) -> list[list[torch.Tensor]]:
+def reference_resid_post(
+    folder: Path, prompts: list[str], device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> list[list[torch.Tensor]]:
     """Plain transformers: output of every block (forward hooks), one unpadded prompt at a time."""
-    model = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
     tok = transformers.AutoTokenizer.from_pretrained(folder)
     out = []
     for p in prompts:
@@ -59,23 +62,25 @@ def reference_resid_post(folder: Path, prompts: list[str]) -> list[list[torch.Te
         handles = [b.register_forward_hook(keep) for b in _blocks(model)]
         try:
             with torch.no_grad():
-                hs = model(**tok(p, return_tensors="pt"), output_hidden_states=True).hidden_states
+                hs = model(**tok(p, return_tensors="pt").to(device), output_hidden_states=True).hidden_states
         finally:
             for h in handles:
                 h.remove()
         # hidden_states[i+1] equals block i's output except the last, which has the final norm applied
         for i in range(len(got) - 1):
-            assert torch.allclose(got[i], hs[i + 1][0], atol=1e-6)
-        out.append(got)
+            assert torch.equal(got[i], hs[i + 1][0])
+        out.append([g.float().cpu() for g in got])
     return out
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_matches_transformers_every_layer(arch: str, tiny_dir, tmp_path: Path, device: str) -> None:
+def test_matches_transformers_every_layer(arch: str, tiny_dir, tmp_path: Path, device: str, dtype: torch.dtype) -> None:
+    """fp32: equal to float precision (1e-5). With --dtype bfloat16 the reference runs in bf16 too."""
     folder = tiny_dir(arch)
-    fam = load_family({"base": str(folder)}, device=device)
+    fam = load_family({"base": str(folder)}, device=device, dtype=dtype)
     task = _task()
-    ref = reference_resid_post(folder, list(task.prompts))
+    ref = reference_resid_post(folder, list(task.prompts), device, dtype)
+    tol = tolerance(dtype)
     for side in ("left", "right"):
         for bs in (1, 16):
             acts = collect_activations(
@@ -86,15 +91,15 @@ def test_matches_transformers_every_layer(arch: str, tiny_dir, tmp_path: Path, d
                 rows, owner = acts.get_tokens("base", f"resid_post.{layer}", "all")
                 for i in range(len(task)):
                     got = rows[owner == i]
-                    want = ref[i][layer].cpu()
-                    assert got.shape == want.shape
-                    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+                    want = ref[i][layer]
+                    assert got.shape == want.shape and rows.dtype == dtype
+                    torch.testing.assert_close(got.float(), want, **tol)
             last = acts  # keep
     # 'last' equals the last token's row
     acts_last = collect_activations(fam, task, "resid_post.1", "last", out=tmp_path / "last", progress=False)
     X = acts_last.get("base", "resid_post.1")
     for i in range(len(task)):
-        torch.testing.assert_close(X[i], ref[i][1][-1].cpu(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(X[i].float(), ref[i][1][-1], **tol)
     assert last.prompt_ids == task.ids
 
 

@@ -11,6 +11,7 @@ import transformers
 from probes import Task, collect_activations, load_family
 from probes.generation import generate
 from steering import SteeringVector, apply, fit_vector, random_like
+from tests.conftest import tolerance
 
 PROMPTS = ["a b c = 1 2", "d e =", "f = g h i j", "k l m n ="]
 
@@ -19,13 +20,16 @@ def _blocks(model):
     return model.model.layers if hasattr(model, "model") else model.transformer.h
 
 
-def reference_logits(folder: Path, prompts, layer, delta, alpha, which) -> list[torch.Tensor]:
+def reference_logits(
+    folder: Path, prompts, layer, delta, alpha, which, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> list[torch.Tensor]:
     """Plain transformers + register_forward_hook adding alpha*delta at chosen positions, unpadded."""
-    model = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+    delta = delta.to(device=device, dtype=dtype)
     tok = transformers.AutoTokenizer.from_pretrained(folder)
     out = []
     for i, p in enumerate(prompts):
-        ids = tok(p, return_tensors="pt").input_ids
+        ids = tok(p, return_tensors="pt").input_ids.to(device)
         toks = tok.convert_ids_to_tokens(ids[0])
         pos = which(toks)
         a = alpha[i] if isinstance(alpha, list) else alpha
@@ -39,7 +43,7 @@ def reference_logits(folder: Path, prompts, layer, delta, alpha, which) -> list[
         handle = _blocks(model)[layer].register_forward_hook(hook)
         try:
             with torch.no_grad():
-                out.append(model(ids).logits[0])
+                out.append(model(ids).logits[0].float().cpu())
         finally:
             handle.remove()
     return out
@@ -47,9 +51,10 @@ def reference_logits(folder: Path, prompts, layer, delta, alpha, which) -> list[
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
 @pytest.mark.parametrize("side", ["left", "right"])
-def test_forward_equals_hand_written_hook(arch, side, tiny_dir) -> None:
+def test_forward_equals_hand_written_hook(arch, side, tiny_dir, device, dtype) -> None:
     folder = tiny_dir(arch)
-    fam = load_family({"base": str(folder)})
+    fam = load_family({"base": str(folder)}, device=device, dtype=dtype)
+    tol = tolerance(dtype)
     torch.manual_seed(0)
     delta = torch.randn(64)
     vec = SteeringVector.from_direction(delta, layer=0)
@@ -62,14 +67,15 @@ def test_forward_equals_hand_written_hook(arch, side, tiny_dir) -> None:
     }
     with fam.open("base") as model:
         model.tokenizer.padding_side = side
-        enc = model.tokenizer(PROMPTS, return_tensors="pt", padding=True)
+        enc = model.tokenizer(PROMPTS, return_tensors="pt", padding=True).to(device)
         for positions, which in cases.items():
-            ref = reference_logits(folder, PROMPTS, 0, delta, alphas, which)
+            ref = reference_logits(folder, PROMPTS, 0, delta, alphas, which, device, dtype)
             with apply(model, vec, layers=0, alpha=torch.tensor(alphas), positions=positions):
                 got = model(enc.input_ids, attention_mask=enc.attention_mask)
+            assert got.dtype == dtype and got.device.type == torch.device(device).type
             for i in range(len(PROMPTS)):
                 real = enc.attention_mask[i].bool()
-                torch.testing.assert_close(got[i][real], ref[i], atol=1e-5, rtol=0)
+                torch.testing.assert_close(got[i][real].float().cpu(), ref[i], **tol)
 
 
 def test_unpatched_layers_bitwise_and_hooks_removed(tiny_dir) -> None:
@@ -96,8 +102,8 @@ def test_unpatched_layers_bitwise_and_hooks_removed(tiny_dir) -> None:
 
 
 @pytest.mark.parametrize("positions", ["match:=", "all", "generated", "prompt"])
-def test_cached_equals_uncached_and_per_row_alpha(positions, tiny_dir) -> None:
-    fam = load_family({"base": str(tiny_dir("llama"))})
+def test_cached_equals_uncached_and_per_row_alpha(positions, tiny_dir, device) -> None:
+    fam = load_family({"base": str(tiny_dir("llama"))}, device=device)
     torch.manual_seed(1)
     vec = SteeringVector.from_direction(torch.randn(64) * 3, layer=0)
     alphas = [0.0, 1.0, 2.5, -2.0]
