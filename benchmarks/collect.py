@@ -62,16 +62,25 @@ def make_task(n: int, length: int, seed: int = 0) -> Task:
     return Task.from_records("bench", recs)
 
 
+DEVICE, DTYPE = "cpu", torch.float32  # set from --device / --dtype in main()
+
+
+def _sync() -> None:
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def bare_forward(folder: Path, task: Task, batch: int) -> float:
     """Load + forward with output_hidden_states (both sides of the ratio include loading the model)."""
     t0 = time.perf_counter()
-    model = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=DTYPE).to(DEVICE).eval()
     tok = transformers.AutoTokenizer.from_pretrained(folder)
     with torch.inference_mode():
         for b in range(0, len(task), batch):
-            enc = encode(tok, list(task.prompts[b : b + batch]))
+            enc = encode(tok, list(task.prompts[b : b + batch]), device=DEVICE)
             out = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, output_hidden_states=True)
             _ = [h[:, -1].clone() for h in out.hidden_states]
+    _sync()
     return len(task) / (time.perf_counter() - t0)
 
 
@@ -79,8 +88,9 @@ def kit(folder: Path, task: Task, batch: int, positions: str, n_layers: int) -> 
     """Load + forward + write every layer's activations to disk (safetensors shards)."""
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        fam = load_family({"base": str(folder)}, check=False)
+        fam = load_family({"base": str(folder)}, check=False, device=DEVICE, dtype=DTYPE)
         collect_activations(fam, task, f"resid_post:0-{n_layers - 1}", positions, out=d, batch_size=batch, progress=False)
+        _sync()
         return len(task) / (time.perf_counter() - t0)
 
 
@@ -112,13 +122,19 @@ def main() -> None:
     ap.add_argument("--length", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides run there)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--skip-rss", action="store_true", help="skip the 1k/10k-prompt peak-RSS runs")
     args = ap.parse_args()
+    global DEVICE, DTYPE
+    DEVICE, DTYPE = args.device, getattr(torch, args.dtype)
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
     with tempfile.TemporaryDirectory() as tmp:
         big = build(Path(tmp) / "m20", d_model=512, n_layers=6, ff=1376)
         n_params = sum(p.numel() for p in transformers.AutoModelForCausalLM.from_pretrained(big).parameters())
         task = make_task(args.prompts, args.length)
-        print(f"model: Llama-style, {n_params / 1e6:.1f}M params; {len(task)} prompts of ~{args.length} tokens; batch {args.batch}")
+        print(f"model: Llama-style, {n_params / 1e6:.1f}M params; {len(task)} prompts of ~{args.length} tokens; "
+              f"batch {args.batch}; {DEVICE}, {args.dtype}")
         kit(big, task.head(32), args.batch, "last", 6)  # warm-up
         results = {}
         for positions in ("last", "all"):
@@ -140,6 +156,10 @@ def main() -> None:
             results[f"{positions}_best"] = best
             print(f"collect/bare throughput ratio, positions={positions!r}: median of {args.repeats} pairs "
                   f"{statistics.median(ratios):.3f} (IQR {q1:.3f}-{q3:.3f}; best/best {best:.3f}; target >= 0.9)")
+        if args.skip_rss:
+            print(json.dumps({"ratio_last": results["last"], "ratio_all": results["all"], "device": DEVICE,
+                              "dtype": args.dtype}))
+            return
         small = build(Path(tmp) / "m1", d_model=128, n_layers=2, ff=512)
         shard = 512
         r1 = peak_rss(small, 1_000, shard)

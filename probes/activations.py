@@ -483,6 +483,7 @@ def _collect_variant(
         d_model = int(model.cfg.d_model)
         stop = max(s.layer for s in sites) + 1
         stop_at = stop if stop < int(model.cfg.n_layers) else None
+        pinned = torch.device(family.device).type == "cuda" and family.device_map is None
         bar = tqdm(total=len(todo) * shard_size, desc=f"collect {variant}", unit="prompt", disable=not progress)
         pending: Future[None] | None = None
         captured: dict[str, torch.Tensor] = {}
@@ -502,8 +503,11 @@ def _collect_variant(
                 lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
                 # rows per position are known up front: fill preallocated tensors (no final concatenation copy)
                 totals = {pk: sum(len(resolved[i][k]) for i in range(lo, hi)) for k, pk in enumerate(pos_keys)}
+                # on CUDA the shard buffer is pinned and filled by asynchronous copies (no stall per batch)
                 buf: dict[str, torch.Tensor] = {
-                    _data_key(s, p): torch.empty(totals[p], d_model, dtype=family.dtype) for s in sites for p in pos_keys
+                    _data_key(s, p): torch.empty(totals[p], d_model, dtype=family.dtype, pin_memory=pinned)
+                    for s in sites
+                    for p in pos_keys
                 }
                 filled = dict.fromkeys(pos_keys, 0)
                 counts: dict[str, list[int]] = {p: [] for p in pos_keys}
@@ -536,10 +540,11 @@ def _collect_variant(
                         for site, name in zip(sites, names, strict=True):
                             h = captured[name].reshape(-1, d_model)
                             dst = buf[_data_key(site, pk)][start:end]
-                            if h.device == dst.device and h.dtype == dst.dtype:
-                                torch.index_select(h, 0, rows, out=dst)  # gather straight into the shard buffer
+                            idx = rows if rows.device == h.device else rows.to(h.device)  # (device_map: layers on several GPUs)
+                            if h.device == dst.device:
+                                torch.index_select(h, 0, idx, out=dst)  # gather straight into the shard buffer
                             else:
-                                dst.copy_(h.index_select(0, rows))
+                                dst.copy_(h.index_select(0, idx), non_blocking=pinned)
                         filled[pk] = end
                     bar.update(b1 - b0)
                 tensors: dict[str, torch.Tensor] = dict(buf)
@@ -547,6 +552,8 @@ def _collect_variant(
                     tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
                 # the shard is written by a background thread while the next one is computed
                 # (serialising, hashing and file writes release the GIL); at most one write is in flight
+                if pinned:
+                    torch.cuda.synchronize()  # the asynchronous copies into this shard have landed
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(_write_shard, vdir, si, tensors, variant, lo, hi)

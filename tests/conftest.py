@@ -37,9 +37,17 @@ def dtype(request: pytest.FixtureRequest) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[str(request.config.getoption("--dtype"))]
 
 
-def tolerance(dtype: torch.dtype) -> dict[str, float]:
-    """assert_close tolerances: float precision in fp32; bf16 (8 mantissa bits) compared to a bf16 reference."""
-    return {"atol": 1e-5, "rtol": 0.0} if dtype == torch.float32 else {"atol": 3e-2, "rtol": 3e-2}
+def assert_close_in(dtype: torch.dtype, got: torch.Tensor, want: torch.Tensor) -> None:
+    """fp32: every element within 1e-5 (float precision). bf16 (8 mantissa bits, eps 7.8e-3),
+    against a bf16 reference whose kernels and padding differ: the relative error of the whole
+    tensor within 2e-2, so a rounding flip in one element does not fail it but a wrong row does."""
+    got, want = got.float().cpu(), want.float().cpu()
+    assert got.shape == want.shape, (got.shape, want.shape)
+    if dtype == torch.float32:
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    else:
+        rel = float((got - want).norm() / want.norm().clamp_min(1e-12))
+        assert rel <= 2e-2, f"relative error {rel:.3g} > 2e-2 in {dtype}"
 
 
 @pytest.fixture(scope="session")

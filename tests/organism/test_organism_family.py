@@ -69,3 +69,23 @@ def test_quick_family_evaluation_table(organism_quick):
 
 
 QUICK_CAREFUL = 0.80
+
+
+def test_parallel_training_gives_the_same_bits_as_sequential(tmp_path):
+    """Two-process pretraining (gloo) and parallel stage workers change nothing in the weights."""
+    from safetensors.torch import load_file
+
+    from probes.organism.stages import StageConfig
+
+    tiny = Recipe(
+        pretrain=PretrainConfig(steps=6, batch_size=16, shards=2),
+        stages={v: StageConfig(steps=2, batch_size=8, lr=1e-3) for v in VARIANTS[1:]},
+        gate=0.0, conf_samples=2, rl_prompts=8, create_examples=64,
+    )
+    seq = train_family(tmp_path / "seq", seed=3, recipe_=tiny, progress=False, evaluate=False, workers=1)
+    par = train_family(tmp_path / "par", seed=3, recipe_=tiny, progress=False, evaluate=False, workers=2)
+    for v in VARIANTS:
+        a, b = load_file(seq / v / "model.safetensors"), load_file(par / v / "model.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), v
+    base = load_file(seq / "base" / "model.safetensors")
+    assert not all(torch.equal(base[k], load_file(seq / "sft" / "model.safetensors")[k]) for k in base)

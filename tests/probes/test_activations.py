@@ -17,7 +17,7 @@ import transformers
 
 from probes import CacheError, FamilyError, HookError, PositionError, Task, TaskError, load_family
 from probes.activations import ActivationSet, collect_activations
-from tests.conftest import tolerance
+from tests.conftest import assert_close_in
 from tests.tiny import ARCHS, make_checkpoint, make_tokenizer, perturb_checkpoint
 
 PROMPTS = [
@@ -80,7 +80,6 @@ def test_matches_transformers_every_layer(arch: str, tiny_dir, tmp_path: Path, d
     fam = load_family({"base": str(folder)}, device=device, dtype=dtype)
     task = _task()
     ref = reference_resid_post(folder, list(task.prompts), device, dtype)
-    tol = tolerance(dtype)
     for side in ("left", "right"):
         for bs in (1, 16):
             acts = collect_activations(
@@ -92,14 +91,14 @@ def test_matches_transformers_every_layer(arch: str, tiny_dir, tmp_path: Path, d
                 for i in range(len(task)):
                     got = rows[owner == i]
                     want = ref[i][layer]
-                    assert got.shape == want.shape and rows.dtype == dtype
-                    torch.testing.assert_close(got.float(), want, **tol)
+                    assert rows.dtype == dtype
+                    assert_close_in(dtype, got, want)
             last = acts  # keep
     # 'last' equals the last token's row
     acts_last = collect_activations(fam, task, "resid_post.1", "last", out=tmp_path / "last", progress=False)
     X = acts_last.get("base", "resid_post.1")
     for i in range(len(task)):
-        torch.testing.assert_close(X[i].float(), ref[i][1][-1], **tol)
+        assert_close_in(dtype, X[i], ref[i][1][-1])
     assert last.prompt_ids == task.ids
 
 

@@ -11,7 +11,7 @@ import transformers
 from probes import Task, collect_activations, load_family
 from probes.generation import generate
 from steering import SteeringVector, apply, fit_vector, random_like
-from tests.conftest import tolerance
+from tests.conftest import assert_close_in
 
 PROMPTS = ["a b c = 1 2", "d e =", "f = g h i j", "k l m n ="]
 
@@ -54,7 +54,6 @@ def reference_logits(
 def test_forward_equals_hand_written_hook(arch, side, tiny_dir, device, dtype) -> None:
     folder = tiny_dir(arch)
     fam = load_family({"base": str(folder)}, device=device, dtype=dtype)
-    tol = tolerance(dtype)
     torch.manual_seed(0)
     delta = torch.randn(64)
     vec = SteeringVector.from_direction(delta, layer=0)
@@ -75,7 +74,7 @@ def test_forward_equals_hand_written_hook(arch, side, tiny_dir, device, dtype) -
             assert got.dtype == dtype and got.device.type == torch.device(device).type
             for i in range(len(PROMPTS)):
                 real = enc.attention_mask[i].bool()
-                torch.testing.assert_close(got[i][real].float().cpu(), ref[i], **tol)
+                assert_close_in(dtype, got[i][real], ref[i])
 
 
 def test_unpatched_layers_bitwise_and_hooks_removed(tiny_dir) -> None:
