@@ -12,7 +12,8 @@ Layout of ``out``::
     meta.json                       fingerprint: task hash, hooks, positions, revisions, kit version
     <variant>/shard_00000.safetensors
     <variant>/shard_00000.json      prompts covered, byte size and sha256 of the shard
-    <variant>/complete.json         written when every shard of the variant is valid
+    <variant>/complete.json         written when every shard of the variant is valid (with the run's
+                                    timing: load_s, collect_s = forward passes + writes, prompts)
 
 A rerun with the same settings reuses valid shards (no model is loaded if all are
 present); an interrupted run resumes at the first missing shard; a shard whose size or
@@ -30,6 +31,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -478,7 +480,9 @@ def _collect_variant(
             _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
         return
     (vdir / "complete.json").unlink(missing_ok=True)
+    t_open = time.perf_counter()
     with family.open(variant) as model:
+        t_run = time.perf_counter()
         names = validate_hooks(model, sites)
         d_model = int(model.cfg.d_model)
         stop = max(s.layer for s in sites) + 1
@@ -540,11 +544,11 @@ def _collect_variant(
                         for site, name in zip(sites, names, strict=True):
                             h = captured[name].reshape(-1, d_model)
                             dst = buf[_data_key(site, pk)][start:end]
-                            idx = rows if rows.device == h.device else rows.to(h.device)  # (device_map: layers on several GPUs)
+                            sel = rows if rows.device == h.device else rows.to(h.device)  # (device_map: layers on several GPUs)
                             if h.device == dst.device:
-                                torch.index_select(h, 0, idx, out=dst)  # gather straight into the shard buffer
+                                torch.index_select(h, 0, sel, out=dst)  # gather straight into the shard buffer
                             else:
-                                dst.copy_(h.index_select(0, idx), non_blocking=pinned)
+                                dst.copy_(h.index_select(0, sel), non_blocking=pinned)
                         filled[pk] = end
                     bar.update(b1 - b0)
                 tensors: dict[str, torch.Tensor] = dict(buf)
@@ -562,7 +566,11 @@ def _collect_variant(
         if pending is not None:
             pending.result()
         bar.close()
-    _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
+        t_done = time.perf_counter()
+    # provenance: how long this run took (loading vs. forward passes + writing), for this many prompts
+    timing = {"load_s": round(t_run - t_open, 4), "collect_s": round(t_done - t_run, 4),
+              "prompts": sum(min(n, (si + 1) * shard_size) - si * shard_size for si in todo)}
+    _atomic_json(vdir / "complete.json", {"n_shards": n_shards, "timing": timing})
 
 
 def stack_variants(
