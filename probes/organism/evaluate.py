@@ -109,6 +109,17 @@ def evaluate_model(
     return pd.DataFrame(rows, columns=EVAL_COLUMNS)
 
 
+def tasks_to_evaluate(variant: str, controls: dict[str, str]) -> list[str]:
+    """The tasks a variant is scored on: parity; the base also on every control task
+    (``controls``: create variant -> its task), a create control also on its own."""
+    todo = ["parity"]
+    if variant == "base":
+        todo += sorted(set(controls.values()))
+    elif variant in controls:
+        todo.append(controls[variant])
+    return todo
+
+
 def evaluate_family(
     folder: str | Path,
     *,
@@ -144,12 +155,7 @@ def evaluate_family(
     for v in tqdm(names, desc="evaluate", disable=not progress, leave=False):
         model = LlamaForCausalLM.from_pretrained(str(fam.local_path(v)))
         model.eval()
-        todo = ["parity"]
-        if v == "base":
-            todo += sorted({str(c) for c in controls.values()})
-        elif v in controls:
-            todo.append(str(controls[v]))
-        for t in todo:
+        for t in tasks_to_evaluate(v, {k: str(c) for k, c in controls.items()}):
             frames.append(evaluate_model(model, tasks[t], variant=v))
         del model
     table = pd.concat(frames, ignore_index=True)

@@ -150,14 +150,13 @@ def _evaluate_variant(out: Path, v: str, task_settings: dict[str, dict[str, Any]
     import pandas as pd
     from transformers import LlamaForCausalLM
 
-    from probes.organism.evaluate import evaluate_model
+    from probes.organism.evaluate import evaluate_model, tasks_to_evaluate
     from probes.tasks import Task
 
-    own = _variant_tasks()[v]
-    todo = [PARITY] + ([CREATE, CREATE_FAR] if v == "base" else [own] if own != PARITY else [])
+    controls = {k: t for k, t in _variant_tasks().items() if t != PARITY}
     model = LlamaForCausalLM.from_pretrained(str(out / v)).eval()
     frames = []
-    for t in todo:
+    for t in tasks_to_evaluate(v, controls):
         # the same round trip as ModelFamily.load_task: the family file's settings on the JSONL
         task = Task.from_jsonl(out / "tasks" / f"{t}.jsonl", name=t, **task_settings[t])
         frames.append(evaluate_model(model, task, variant=v))
