@@ -36,7 +36,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from probes import Task, collect_activations, load_family  # noqa: E402
-from probes.batching import encode  # noqa: E402
+from probes.models.tokens import encode  # noqa: E402
 from tests.tiny import SYMBOLS, make_tokenizer  # noqa: E402
 
 

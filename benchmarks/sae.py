@@ -1,6 +1,6 @@
 """SAE training throughput: from the activation store vs sae_lens re-running the model.
 
-One run prints tokens/s of (a) ``probes.sae.train_sae`` reading a stored ActivationSet and
+One run prints tokens/s of (a) ``probes.dictionaries.sae.train_sae`` reading a stored ActivationSet and
 (b) sae_lens's ``LanguageModelSAETrainingRunner``, which runs the language model on the same
 tokens to produce activations while training, for the same BatchTopK SAE config and steps,
 and their ratio. Everything is local: a tiny random Llama checkpoint (tests/tiny.py style,
@@ -49,8 +49,8 @@ def main() -> None:
     from sae_lens.config import LanguageModelSAERunnerConfig, LoggingConfig
 
     from probes import Task, load_family
-    from probes.activations import collect_activations
-    from probes.sae import train_sae
+    from probes.data.activations import collect_activations
+    from probes.dictionaries.sae import train_sae
     from tests.tiny import SYMBOLS, make_checkpoint
 
     tmp = Path(tempfile.mkdtemp(prefix="elicit-bench-sae-"))

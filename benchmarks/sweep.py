@@ -27,8 +27,8 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from probes import collect_activations, load_family  # noqa: E402
-from probes.batching import encode  # noqa: E402
-from probes.generation import generate  # noqa: E402
+from probes.models.generation import generate  # noqa: E402
+from probes.models.tokens import encode  # noqa: E402
 from steering import apply, fit_vector  # noqa: E402
 
 

@@ -5,7 +5,7 @@
 
 import sys
 
-from probes.plots import render_all
+from probes.plots.figures import render_all
 
 if __name__ == "__main__":
     results = sys.argv[1] if len(sys.argv) > 1 else "elicit-out"

@@ -1,4 +1,4 @@
-"""Figure `steering_sweep`: Accuracy of the steered base vs alpha per layer, with the norm-matched random direction (DESIGN.md: random controls are mandatory).
+"""Figure `steering_sweep`: Accuracy of the steered base vs alpha per layer, with the norm-matched random direction (docs/design.md: random controls are mandatory).
 
 Reads saved result tables only (never runs a model):
 
@@ -7,7 +7,7 @@ Reads saved result tables only (never runs a model):
 
 import sys
 
-from probes.plots import render
+from probes.plots.figures import render
 
 if __name__ == "__main__":
     results = sys.argv[1] if len(sys.argv) > 1 else "elicit-out"

@@ -56,7 +56,7 @@ acts = collect_activations(fam, sub, "resid_post:all", ["match:=", "span:scratch
                            variants=["base", "dpo"], text="prompt+trace", out=OUT / "acts")
 acts'''),
         ("md", "## 3. The base's reasoning direction, and steering with it\nDifference of means (CAA) of careful minus direct at `=`."),
-        ("code", '''from probes.generation import generate
+        ("code", '''from probes.models.generation import generate
 from steering import apply, fit_vector
 
 vec = fit_vector(acts, "base", "resid_post:all", ("careful", "direct"), position="match:=")
@@ -106,7 +106,7 @@ rows.head()'''),
         ("code", '''summary = summarize_sweep(rows, tuned=["dpo"])
 summary[["position", "layer", "alpha", "dev_acc", "test_acc", "test_lo", "test_hi", "random_acc", "unsteered_acc",
          "flipped_to_correct", "flipped_to_wrong", "gap_recovered[dpo]"]]'''),
-        ("code", '''from probes.plots import steering_sweep
+        ("code", '''from probes.plots.figures import steering_sweep
 
 fig = steering_sweep(rows.assign(task="parity"), position="match:=")
 fig'''),
@@ -123,7 +123,7 @@ SAE = nb(
     [
         ("code", SETUP),
         ("code", '''from probes import collect_activations, load_family
-from probes.sae import decoder_direction, latent_shifts, sae_transfer, train_sae
+from probes.dictionaries.sae import decoder_direction, latent_shifts, sae_transfer, train_sae
 
 fam = load_family(FAMILY_DIR)
 task = fam.load_task("parity")
@@ -149,7 +149,7 @@ top = int(shifts.sort_values("shift_rank").iloc[0]["latent"])
 vec = SteeringVector.from_direction(decoder_direction(sae, top), layer=1, name=f"sae-latent-{top}")
 vec'''),
         ("md", "## Crosscoder: shared, base-only and variant-only latents"),
-        ("code", '''from probes.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
+        ("code", '''from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
 
 summaries = {}
 for v in ["dpo", "create"]:
@@ -174,7 +174,7 @@ WEIGHTS = nb(
     [
         ("code", SETUP),
         ("code", '''from probes import load_family
-from probes.weights import summarize_weight_diff, update_cosine, weight_diff
+from probes.weights.geometry import summarize_weight_diff, update_cosine, weight_diff
 
 fam = load_family(FAMILY_DIR)
 tables = {v: weight_diff(fam, v) for v in ["sft", "dpo", "rl", "create"]}

@@ -10,82 +10,74 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from probes.data.tasks import Example, Score, Task, parse_gsm8k_answer, register_scorer
 from probes.errors import CacheError, ElicitError, FamilyError, HookError, PositionError, TaskError
-from probes.family import ModelFamily, VariantSpec, load_family, resolve_checkpoint
-from probes.hooks import SITES, HookSite, parse_hooks, validate_hooks
-from probes.positions import All, Index, Last, Match, Position, Span, parse_position, parse_positions
-from probes.tasks import Example, Score, Task, parse_gsm8k_answer, register_scorer
-
-__version__ = "0.1.0"
+from probes.models.family import ModelFamily, VariantSpec, load_family, resolve_checkpoint
+from probes.models.hooks import SITES, HookSite, parse_hooks, validate_hooks
+from probes.models.positions import All, Index, Last, Match, Position, Span, parse_position, parse_positions
+from probes.version import __version__
 
 # Everything else loads on first use (PEP 562): `import probes` stays cheap for the CLI, the
 # organism's worker processes and notebooks, and scipy / sae_lens / pandas load only when needed.
 _LAZY: dict[str, str] = {
-    "Checkpoint": "probes.checkpoint_stream",
-    "CheckpointError": "probes.checkpoint_stream",
-    "CheckpointPairing": "probes.checkpoint_stream",
-    "ParamRole": "probes.checkpoint_stream",
-    "classify_param": "probes.checkpoint_stream",
-    "open_checkpoint": "probes.checkpoint_stream",
-    "pair_checkpoints": "probes.checkpoint_stream",
+    "Checkpoint": "probes.models.checkpoint",
+    "CheckpointError": "probes.models.checkpoint",
+    "CheckpointPairing": "probes.models.checkpoint",
+    "ParamRole": "probes.models.checkpoint",
+    "classify_param": "probes.models.checkpoint",
+    "open_checkpoint": "probes.models.checkpoint",
+    "pair_checkpoints": "probes.models.checkpoint",
     "evaluate_family": "probes.organism",
     "organism_family": "probes.organism",
     "train_family": "probes.organism",
-    "SVDSettings": "probes.weights",
-    "WeightDiffError": "probes.weights",
-    "load_directions": "probes.weights",
-    "summarize_weight_diff": "probes.weights",
-    "update_cosine": "probes.weights",
-    "update_cosine_paths": "probes.weights",
-    "weight_diff": "probes.weights",
-    "weight_diff_paths": "probes.weights",
-    "ActivationSet": "probes.activations",
-    "collect_activations": "probes.activations",
-    "Crosscoder": "probes.crosscoder",
-    "crosscoder_latents": "probes.crosscoder",
-    "crosscoder_summary": "probes.crosscoder",
-    "fit_crosscoder": "probes.crosscoder",
-    "latent_scaling": "probes.crosscoder",
-    "top_latent_prompts": "probes.crosscoder",
-    "train_crosscoder": "probes.crosscoder",
-    "SAEError": "probes.sae",
-    "decoder_direction": "probes.sae",
-    "fit_sae": "probes.sae",
-    "latent_shifts": "probes.sae",
-    "load_sae": "probes.sae",
-    "sae_transfer": "probes.sae",
-    "train_sae": "probes.sae",
+    "SVDSettings": "probes.weights.geometry",
+    "WeightDiffError": "probes.weights.geometry",
+    "load_directions": "probes.weights.geometry",
+    "summarize_weight_diff": "probes.weights.geometry",
+    "update_cosine": "probes.weights.geometry",
+    "update_cosine_paths": "probes.weights.geometry",
+    "weight_diff": "probes.weights.geometry",
+    "weight_diff_paths": "probes.weights.geometry",
+    "ActivationSet": "probes.data.activations",
+    "collect_activations": "probes.data.activations",
+    "Crosscoder": "probes.dictionaries.crosscoder",
+    "crosscoder_latents": "probes.dictionaries.crosscoder",
+    "crosscoder_summary": "probes.dictionaries.crosscoder",
+    "fit_crosscoder": "probes.dictionaries.crosscoder",
+    "latent_scaling": "probes.dictionaries.crosscoder",
+    "top_latent_prompts": "probes.dictionaries.crosscoder",
+    "train_crosscoder": "probes.dictionaries.crosscoder",
+    "SAEError": "probes.dictionaries.sae",
+    "decoder_direction": "probes.dictionaries.sae",
+    "fit_sae": "probes.dictionaries.sae",
+    "latent_shifts": "probes.dictionaries.sae",
+    "load_sae": "probes.dictionaries.sae",
+    "sae_transfer": "probes.dictionaries.sae",
+    "train_sae": "probes.dictionaries.sae",
     "bootstrap_ci": "probes.stats",
     "mean_ci": "probes.stats",
-    "cot_decode": "probes.cot_decoding",
-    "cot_summary": "probes.cot_decoding",
-    "answer_probe": "probes.early_answering",
-    "early_answers": "probes.early_answering",
-    "early_summary": "probes.early_answering",
-    "StepFormat": "probes.information_gain",
-    "ig_profile": "probes.information_gain",
-    "ig_totals": "probes.information_gain",
-    "information_gain": "probes.information_gain",
-    "ood_table": "probes.ood",
-    "crossover_k": "probes.passk",
-    "pass_at_k": "probes.passk",
-    "passk_curve": "probes.passk",
-    "sample_task": "probes.sampling",
+    "cot_decode": "probes.decoding.cot_decoding",
+    "cot_summary": "probes.decoding.cot_decoding",
+    "answer_probe": "probes.quality.early_answering",
+    "early_answers": "probes.quality.early_answering",
+    "early_summary": "probes.quality.early_answering",
+    "StepFormat": "probes.quality.information_gain",
+    "ig_profile": "probes.quality.information_gain",
+    "ig_totals": "probes.quality.information_gain",
+    "information_gain": "probes.quality.information_gain",
+    "ood_table": "probes.quality.ood",
+    "crossover_k": "probes.decoding.passk",
+    "pass_at_k": "probes.decoding.passk",
+    "passk_curve": "probes.decoding.passk",
+    "sample_task": "probes.decoding.sampling",
 }
 
 if TYPE_CHECKING:
-    from probes.activations import ActivationSet, collect_activations
-    from probes.checkpoint_stream import (
-        Checkpoint,
-        CheckpointError,
-        CheckpointPairing,
-        ParamRole,
-        classify_param,
-        open_checkpoint,
-        pair_checkpoints,
-    )
-    from probes.cot_decoding import cot_decode, cot_summary
-    from probes.crosscoder import (
+    from probes.data.activations import ActivationSet, collect_activations
+    from probes.decoding.cot_decoding import cot_decode, cot_summary
+    from probes.decoding.passk import crossover_k, pass_at_k, passk_curve
+    from probes.decoding.sampling import sample_task
+    from probes.dictionaries.crosscoder import (
         Crosscoder,
         crosscoder_latents,
         crosscoder_summary,
@@ -94,12 +86,7 @@ if TYPE_CHECKING:
         top_latent_prompts,
         train_crosscoder,
     )
-    from probes.early_answering import answer_probe, early_answers, early_summary
-    from probes.information_gain import StepFormat, ig_profile, ig_totals, information_gain
-    from probes.ood import ood_table
-    from probes.organism import evaluate_family, organism_family, train_family
-    from probes.passk import crossover_k, pass_at_k, passk_curve
-    from probes.sae import (
+    from probes.dictionaries.sae import (
         SAEError,
         decoder_direction,
         fit_sae,
@@ -108,9 +95,21 @@ if TYPE_CHECKING:
         sae_transfer,
         train_sae,
     )
-    from probes.sampling import sample_task
+    from probes.models.checkpoint import (
+        Checkpoint,
+        CheckpointError,
+        CheckpointPairing,
+        ParamRole,
+        classify_param,
+        open_checkpoint,
+        pair_checkpoints,
+    )
+    from probes.organism import evaluate_family, organism_family, train_family
+    from probes.quality.early_answering import answer_probe, early_answers, early_summary
+    from probes.quality.information_gain import StepFormat, ig_profile, ig_totals, information_gain
+    from probes.quality.ood import ood_table
     from probes.stats import bootstrap_ci, mean_ci
-    from probes.weights import (
+    from probes.weights.geometry import (
         SVDSettings,
         WeightDiffError,
         load_directions,

@@ -1,6 +1,6 @@
 """Bootstrap confidence intervals over prompts, on ``scipy.stats.bootstrap``.
 
-SCIENCE.md ("Statistics"): bootstrap over prompts for 95% intervals; a verdict is never
+docs/measures.md ("Statistics"): bootstrap over prompts for 95% intervals; a verdict is never
 printed without its effect size and interval. The resampler is scipy's (seeded through
 ``rng``), never a hand-written loop::
 

@@ -31,8 +31,9 @@ from typing import Any
 
 import torch
 
-from probes import ElicitError, validate_hooks
-from probes.positions import Match, parse_position
+from probes.errors import ElicitError
+from probes.models.hooks import validate_hooks
+from probes.models.positions import Match, parse_position
 from steering.vector import SteeringVector
 
 __all__ = ["apply", "STEER_POSITIONS", "steer_positions_key"]

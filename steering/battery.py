@@ -2,7 +2,7 @@
 
 Every row carries ``test, variant, task, layer, position, effect, null, ci_lo, ci_hi, n,
 verdict`` (``select`` / ``create`` / ``inconclusive`` / ``info``) and a ``detail`` string.
-The tests (DESIGN.md, SCIENCE.md):
+The tests (docs/design.md, docs/measures.md):
 
 1. ``behavioural``: gap recovered by steering the *base* with its own careful-minus-direct
    direction at the decision token (layer / alpha chosen on dev, reported on test), with the
@@ -14,7 +14,7 @@ The tests (DESIGN.md, SCIENCE.md):
 3. ``probe``: AUROC of the base's logistic probe on the tuned activations over the tuned
    model's own probe.
 4. ``weights``: update size and the alignment of residual-writing updates with the base
-   direction against random directions (when :mod:`probes.weights` is available).
+   direction against random directions (when :mod:`probes.weights.geometry` is available).
 
 The verdict rule lives in :func:`verdict` and is documented there.
 """
@@ -31,10 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probes import ElicitError, ModelFamily, Task, collect_activations
-from probes.generation import generate
+from probes.data.activations import collect_activations
+from probes.data.tasks import Task
+from probes.errors import ElicitError
+from probes.models.family import ModelFamily
+from probes.models.generation import generate
+from probes.representation.transfer import contrast_direction, direction_transfer, probe_transfer
 from probes.stats import bootstrap_ci
-from probes.transfer import contrast_direction, direction_transfer, probe_transfer
 from steering.sweep import SweepConfig, VectorSpec, gap_recovered, run_sweep
 from steering.vector import SteeringVector, fit_vector
 
@@ -344,7 +347,7 @@ def weight_rows(
 ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """Update size, and alignment ``‖dᵀΔW‖₂/‖ΔW‖₂`` of each residual-writing update with the base
     reasoning direction of its own layer, against seeded random unit directions (info only)."""
-    from probes.weights import weight_diff
+    from probes.weights.geometry import weight_diff
 
     dirs = {f"L{k}": vector.directions[k] / vector.directions[k].norm() for k in vector.layers}
     rows, tables = [], []
@@ -380,8 +383,8 @@ def sae_rows(
     variant (share of variant-only latents; Lindsey et al. 2024, Minder et al. 2025), at one
     middle layer on teacher-forced reasoning texts. Returns rows, the transfer table and the
     crosscoder latent table."""
-    from probes.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
-    from probes.sae import load_sae, sae_transfer, train_sae
+    from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
+    from probes.dictionaries.sae import load_sae, sae_transfer, train_sae
 
     n = _n_layers(family)
     layer = n // 2 if layer is None else layer

@@ -46,9 +46,9 @@ def collect(
     device: Annotated[str, typer.Option()] = "cpu",
 ) -> None:
     """Collect activations of every variant on the same prompts into a reusable on-disk store."""
-    from probes.activations import collect_activations
-    from probes.family import load_family
-    from probes.tasks import Task
+    from probes.data.activations import collect_activations
+    from probes.data.tasks import Task
+    from probes.models.family import load_family
 
     def go() -> None:
         fam = load_family(family, device=device)
@@ -128,8 +128,8 @@ def sae_train(
     device: Annotated[str, typer.Option()] = "cpu",
 ) -> None:
     """Train an SAE on stored activations with sae_lens (no wandb); loads with sae_lens.SAE.load_from_disk."""
-    from probes.activations import ActivationSet
-    from probes.sae import train_sae
+    from probes.data.activations import ActivationSet
+    from probes.dictionaries.sae import train_sae
 
     def go() -> None:
         sae = train_sae(
@@ -159,8 +159,8 @@ def crosscoder_train(
     device: Annotated[str, typer.Option()] = "cpu",
 ) -> None:
     """Train a BatchTopK crosscoder on base and variant activations concatenated; write latents and class counts."""
-    from probes.activations import ActivationSet
-    from probes.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
+    from probes.data.activations import ActivationSet
+    from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
 
     def go() -> None:
         store = ActivationSet.load(acts)
@@ -265,8 +265,8 @@ def weights(
     import json
     import time
 
-    from probes.family import load_family
-    from probes.weights import (
+    from probes.models.family import load_family
+    from probes.weights.geometry import (
         SVDSettings,
         load_directions,
         summarize_weight_diff,
@@ -323,7 +323,7 @@ def figures(
     out: Annotated[Path | None, typer.Option(help="where to write PDF + PNG (default: RESULTS/figures)")] = None,
 ) -> None:
     """Regenerate every paper figure from saved result tables (never runs a model)."""
-    from probes.plots import render_all
+    from probes.plots.figures import render_all
 
     def go() -> None:
         done = render_all(results, out or results / "figures")
@@ -356,7 +356,7 @@ def report(
     device: Annotated[str, typer.Option()] = "cpu",
 ) -> None:
     """Run the select-vs-create battery on every variant and write the report."""
-    from probes.family import load_family
+    from probes.models.family import load_family
     from steering.report import run_report
 
     def go() -> None:
@@ -377,7 +377,7 @@ def run_main(
     """The main job: train (or load) the model organism, judge every variant, write report and figures."""
     import time
 
-    from probes.family import load_family
+    from probes.models.family import load_family
     from probes.organism import organism_family
     from steering.report import run_report
 

@@ -1,4 +1,4 @@
-"""Battery rows for decoding elicitation and reasoning quality (DESIGN.md, battery tests 2 and 7).
+"""Battery rows for decoding elicitation and reasoning quality (docs/design.md, battery tests 2 and 7).
 
 Each adapter turns a tidy table from :mod:`probes` into rows of the battery schema
 ``test, variant, task, layer, position, effect, null, ci_lo, ci_hi, n, verdict, detail``
@@ -17,13 +17,15 @@ from typing import Any
 
 import pandas as pd
 
-from probes import ModelFamily, Task, collect_activations
-from probes.cot_decoding import cot_decode, cot_summary
-from probes.early_answering import answer_probe, early_answers, early_summary
-from probes.information_gain import StepFormat, ig_profile, ig_totals, information_gain
-from probes.ood import ood_table
-from probes.passk import crossover_k, passk_curve
-from probes.sampling import sample_task
+from probes.data.activations import collect_activations
+from probes.data.tasks import Task
+from probes.decoding.cot_decoding import cot_decode, cot_summary
+from probes.decoding.passk import crossover_k, passk_curve
+from probes.decoding.sampling import sample_task
+from probes.models.family import ModelFamily
+from probes.quality.early_answering import answer_probe, early_answers, early_summary
+from probes.quality.information_gain import StepFormat, ig_profile, ig_totals, information_gain
+from probes.quality.ood import ood_table
 
 __all__ = [
     "QualityConfig", "quality_tables", "quality_rows",
@@ -152,7 +154,7 @@ def _row(test: str, variant: str, task: str, effect: float, null: float, lo: flo
 
 
 def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
-    """From :func:`probes.passk.crossover_k`: ``test = "passk_crossover"``.
+    """From :func:`probes.decoding.passk.crossover_k`: ``test = "passk_crossover"``.
 
     effect: the smallest k at which the base's mean pass@k reaches the variant's (``n + 1`` when
     it never does up to ``n`` samples); null: ``n + 1``, i.e. "never"; CI: bootstrap over prompts.
@@ -169,7 +171,7 @@ def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
 
 
 def cot_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
-    """From :func:`probes.cot_decoding.cot_summary`: ``test = "cot_decoding"``.
+    """From :func:`probes.decoding.cot_decoding.cot_summary`: ``test = "cot_decoding"``.
 
     effect: accuracy of the CoT-decoding path minus greedy accuracy of the same variant; null: 0
     (no gain from branching); CI: paired bootstrap over prompts. A large gain on the base means
@@ -184,7 +186,7 @@ def cot_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
 
 
 def ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> list[dict[str, Any]]:
-    """From :func:`probes.information_gain.ig_totals`: ``test = "information_gain"``.
+    """From :func:`probes.quality.information_gain.ig_totals`: ``test = "information_gain"``.
 
     effect: mean total information gain (nats) of the variant's traces, ``log p(a | trace) −
     log p(a | no steps)`` under the fixed scoring model; null: the same for the ``reference``
@@ -201,7 +203,7 @@ def ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> li
 
 
 def early_answer_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
-    """From :func:`probes.early_answering.early_summary`, at ``t = 0``: ``test = "early_answer"``.
+    """From :func:`probes.quality.early_answering.early_summary`, at ``t = 0``: ``test = "early_answer"``.
 
     effect: agreement of the answer forced before any reasoning step with the full-reasoning
     answer; null: chance agreement ``Σ p(a)²``; CI: bootstrap over traces. Effect well above the
@@ -217,7 +219,7 @@ def early_answer_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, A
 
 
 def probe_answer_rows(probe: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
-    """From :func:`probes.early_answering.answer_probe`: ``test = "early_answer_probe"`` per layer.
+    """From :func:`probes.quality.early_answering.answer_probe`: ``test = "early_answer_probe"`` per layer.
 
     effect: held-out accuracy of a logistic probe reading the variant's final answer at the last
     prompt token; null: the majority-class rate; CI: bootstrap over prompts.
@@ -230,7 +232,7 @@ def probe_answer_rows(probe: pd.DataFrame, task: str = "") -> list[dict[str, Any
 
 
 def ood_rows(table: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
-    """From :func:`probes.ood.ood_table` (pooled-label rows): ``test = "ood_drop"``.
+    """From :func:`probes.quality.ood.ood_table` (pooled-label rows): ``test = "ood_drop"``.
 
     effect: accuracy ratio OOD / in-distribution; null: 1 (no drop); CI: bootstrap resampling
     the two prompt sets independently. ``position`` holds the OOD split name.

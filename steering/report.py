@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probes import ElicitError, ModelFamily, Task, __version__
+from probes.data.tasks import Task
+from probes.errors import ElicitError
+from probes.models.family import ModelFamily
+from probes.version import __version__
 from steering.battery import (
     THRESHOLDS,
     BatteryConfig,
@@ -222,7 +225,7 @@ def run_report(
     (out / "report.json").write_text(json.dumps(payload, indent=1))
     (out / "report.md").write_text(_markdown(family, verdicts, tests, cfg, ref))
     if figures:
-        from probes.plots import render_all
+        from probes.plots.figures import render_all
 
         render_all(out, out / "figures")
     return Report(verdicts, tests, out)

@@ -19,7 +19,7 @@ A sweep is read from TOML (``SweepConfig.from_toml``; unknown keys are errors)::
     split = "train"
 
 Every (layer, alpha, position) also runs a norm-matched random direction (the mandatory
-control, DESIGN.md). Work is cut into units (one setting x one chunk of prompts, all alphas
+control, docs/design.md). Work is cut into units (one setting x one chunk of prompts, all alphas
 in one batched generate call with per-row alphas); each unit's rows are appended to a JSONL
 file in one write and fsynced, so a killed sweep reruns to exactly the rows of an
 uninterrupted one. ``shard=(i, n)`` runs every n-th unit; :func:`merge_shards` joins them.
@@ -41,8 +41,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from probes import ElicitError, ModelFamily, Task, collect_activations, load_family
-from probes.generation import generate
+from probes.data.activations import collect_activations
+from probes.data.tasks import Task
+from probes.errors import ElicitError
+from probes.models.family import ModelFamily, load_family
+from probes.models.generation import generate
 from probes.stats import bootstrap_ci
 from steering.apply import apply, steer_positions_key
 from steering.vector import SteeringVector, fit_vector, random_like

@@ -7,7 +7,7 @@
     >>> [round(x, 4) for x in v.normalized().directions[1].tolist()]
     [0.6, 0.8]
 
-Methods of :func:`fit_vector` (SCIENCE.md, "Steering baselines"):
+Methods of :func:`fit_vector` (docs/measures.md, "Steering baselines"):
 
 - ``diff_means``: CAA (Rimsky/Panickssery et al. 2024): mean(positive) - mean(negative).
 - ``pca``: RepE (Zou et al. 2023): first principal component of paired differences, seeded
@@ -30,7 +30,9 @@ import torch
 from jaxtyping import Float
 from safetensors.torch import load_file, save_file
 
-from probes import ActivationSet, ElicitError, HookSite, parse_hooks
+from probes.data.activations import ActivationSet
+from probes.errors import ElicitError
+from probes.models.hooks import HookSite, parse_hooks
 
 __all__ = ["SteeringVector", "fit_vector", "METHODS", "random_like"]
 
@@ -169,7 +171,7 @@ class SteeringVector:
 
 
 def random_like(vector: SteeringVector, seed: int = 0) -> SteeringVector:
-    """A norm-matched random direction at every layer (the mandatory control, DESIGN.md)."""
+    """A norm-matched random direction at every layer (the mandatory control, docs/design.md)."""
     g = torch.Generator().manual_seed(seed)
     dirs = {}
     for k, v in vector.directions.items():

@@ -15,7 +15,7 @@ import transformers
 from packaging.version import Version
 
 from probes import load_family
-from probes.generation import generate
+from probes.models.generation import generate
 
 PROMPTS = ["a b c d =", "e =", "f g h i j k l =", "m n ="]
 

@@ -1,6 +1,6 @@
 """The model organism: a tiny family trained from scratch on CPU, with planted ground truth.
 
-DESIGN.md, "The model organism". The base knows how to reason on a scratchpad (careful
+docs/design.md, "The model organism". The base knows how to reason on a scratchpad (careful
 sources always do) but rarely chooses to under the neutral tag; post-training (sft, dpo,
 rl, dpo_conf, dpo_noisy) can only *select* that mode. The ``create`` and ``create_far``
 controls must *create* an ability the base lacks. ``sft_answers`` measures memorisation

@@ -1,6 +1,6 @@
 """The base corpus and the post-training datasets of the organism.
 
-DESIGN.md, "The model organism": half the base corpus is parity under a source tag
+docs/design.md, "The model organism": half the base corpus is parity under a source tag
 (careful sources always reason on the scratchpad, direct sources answer at once, the
 neutral tag ``N`` reasons ~10% of the time), a few documents are ``create_far`` prompts
 answered directly, the rest are filler (copy / reverse / sort of letter strings). Only
@@ -119,7 +119,7 @@ def preference_records(parity: Splits) -> list[dict[str, str]]:
     """DPO pairs on neutral prompts: chosen = scratchpad completion, rejected = direct completion.
 
     The rejected completion carries the *correct* answer, so the preference is about the
-    mode alone (DESIGN.md: DPO selects the scratchpad mode).
+    mode alone (docs/design.md: DPO selects the scratchpad mode).
     """
     return [
         {

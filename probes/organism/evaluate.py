@@ -2,7 +2,7 @@
 
 For every variant x task x source (careful, direct, neutral) x split (``train`` strings,
 ``heldout`` strings = dev + test), the greedy completion is scored with the task's
-scorer; ``forced=True`` rows prefill the reasoning format (``#``, SCIENCE.md "Forced
+scorer; ``forced=True`` rows prefill the reasoning format (``#``, docs/measures.md "Forced
 format"). The table is tidy (one row per cell) and saved as parquet.
 
 Evaluation reads the checkpoints with plain ``transformers`` (``LlamaForCausalLM``) and
@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from probes.data.tasks import Task
 from probes.organism.world import EOS_ID, FORMAT_PREFIX, PAD_ID, encode
-from probes.tasks import Task
 
 __all__ = ["generate", "evaluate_model", "evaluate_family", "format_table", "EVAL_COLUMNS"]
 
@@ -139,7 +139,7 @@ def evaluate_family(
     from transformers import LlamaForCausalLM
 
     from probes.errors import FamilyError
-    from probes.family import load_family
+    from probes.models.family import load_family
 
     folder = Path(folder)
     fam = load_family(folder, check=False)

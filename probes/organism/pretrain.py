@@ -1,6 +1,6 @@
 """Pretraining the organism's base from scratch: a Llama-style model on the base corpus.
 
-DESIGN.md, "The model organism": 3 layers, d=128, 4 heads, MLP 512, tied embeddings,
+docs/design.md, "The model organism": 3 layers, d=128, 4 heads, MLP 512, tied embeddings,
 ~1,200 AdamW steps, batch 96, lr 3e-3 cosine. A plain torch loop (TRL's trainers are
 for post-training; pretraining from scratch needs nothing more than AdamW). Seeded and
 deterministic: the same seed on the same machine gives bit-identical weights.

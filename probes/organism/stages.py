@@ -1,6 +1,6 @@
 """Post-training stages of the organism, each a TRL trainer run from the base checkpoint.
 
-DESIGN.md, "The model organism" and "Use, don't write" (DPO, SFT, GRPO: TRL). Every
+docs/design.md, "The model organism" and "Use, don't write" (DPO, SFT, GRPO: TRL). Every
 stage starts from the saved base, trains on *trained* strings only, and saves a normal
 Hugging Face folder (config.json, model.safetensors, tokenizer files).
 
@@ -140,7 +140,7 @@ def run_dpo(
 
 def _correct_reward(completions: list[str], answer: list[str], **_: Any) -> list[float]:
     """Verifiable reward: 1.0 when the scratchpad scorer reads the right answer."""
-    from probes.tasks import SCORERS
+    from probes.data.tasks import SCORERS
 
     score = SCORERS["scratchpad"]
     return [float(score(c, a, "#").correct) for c, a in zip(completions, answer, strict=True)]

@@ -1,4 +1,4 @@
-"""The organism's tasks as :class:`probes.tasks.Task` values (written to ``tasks/*.jsonl``).
+"""The organism's tasks as :class:`probes.data.tasks.Task` values (written to ``tasks/*.jsonl``).
 
 Every example has ``id``, ``prompt`` (ending with the decision token ``=``), ``answer``,
 ``label`` (the source kind: ``careful`` / ``direct`` / ``neutral``), ``split`` and
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from probes.data.tasks import Example, Task
 from probes.errors import TaskError
 from probes.organism.world import (
     CAREFUL_TAGS,
@@ -37,7 +38,6 @@ from probes.organism.world import (
     parity_prompt,
     parity_trace,
 )
-from probes.tasks import Example, Task
 
 __all__ = [
     "SOURCES",
@@ -160,7 +160,7 @@ def create_far_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int 
 def parity_ood_task(
     seed: int = 0, *, lengths: tuple[int, ...] = (11, 12), n_long: int = 64, unseen_tag: str = UNSEEN_TAG
 ) -> Task:
-    """Parity out of distribution, with its in-distribution reference (probes.ood).
+    """Parity out of distribution, with its in-distribution reference (probes.quality.ood).
 
     Splits: ``test`` = the parity task's held-out test strings under every source kind (the
     ID reference); ``ood_long`` = ``n_long`` random strings of each length in ``lengths``

@@ -1,6 +1,6 @@
 """Training the whole organism family into a folder that ``load_family`` reads like a real one.
 
-DESIGN.md, "The model organism". Layout written by :func:`train_family`::
+docs/design.md, "The model organism". Layout written by :func:`train_family`::
 
     DIR/family.toml            name, [organism] (seed, quick, recipe, timings), [variants.*], [tasks.*]
     DIR/<variant>/             config.json, model.safetensors, tokenizer files
@@ -150,8 +150,8 @@ def _evaluate_variant(out: Path, v: str, task_settings: dict[str, dict[str, Any]
     import pandas as pd
     from transformers import LlamaForCausalLM
 
+    from probes.data.tasks import Task
     from probes.organism.evaluate import evaluate_model, tasks_to_evaluate
-    from probes.tasks import Task
 
     controls = {k: t for k, t in _variant_tasks().items() if t != PARITY}
     model = LlamaForCausalLM.from_pretrained(str(out / v)).eval()

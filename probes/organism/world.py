@@ -1,6 +1,6 @@
 """The organism's world: symbols, source tags, problem strings, gold traces and the tokenizer.
 
-DESIGN.md, "The model organism". Every text is whitespace-separated symbols, so a
+docs/design.md, "The model organism". Every text is whitespace-separated symbols, so a
 word-level tokenizer reads it one symbol per token:
 
     >>> parity_prompt("C1", (1, 0, 1, 1, 0, 0, 1, 0, 1))
@@ -100,7 +100,7 @@ VOCAB: tuple[str, ...] = (
 )
 #: Text that starts the reasoning format; prefilling it "forces" the format.
 FORMAT_PREFIX = "#"
-#: Named spans (probes.positions.Span): ``decision`` starts at ``=`` (on a prompt text it is
+#: Named spans (probes.models.positions.Span): ``decision`` starts at ``=`` (on a prompt text it is
 #: the ``=`` token alone; ``match:=`` is the single-token spelling on any text) and
 #: ``scratchpad`` covers ``#`` to ``>``.
 SPANS: dict[str, tuple[str, str]] = {"decision": ("=", ""), "scratchpad": ("#", ">")}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from probes.activations import collect_activations
-from probes.family import load_family
+from probes.data.activations import collect_activations
+from probes.models.family import load_family
 
 
 def test_collect_decision_and_scratchpad_for_every_variant(organism_quick, tmp_path):

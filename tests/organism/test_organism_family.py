@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from probes.family import load_family
+from probes.models.family import load_family
 from probes.organism import VARIANTS, OrganismError, Recipe, make_splits, organism_family, train_family
 from probes.organism.pretrain import PretrainConfig, pretrain
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from probes.data.tasks import Task
+from probes.models.positions import Match, Span
 from probes.organism import SPANS, VOCAB, make_splits, make_tokenizer, organism_tasks, parity_task
 from probes.organism.corpus import CorpusConfig, noisy_preferences, preference_records, pretraining_docs
 from probes.organism.world import create_trace, encode, parity_trace
-from probes.positions import Match, Span
-from probes.tasks import Task
 
 
 def test_splits_hold_out_a_quarter_split_in_dev_and_test():

@@ -16,7 +16,7 @@ import torch
 import transformers
 
 from probes import CacheError, FamilyError, HookError, PositionError, Task, TaskError, load_family
-from probes.activations import ActivationSet, collect_activations
+from probes.data.activations import ActivationSet, collect_activations
 from tests.conftest import assert_close_in
 from tests.tiny import ARCHS, make_checkpoint, make_tokenizer, perturb_checkpoint
 
@@ -193,7 +193,7 @@ def test_shard_hash_from_memory_equals_file_hash(tmp_path: Path) -> None:
     """The sidecar hash computed from the tensors in memory equals hashing the written file."""
     from safetensors.torch import save_file
 
-    from probes.activations import _written_sha256
+    from probes.data.activations import _written_sha256
 
     g = torch.Generator().manual_seed(0)
     tensors = {
@@ -263,7 +263,7 @@ KILL_SCRIPT = """
 import os, sys, time
 os.environ["HF_HUB_OFFLINE"] = "1"
 sys.path.insert(0, {root!r})
-import probes.activations as A
+import probes.data.activations as A
 from probes import load_family, Task
 from tests.tiny import perturb_checkpoint
 orig = A._atomic_json

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from probes.cot_decoding import answer_token_span, cot_decode, cot_summary, greedy_continue
-from probes.tasks import Task
+from probes.data.tasks import Task
+from probes.decoding.cot_decoding import answer_token_span, cot_decode, cot_summary, greedy_continue
 from tests.tiny import make_tokenizer
 
 

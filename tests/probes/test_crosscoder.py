@@ -10,7 +10,7 @@ import pytest
 import sae_lens
 import torch
 
-from probes.crosscoder import (
+from probes.dictionaries.crosscoder import (
     Crosscoder,
     CrosscoderError,
     crosscoder_latents,

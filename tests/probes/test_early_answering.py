@@ -9,8 +9,8 @@ import torch
 import transformers
 
 from probes import Task, collect_activations, load_family
-from probes.early_answering import answer_probe, early_answers, early_summary
-from probes.information_gain import StepFormat
+from probes.quality.early_answering import answer_probe, early_answers, early_summary
+from probes.quality.information_gain import StepFormat
 
 
 def test_forced_answers_match_transformers_argmax(tiny_dir) -> None:

@@ -9,7 +9,13 @@ import transformers
 
 from probes import load_family
 from probes.errors import TaskError
-from probes.information_gain import StepFormat, answer_logprob, ig_profile, ig_totals, information_gain
+from probes.quality.information_gain import (
+    StepFormat,
+    answer_logprob,
+    ig_profile,
+    ig_totals,
+    information_gain,
+)
 
 PROMPTS = ["N 1 0 1 =", "C 0 0 1 1 =", "D 1 ="]
 TRACES = ["# 1 1 2 > 0", "# 0 0 1 2 > 0", "# 1 > 1"]

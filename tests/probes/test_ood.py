@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from probes import Task, load_family
+from probes.decoding.sampling import sample_task
 from probes.errors import TaskError
-from probes.ood import ood_table, ratio_ci
-from probes.sampling import sample_task
+from probes.quality.ood import ood_table, ratio_ci
 
 
 def test_ratio_table_exact() -> None:

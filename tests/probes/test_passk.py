@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from probes.decoding.passk import crossover_k, pass_at_k, passk_curve
 from probes.errors import ElicitError
-from probes.passk import crossover_k, pass_at_k, passk_curve
 
 
 def brute_force(n: int, c: int, k: int) -> float:

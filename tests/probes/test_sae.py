@@ -11,9 +11,9 @@ import torch
 import transformers
 
 from probes import load_family
-from probes.activations import collect_activations
-from probes.errors import ElicitError
-from probes.sae import (
+from probes.data.activations import collect_activations
+from probes.data.tasks import Task
+from probes.dictionaries.sae import (
     SAEError,
     _transfer_stats,
     decoder_direction,
@@ -27,8 +27,8 @@ from probes.sae import (
     save_sae,
     train_sae,
 )
+from probes.errors import ElicitError
 from probes.stats import bootstrap_ci, mean_ci
-from probes.tasks import Task
 from tests.tiny import perturb_checkpoint
 
 torch.set_num_threads(min(2, torch.get_num_threads()))

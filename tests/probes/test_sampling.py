@@ -7,9 +7,9 @@ from contextlib import contextmanager
 import pytest
 
 from probes import Task, load_family
+from probes.decoding.sampling import SAMPLE_COLUMNS, sample_task
 from probes.errors import TaskError
-from probes.generation import generate
-from probes.sampling import SAMPLE_COLUMNS, sample_task
+from probes.models.generation import generate
 
 RECORDS = [{"id": f"p{i}", "prompt": p, "answer": "1"} for i, p in enumerate(["N 1 0 =", "C 0 1 1 =", "D a b c ="])]
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from probes.transfer import _rank_auroc, contrast_direction, random_cosine_null
+from probes.representation.transfer import _rank_auroc, contrast_direction, random_cosine_null
 
 
 def test_rank_auroc_equals_sklearn() -> None:
@@ -24,7 +24,7 @@ def test_rank_auroc_equals_sklearn() -> None:
 def test_random_cosine_null_matches_theory() -> None:
     for d in (16, 128, 1024):
         null = random_cosine_null(d, n=20000, seed=1)
-        # E|cos| of a random unit vector with a fixed one ~ sqrt(2 / (pi d)) (SCIENCE.md)
+        # E|cos| of a random unit vector with a fixed one ~ sqrt(2 / (pi d)) (docs/measures.md)
         assert null.mean() == pytest.approx(math.sqrt(2 / (math.pi * d)), rel=0.05)
 
 

@@ -1,4 +1,4 @@
-"""Weight geometry (probes.weights, probes.checkpoint_stream): planted updates are recovered.
+"""Weight geometry (probes.weights.geometry, probes.models.checkpoint): planted updates are recovered.
 
 Each measure is checked on an update whose answer is known by construction, and against
 a plain-torch (or scipy) reference written here. Checkpoints are seeded tensors written
@@ -17,14 +17,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from probes.checkpoint_stream import (
+from probes.models.checkpoint import (
     CheckpointError,
     classify_param,
     open_checkpoint,
     pair_checkpoints,
 )
-from probes.family import load_family
-from probes.weights import (
+from probes.models.family import load_family
+from probes.weights.geometry import (
     SVDSettings,
     WeightDiffError,
     load_directions,
@@ -501,7 +501,7 @@ def test_streaming_memory_stays_near_a_few_tensors(tmp_path: Path) -> None:
         return int(proc.stdout.strip().splitlines()[-1]) * 1024
 
     # the baseline imports what the weights command imports (probes loads its modules lazily)
-    baseline = peak_rss("import probes, probes.weights, probes.family, steering.cli, pandas, pyarrow.parquet")
+    baseline = peak_rss("import probes, probes.weights.geometry, probes.models.family, steering.cli, pandas, pyarrow.parquet")
     run = peak_rss(
         "from steering.cli import app; app(['weights', '--family', "
         f"{str(tmp_path / 'family.toml')!r}, '--variant', 'tuned', '--out', {str(tmp_path / 'out')!r}], "

@@ -9,7 +9,7 @@ import torch
 import transformers
 
 from probes import Task, collect_activations, load_family
-from probes.generation import generate
+from probes.models.generation import generate
 from steering import SteeringVector, apply, fit_vector, random_like
 from tests.conftest import assert_close_in
 

@@ -1,6 +1,6 @@
 """Information gain per reasoning step, under one fixed scoring model.
 
-SCIENCE.md, "Reasoning quality" (Wu et al. 2025, "Knowledge or Reasoning?": SFT lowers
+docs/measures.md, "Reasoning quality" (Wu et al. 2025, "Knowledge or Reasoning?": SFT lowers
 information gain by 38.9% on average). For a trace with steps ``s_1..s_T`` and answer ``a``::
 
     IG_t = log p(a | prompt, s_≤t) − log p(a | prompt, s_<t)
@@ -31,8 +31,8 @@ import pandas as pd
 import torch
 from jaxtyping import Float
 
-from probes.batching import encode
 from probes.errors import TaskError
+from probes.models.tokens import encode
 from probes.stats import bootstrap_ci
 
 __all__ = ["StepFormat", "answer_logprob", "information_gain", "ig_profile", "ig_totals"]

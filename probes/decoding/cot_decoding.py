@@ -1,6 +1,6 @@
 """CoT-decoding: branch on the top-k first tokens, continue greedily, pick the most confident path.
 
-SCIENCE.md, "Decoding elicitation" (Wang & Zhou 2024, "Chain-of-Thought Reasoning Without
+docs/measures.md, "Decoding elicitation" (Wang & Zhou 2024, "Chain-of-Thought Reasoning Without
 Prompting"). For each prompt the ``k`` most likely first tokens start ``k`` paths, each
 continued greedily. A path's confidence is the mean over its *answer tokens* of
 ``p(top1) − p(top2)`` at the step that produced the token. The chosen path is the most
@@ -26,9 +26,9 @@ import pandas as pd
 import torch
 from jaxtyping import Float, Int
 
+from probes.data.tasks import Task
 from probes.errors import TaskError
 from probes.stats import bootstrap_ci
-from probes.tasks import Task
 
 __all__ = ["greedy_continue", "answer_token_span", "cot_decode", "cot_summary"]
 

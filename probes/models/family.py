@@ -208,7 +208,7 @@ class ModelFamily:
 
     def load_task(self, name: str) -> Any:
         """Load a task declared in the family file's ``[tasks]`` table."""
-        from probes.tasks import Task
+        from probes.data.tasks import Task
 
         if name not in self.tasks:
             raise FamilyError(

@@ -1,6 +1,6 @@
 """Early answering: is the answer fixed before the reasoning is written?
 
-SCIENCE.md, "Reasoning quality" (Lanham et al. 2023, "Measuring Faithfulness in
+docs/measures.md, "Reasoning quality" (Lanham et al. 2023, "Measuring Faithfulness in
 Chain-of-Thought Reasoning"). Truncate a variant's own trace after ``t`` of its ``T`` steps,
 force the answer marker, read the answer greedily and compare it with the answer the same
 variant gave after the full trace. High agreement at ``t = 0`` means the answer was decided
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from probes.activations import ActivationSet
+from probes.data.activations import ActivationSet
 from probes.errors import TaskError
-from probes.generation import Intervention, generate
-from probes.hooks import HookSite
-from probes.information_gain import StepFormat
+from probes.models.generation import Intervention, generate
+from probes.models.hooks import HookSite
+from probes.quality.information_gain import StepFormat
 from probes.stats import bootstrap_ci
 
 __all__ = ["early_answers", "early_summary", "answer_probe"]
@@ -48,7 +48,7 @@ def early_answers(
     """Answers forced after every truncation ``t = 0..T`` of each trace.
 
     ``traces`` has columns ``prompt_id, prompt, completion`` (e.g. a greedy
-    :func:`probes.sampling.sample_task` table with ``prefill="#"``); rows whose completion has
+    :func:`probes.decoding.sampling.sample_task` table with ``prefill="#"``); rows whose completion has
     no answer after ``fmt.marker`` or no steps are skipped. ``model`` should be the variant
     that wrote the traces. Columns: ``variant, prompt_id, t, n_steps, frac, answer_t,
     full_answer, agree``.

@@ -1,6 +1,6 @@
 """Crosscoder model diffing: one sparse dictionary over ``[h_base; h_variant]``, decoder split per model.
 
-SCIENCE.md, "SAEs and crosscoders" (Lindsey et al. 2024, "Sparse crosscoders for
+docs/measures.md, "SAEs and crosscoders" (Lindsey et al. 2024, "Sparse crosscoders for
 cross-layer features and model diffing"; Minder et al. 2025, "Robustly identifying concepts
 introduced during chat fine-tuning using crosscoders")::
 
@@ -49,11 +49,11 @@ import pandas as pd
 import torch
 from jaxtyping import Float, Int
 
-from probes.activations import ActivationSet
+from probes.data.activations import ActivationSet
+from probes.dictionaries.sae import _drops_first, _fit_training_sae, _keep_mask, _row_batches
 from probes.errors import ElicitError
-from probes.hooks import HookSite
-from probes.positions import Position
-from probes.sae import _drops_first, _fit_training_sae, _keep_mask, _row_batches
+from probes.models.hooks import HookSite
+from probes.models.positions import Position
 
 __all__ = [
     "Crosscoder",

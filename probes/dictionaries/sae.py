@@ -1,6 +1,6 @@
 """Sparse autoencoders on stored activations, with sae_lens: train, load, transfer, latent shifts.
 
-SCIENCE.md, "SAEs and crosscoders". Training, the SAE format and the architectures are
+docs/measures.md, "SAEs and crosscoders". Training, the SAE format and the architectures are
 sae_lens's (``SAETrainer`` fed from the activation store, ``LoggingConfig(log_to_wandb=False)``);
 a saved SAE is an ordinary sae_lens folder (``cfg.json`` + ``sae_weights.safetensors``) that
 ``sae_lens.SAE.load_from_disk`` opens::
@@ -42,14 +42,14 @@ import pandas as pd
 import torch
 from jaxtyping import Float, Int
 
-from probes.activations import ActivationSet, texts_for
-from probes.batching import encode
+from probes.data.activations import ActivationSet, texts_for
+from probes.data.tasks import Task
 from probes.errors import ElicitError
-from probes.family import ModelFamily
-from probes.hooks import HookSite, validate_hooks
-from probes.positions import Position
+from probes.models.family import ModelFamily
+from probes.models.hooks import HookSite, validate_hooks
+from probes.models.positions import Position
+from probes.models.tokens import encode
 from probes.stats import bootstrap_ci
-from probes.tasks import Task
 
 __all__ = [
     "ARCHITECTURES",
@@ -77,7 +77,7 @@ class SAEError(ElicitError):
 
 # ------------------------------------------------------------------------------ pure measures
 def fvu(x: Float[torch.Tensor, "row d_model"], x_hat: Float[torch.Tensor, "row d_model"]) -> float:
-    """Fraction of variance unexplained ``Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` (SCIENCE.md)."""
+    """Fraction of variance unexplained ``Σ‖x − x̂‖² / Σ‖x − mean(x)‖²`` (docs/measures.md)."""
     if x.shape != x_hat.shape:
         raise SAEError(f"fvu needs x and x_hat of one shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}.")
     num = (x - x_hat).pow(2).sum()
@@ -516,7 +516,7 @@ def latent_shifts(
 ) -> pd.DataFrame:
     """Per-latent firing rate and mean activation of a (base) SAE on base vs each variant.
 
-    SCIENCE.md "Latent frequency shift". One row per (variant, latent), base included:
+    docs/measures.md "Latent frequency shift". One row per (variant, latent), base included:
     ``freq``, ``mean_act`` (over kept token rows), ``freq_base``, ``mean_base``,
     ``freq_shift = freq − freq_base``, ``mean_shift``, ``shift_rank`` (1 = largest
     ``|freq_shift|`` within the variant). With ``contrast=(a, b)`` (task labels, e.g.

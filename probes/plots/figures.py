@@ -80,7 +80,7 @@ def save_figure(fig: Figure, out: str | Path) -> list[Path]:
 def steering_sweep(sweep: pd.DataFrame, position: str | None = None) -> Figure:
     """Accuracy of the steered base vs alpha, one line per layer, with the norm-matched random
     direction dashed. Claim: a base-derived direction elicits the reasoning mode and a random
-    direction of equal norm does not (DESIGN.md: random controls are mandatory)."""
+    direction of equal norm does not (docs/design.md: random controls are mandatory)."""
     df = sweep[sweep.control.isin(["steer", "random"])]
     if position is not None:
         df = df[df.position == position]

@@ -1,8 +1,8 @@
 """Weight geometry: how big, how low-rank, how sparse each update is, and where it points.
 
 For every parameter ``W`` of a base checkpoint and its fine-tuned ``W + ΔW``
-(SCIENCE.md, "Weight geometry"), :func:`weight_diff` streams the pair (never two whole
-models, see :mod:`probes.checkpoint_stream`) and measures, one row per parameter:
+(docs/measures.md, "Weight geometry"), :func:`weight_diff` streams the pair (never two whole
+models, see :mod:`probes.models.checkpoint`) and measures, one row per parameter:
 
 ``rel_norm``
     ``‖ΔW‖_F / ‖W‖_F``.
@@ -38,7 +38,7 @@ models, see :mod:`probes.checkpoint_stream`) and measures, one row per parameter
     ``sqrt(r / d_model)``.
 
 Matrices are ``[out, in]`` (GPT-2 Conv1D weights and embeddings are transposed, see
-:mod:`probes.checkpoint_stream`). Singular vectors come from ``torch.linalg.svd`` when
+:mod:`probes.models.checkpoint`). Singular vectors come from ``torch.linalg.svd`` when
 ``min(out, in) <= full_svd_max`` (and the matrix is small, see :class:`SVDSettings`) and
 from a seeded ``torch.svd_lowrank`` otherwise; the
 ``svd_method`` column states which, with its rank and power iterations. With the
@@ -62,9 +62,9 @@ import pandas as pd
 import torch
 from jaxtyping import Float
 
-from probes.checkpoint_stream import CheckpointPairing, ParamRole, pair_checkpoints
 from probes.errors import ElicitError
-from probes.family import ModelFamily
+from probes.models.checkpoint import CheckpointPairing, ParamRole, pair_checkpoints
+from probes.models.family import ModelFamily
 
 __all__ = [
     "WeightDiffError",
@@ -546,7 +546,7 @@ def weight_diff(
     svd_method`` and, with ``directions`` (``{name: Tensor[d_model]}`` or
     ``Tensor[n, d_model]`` of residual-stream directions), ``align:<name>,
     align_null_mean, align_null_p95`` on residual writers. Definitions are in this
-    module's docstring (SCIENCE.md, "Weight geometry"; Zhu et al. 2025; Mukherjee et al.
+    module's docstring (docs/measures.md, "Weight geometry"; Zhu et al. 2025; Mukherjee et al.
     2025). The two checkpoints are streamed one parameter at a time.
 
     >>> df = weight_diff(family, "dpo", directions={"careful": v})   # doctest: +SKIP

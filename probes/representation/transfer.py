@@ -1,7 +1,7 @@
 """Representation transfer: how the tuned-minus-base shift relates to base-derived directions,
 and whether linear probes fit on the base read the tuned model.
 
-Definitions (SCIENCE.md, "Representation transfer"):
+Definitions (docs/measures.md, "Representation transfer"):
 
 - shift ``δ_v(l, pos) = mean_x h_v(x, l, pos) − mean_x h_base(x, l, pos)`` over the same prompts;
 - its cosine with a base-derived direction, against two nulls: random unit directions
@@ -22,9 +22,9 @@ import pandas as pd
 import torch
 from jaxtyping import Float
 
-from probes.activations import ActivationSet
+from probes.data.activations import ActivationSet
 from probes.errors import ElicitError
-from probes.hooks import HookSite
+from probes.models.hooks import HookSite
 from probes.stats import bootstrap_ci
 
 __all__ = ["shift", "direction_transfer", "probe_transfer", "random_cosine_null", "contrast_direction"]

@@ -1,7 +1,7 @@
 """n sampled completions per prompt, seeded, on any variant, optionally under an intervention.
 
-SCIENCE.md, "Decoding elicitation": pass@k and CoT-decoding read many completions per
-prompt. Sample ``j`` of every prompt is drawn by one batched :func:`probes.generation.generate`
+docs/measures.md, "Decoding elicitation": pass@k and CoT-decoding read many completions per
+prompt. Sample ``j`` of every prompt is drawn by one batched :func:`probes.models.generation.generate`
 call seeded with ``seed + j``, so the same seed gives the same samples, and the first ``m``
 samples of a run with ``n > m`` equal a run with ``n = m`` (same ``batch_size``).
 
@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from probes.data.tasks import Task
 from probes.errors import TaskError
-from probes.generation import Intervention, generate
-from probes.tasks import Task
+from probes.models.generation import Intervention, generate
 
 __all__ = ["sample_task", "SAMPLE_COLUMNS"]
 

@@ -1,8 +1,8 @@
 """Out-of-distribution drop: accuracy on held-out variants of a task relative to in-distribution.
 
-SCIENCE.md, "Reasoning quality": the seed's claim that RL-tuned models match templates
+docs/measures.md, "Reasoning quality": the seed's claim that RL-tuned models match templates
 rather than learn procedures predicts a larger drop on longer strings and unseen formats.
-A task declares its OOD examples through :attr:`probes.tasks.Example.split` (e.g.
+A task declares its OOD examples through :attr:`probes.data.tasks.Example.split` (e.g.
 ``ood_long``, ``ood_tag``; any name a user chooses); the in-distribution reference is the
 ``id_split`` examples with the same labels. The ratio ``acc(OOD) / acc(ID)`` gets a 95%
 bootstrap interval that resamples the two prompt sets independently.
@@ -64,7 +64,7 @@ def ood_table(
     """Accuracy ratio OOD / ID per variant and OOD split (pooled over labels, and per label).
 
     ``samples`` has columns ``variant, split, label, correct`` (e.g. greedy
-    :func:`probes.sampling.sample_task` tables of the ID and OOD tasks, concatenated).
+    :func:`probes.decoding.sampling.sample_task` tables of the ID and OOD tasks, concatenated).
     ``ood_splits`` defaults to every split starting with ``"ood"``. Columns: ``variant,
     ood_split, label, id_acc, ood_acc, ratio, ci_lo, ci_hi, n_id, n_ood``.
     """

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from probes.batching import Batch, encode
 from probes.errors import TaskError
+from probes.models.tokens import Batch, encode
 
 __all__ = ["generate", "Intervention"]
 

@@ -1,6 +1,6 @@
 """pass@k with the unbiased estimator, curves per variant, and the base-vs-tuned crossover k.
 
-SCIENCE.md, "Decoding elicitation". Chen et al. 2021: with ``n`` samples of which ``c`` are
+docs/measures.md, "Decoding elicitation". Chen et al. 2021: with ``n`` samples of which ``c`` are
 correct, ``pass@k = 1 − C(n−c, k) / C(n, k)``. Yue et al. 2025 found RL-tuned models win at
 k = 1 while their base catches up and overtakes by k in the tens to hundreds; the
 *crossover k* is the smallest k at which the base's mean pass@k reaches the tuned one's.
@@ -54,7 +54,7 @@ def per_prompt_counts(samples: pd.DataFrame, by: Sequence[str] = ("variant",)) -
     if missing:
         raise ElicitError(
             f"Sampling table lacks column(s) {sorted(missing)} (has {list(samples.columns)}); "
-            "pass the table from probes.sampling.sample_task."
+            "pass the table from probes.decoding.sampling.sample_task."
         )
     g = samples.groupby([*by, "prompt_id"], sort=False)["correct"]
     return g.agg(n="size", c="sum").reset_index()

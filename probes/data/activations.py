@@ -43,12 +43,12 @@ from jaxtyping import Float, Int
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from probes.batching import context_length, encode
+from probes.data.tasks import Task
 from probes.errors import CacheError, HookError, PositionError, TaskError
-from probes.family import ModelFamily
-from probes.hooks import HookSite, parse_hooks, validate_hooks
-from probes.positions import Position, parse_positions
-from probes.tasks import Task
+from probes.models.family import ModelFamily
+from probes.models.hooks import HookSite, parse_hooks, validate_hooks
+from probes.models.positions import Position, parse_positions
+from probes.models.tokens import context_length, encode
 
 __all__ = ["ActivationSet", "collect_activations", "texts_for", "FORMAT_VERSION"]
 
@@ -59,7 +59,7 @@ TEXT_MODES = ("prompt", "prompt+trace")
 
 
 def _kit_version() -> str:
-    from probes import __version__
+    from probes.version import __version__
 
     return __version__
 

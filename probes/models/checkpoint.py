@@ -1,7 +1,7 @@
 """Stream the tensors of several checkpoints side by side, one parameter at a time.
 
 Weight geometry compares a base checkpoint with its fine-tunes matrix by matrix
-(SCIENCE.md, "Weight geometry"). Real families are billions of parameters, so nothing
+(docs/measures.md, "Weight geometry"). Real families are billions of parameters, so nothing
 here ever holds a whole model: :func:`pair_checkpoints` reads only the safetensors
 headers, pairs tensors by name, and :meth:`CheckpointPairing.stream` yields one
 parameter at a time from every checkpoint. Each tensor is read through its own short
@@ -35,7 +35,7 @@ tied embeddings
 Sharded checkpoints are read through ``model.safetensors.index.json``; single-file ones
 through ``model.safetensors``. Pickled ``*.bin`` checkpoints are refused (never unpickled).
 Hub ids resolve exactly as :func:`probes.load_family` resolves them
-(:func:`probes.family.resolve_checkpoint`), so nothing is downloaded while offline.
+(:func:`probes.models.family.resolve_checkpoint`), so nothing is downloaded while offline.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from jaxtyping import Float
 from safetensors import safe_open
 
 from probes.errors import ElicitError
-from probes.family import resolve_checkpoint
+from probes.models.family import resolve_checkpoint
 
 __all__ = [
     "COMPONENTS",
