@@ -30,9 +30,9 @@ _LAZY: dict[str, str] = {
     "evaluate_family": "probes.organism",
     "organism_family": "probes.organism",
     "train_family": "probes.organism",
-    "SVDSettings": "probes.weights.geometry",
-    "WeightDiffError": "probes.weights.geometry",
-    "load_directions": "probes.weights.geometry",
+    "SVDSettings": "probes.weights.measures",
+    "WeightDiffError": "probes.weights.measures",
+    "load_directions": "probes.weights.alignment",
     "summarize_weight_diff": "probes.weights.geometry",
     "update_cosine": "probes.weights.geometry",
     "update_cosine_paths": "probes.weights.geometry",
@@ -109,16 +109,15 @@ if TYPE_CHECKING:
     from probes.quality.information_gain import StepFormat, ig_profile, ig_totals, information_gain
     from probes.quality.ood import ood_table
     from probes.stats import bootstrap_ci, mean_ci
+    from probes.weights.alignment import load_directions
     from probes.weights.geometry import (
-        SVDSettings,
-        WeightDiffError,
-        load_directions,
         summarize_weight_diff,
         update_cosine,
         update_cosine_paths,
         weight_diff,
         weight_diff_paths,
     )
+    from probes.weights.measures import SVDSettings, WeightDiffError
 
 __all__ = [
     "__version__",

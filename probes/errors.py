@@ -6,7 +6,7 @@ names the bad value, the valid options and the fix.
 
 from __future__ import annotations
 
-__all__ = ["ElicitError", "FamilyError", "HookError", "PositionError", "TaskError", "CacheError"]
+__all__ = ["ElicitError", "FamilyError", "HookError", "PositionError", "TaskError", "CacheError", "OrganismError"]
 
 
 class ElicitError(Exception):
@@ -31,3 +31,7 @@ class TaskError(ElicitError):
 
 class CacheError(ElicitError):
     """An on-disk artifact is missing, truncated, or does not match its metadata."""
+
+
+class OrganismError(ElicitError):
+    """The organism could not be trained to spec (a recipe value, the base gate), or a cached organism is unusable."""

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 $PY -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, torch.cuda.get_device_name(0))"
-TESTS="tests/probes/test_activations.py tests/steering/test_apply.py"
+TESTS="tests/probes/data/test_activations.py tests/steering/test_apply.py"
 echo "== tests on CUDA, float32"
 $PY -m pytest -q -p no:cacheprovider --device cuda $TESTS "$@"
 echo "== tests on CUDA, bfloat16"

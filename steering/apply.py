@@ -156,6 +156,44 @@ class _Steerer:
         return ids
 
 
+def _deltas(model: Any, vec: SteeringVector, units: str) -> dict[int, torch.Tensor]:
+    """The vector added at each of its layers, on the model's device and dtype, in ``units``."""
+    param = next(model.parameters())
+    deltas: dict[int, torch.Tensor] = {}
+    for layer in vec.layers:
+        d = vec.directions[layer].to(device=param.device, dtype=param.dtype)
+        if d.shape[-1] != model.cfg.d_model:
+            raise ElicitError(
+                f"Vector {vec.name!r} has d_model={d.shape[-1]} but the model has {model.cfg.d_model}."
+            )
+        if units == "resid_norm":
+            if layer not in vec.resid_norms:
+                raise ElicitError(f"units='resid_norm' needs the vector's mean residual norm at layer {layer}; it has none.")
+            d = d / d.norm().clamp_min(1e-12) * vec.resid_norms[layer]
+        deltas[layer] = d
+    return deltas
+
+
+def _add_hook(steerer: _Steerer, layer: int, delta: torch.Tensor, alpha: torch.Tensor):
+    """The hook adding ``alpha * delta`` where the steerer's mask of the current call is set."""
+
+    def add(x: torch.Tensor, hook: Any) -> torch.Tensor:
+        mask = steerer.mask
+        if mask is None or mask.shape != x.shape[:2]:
+            raise ElicitError(
+                f"Steering hook at layer {layer} saw shape {tuple(x.shape)} without matching token ids; "
+                "steer only through model(...) / model.generate(...) calls with token inputs."
+            )
+        a = alpha
+        if a.dim() == 1:
+            if a.shape[0] != x.shape[0]:
+                raise ElicitError(f"Per-row alpha has {a.shape[0]} values for a batch of {x.shape[0]} rows.")
+            a = a[:, None, None]
+        return x + a * mask[..., None].to(x.dtype) * delta
+
+    return add
+
+
 @contextmanager
 def apply(
     model: Any,
@@ -178,43 +216,12 @@ def apply(
     chosen = list(vector.layers if layers is None else layers)
     vec = vector.select(chosen)
     names = validate_hooks(model, [vec.hook_site(layer) for layer in chosen])
+    deltas = _deltas(model, vec, units)
     param = next(model.parameters())
-    deltas: dict[int, torch.Tensor] = {}
-    for layer in chosen:
-        d = vec.directions[layer].to(device=param.device, dtype=param.dtype)
-        if d.shape[-1] != model.cfg.d_model:
-            raise ElicitError(
-                f"Vector {vector.name!r} has d_model={d.shape[-1]} but the model has {model.cfg.d_model}."
-            )
-        if units == "resid_norm":
-            if layer not in vec.resid_norms:
-                raise ElicitError(f"units='resid_norm' needs the vector's mean residual norm at layer {layer}; it has none.")
-            d = d / d.norm().clamp_min(1e-12) * vec.resid_norms[layer]
-        deltas[layer] = d
     alpha_t = torch.as_tensor(alpha, dtype=param.dtype, device=param.device)
     steerer = _Steerer(model, positions, getattr(model.tokenizer, "pad_token_id", None))
-
-    def make_add(layer: int):
-        delta = deltas[layer]
-
-        def add(x: torch.Tensor, hook: Any) -> torch.Tensor:
-            mask = steerer.mask
-            if mask is None or mask.shape != x.shape[:2]:
-                raise ElicitError(
-                    f"Steering hook at layer {layer} saw shape {tuple(x.shape)} without matching token ids; "
-                    "steer only through model(...) / model.generate(...) calls with token inputs."
-                )
-            a = alpha_t
-            if a.dim() == 1:
-                if a.shape[0] != x.shape[0]:
-                    raise ElicitError(f"Per-row alpha has {a.shape[0]} values for a batch of {x.shape[0]} rows.")
-                a = a[:, None, None]
-            return x + a * mask[..., None].to(x.dtype) * delta
-
-        return add
-
     hooks = [("embed.hook_in", steerer.on_tokens)] + [
-        (name, make_add(layer)) for name, layer in zip(names, chosen, strict=True)
+        (name, _add_hook(steerer, layer, deltas[layer], alpha_t)) for name, layer in zip(names, chosen, strict=True)
     ]
     for name, fn in hooks:
         model.add_hook(name, fn)

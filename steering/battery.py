@@ -36,7 +36,8 @@ from probes.data.tasks import Task
 from probes.errors import ElicitError
 from probes.models.family import ModelFamily
 from probes.models.generation import generate
-from probes.representation.transfer import contrast_direction, direction_transfer, probe_transfer
+from probes.representation.directions import contrast_direction
+from probes.representation.transfer import direction_transfer, probe_transfer
 from probes.stats import bootstrap_ci
 from steering.sweep import SweepConfig, VectorSpec, gap_recovered, run_sweep
 from steering.vector import SteeringVector, fit_vector

@@ -33,10 +33,22 @@ from safetensors.torch import load_file, save_file
 from probes.data.activations import ActivationSet
 from probes.errors import ElicitError
 from probes.models.hooks import HookSite, parse_hooks
+from probes.representation.directions import contrast_masks, label_mask, mean_difference
 
-__all__ = ["SteeringVector", "fit_vector", "METHODS", "random_like"]
+__all__ = ["SteeringVector", "VectorError", "fit_vector", "METHODS", "random_like"]
 
-METHODS = ("diff_means", "pca", "probe")
+#: Provenance fields a saved vector's JSON must hold (``name`` is optional).
+_SAVED_FIELDS = ("site", "method", "family", "variant", "task_hash", "positions", "contrast", "seed", "n", "resid_norms")
+
+
+class VectorError(ElicitError):
+    """A steering vector could not be fit, selected or loaded."""
+
+
+def _stem(path: str | Path) -> Path:
+    """``path`` without a ``.safetensors`` / ``.json`` suffix: a saved vector is ``stem.safetensors`` + ``stem.json``."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ class SteeringVector:
     def select(self, layers: Sequence[int]) -> SteeringVector:
         missing = [layer for layer in layers if layer not in self.directions]
         if missing:
-            raise ElicitError(f"Vector {self.name or self.method!r} has no layer(s) {missing}; layers: {self.layers}.")
+            raise VectorError(f"Vector {self.name or self.method!r} has no layer(s) {missing}; layers: {self.layers}.")
         return replace(self, directions={k: self.directions[k] for k in layers})
 
     def hook_site(self, layer: int) -> HookSite:
@@ -98,7 +110,7 @@ class SteeringVector:
     ) -> SteeringVector:
         """Wrap any direction (e.g. an SAE decoder row) as a one-layer vector."""
         if direction.dim() != 1:
-            raise ElicitError(f"A direction must be 1-D [d_model], got shape {tuple(direction.shape)}.")
+            raise VectorError(f"A direction must be 1-D [d_model], got shape {tuple(direction.shape)}.")
         return cls({layer: direction.detach().clone()}, site=site, method=provenance.pop("method", "given"), name=name, **provenance)
 
     # ---- persistence ---------------------------------------------------------------
@@ -120,8 +132,7 @@ class SteeringVector:
 
     def save(self, path: str | Path) -> Path:
         """Write ``path.safetensors`` and ``path.json``; returns the safetensors path."""
-        path = Path(path)
-        stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+        stem = _stem(path)
         stem.parent.mkdir(parents=True, exist_ok=True)
         tensors = {f"layer.{k}": v.detach().cpu().contiguous() for k, v in self.directions.items()}
         save_file(tensors, str(stem.with_suffix(".safetensors")))
@@ -130,14 +141,18 @@ class SteeringVector:
 
     @classmethod
     def load(cls, path: str | Path) -> SteeringVector:
-        path = Path(path)
-        stem = path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
-        if not stem.with_suffix(".safetensors").exists() or not stem.with_suffix(".json").exists():
-            raise ElicitError(f"No steering vector at {str(stem)!r} (.safetensors and .json expected).")
-        tensors = load_file(str(stem.with_suffix(".safetensors")))
-        meta = json.loads(stem.with_suffix(".json").read_text())
+        """Read a vector written by :meth:`save` (``path`` with or without its suffix)."""
+        stem = _stem(path)
+        tensors_path, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+        if not tensors_path.exists() or not meta_path.exists():
+            raise VectorError(
+                f"No steering vector at {str(stem)!r} (.safetensors and .json expected); "
+                "write one with SteeringVector.save(path) or fit_vector(...).save(path)."
+            )
+        directions = _read_directions(tensors_path)
+        meta = _read_provenance(meta_path)
         return cls(
-            {int(k.split(".")[1]): v for k, v in tensors.items()},
+            directions,
             site=meta["site"],
             method=meta["method"],
             family=meta["family"],
@@ -170,6 +185,49 @@ class SteeringVector:
         )
 
 
+def _read_directions(path: Path) -> dict[int, torch.Tensor]:
+    """``{layer: direction}`` from a saved vector's safetensors file (tensors named ``layer.<int>``)."""
+    from safetensors import SafetensorError
+
+    try:
+        tensors = load_file(str(path))
+    except (OSError, SafetensorError) as err:
+        raise VectorError(f"Cannot read steering vector tensors {str(path)!r}: {err}. Re-save the vector.") from None
+    directions = {}
+    for key, value in tensors.items():
+        head, _, layer = key.partition(".")
+        if head != "layer" or not layer.lstrip("-").isdigit():
+            raise VectorError(
+                f"Tensor {key!r} in {str(path)!r} is not named 'layer.<int>'; a steering vector file holds one "
+                "tensor per layer as written by SteeringVector.save."
+            )
+        directions[int(layer)] = value
+    if not directions:
+        raise VectorError(f"{str(path)!r} holds no tensors; a steering vector needs at least one layer.")
+    return directions
+
+
+def _read_provenance(path: Path) -> dict[str, Any]:
+    """A saved vector's JSON provenance, checked for the fields :meth:`SteeringVector.load` reads."""
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise VectorError(f"{str(path)!r} is not valid JSON ({err}); re-save the vector with SteeringVector.save.") from None
+    if not isinstance(meta, dict):
+        raise VectorError(f"{str(path)!r} holds a {type(meta).__name__}, not a provenance object; re-save the vector.")
+    missing = [k for k in _SAVED_FIELDS if k not in meta]
+    if missing:
+        raise VectorError(
+            f"{str(path)!r} lacks provenance field(s) {missing} (needs {list(_SAVED_FIELDS)}); "
+            "re-save the vector with SteeringVector.save."
+        )
+    norms = meta["resid_norms"]
+    bad = [k for k in norms if not str(k).lstrip("-").isdigit()] if isinstance(norms, dict) else [norms]
+    if bad:
+        raise VectorError(f"resid_norms in {str(path)!r} has non-layer key(s) {bad}; keys are layer numbers.")
+    return meta
+
+
 def random_like(vector: SteeringVector, seed: int = 0) -> SteeringVector:
     """A norm-matched random direction at every layer (the mandatory control, docs/design.md)."""
     g = torch.Generator().manual_seed(seed)
@@ -180,9 +238,63 @@ def random_like(vector: SteeringVector, seed: int = 0) -> SteeringVector:
     return replace(vector, directions=dirs, method="random", name=f"random:{vector.name or vector.method}", seed=seed)
 
 
-def _labels_mask(labels: Sequence[str | None], want: str | Sequence[str]) -> np.ndarray:
-    wanted = {want} if isinstance(want, str) else set(want)
-    return np.array([lab in wanted for lab in labels])
+# ---- fit methods: (positive rows, negative rows, their mean difference, rng, seed) -> direction
+def _fit_diff_means(P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int) -> torch.Tensor:
+    """CAA: the difference of means itself."""
+    return dm
+
+
+def _fit_pca(P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int) -> torch.Tensor:
+    """RepE: first principal component of seeded paired differences, sign and scale from ``dm``."""
+    m = min(len(P), len(N))
+    pi, ni = rng.permutation(len(P))[:m], rng.permutation(len(N))[:m]
+    diffs = (P[torch.from_numpy(pi)] - N[torch.from_numpy(ni)]).double()
+    # exact SVD (d_model is small enough; avoids the unseeded randomized-PCA pitfall of repeng)
+    _, _, vh = torch.linalg.svd(diffs - diffs.mean(0), full_matrices=False)
+    pc = vh[0].to(P.dtype)
+    pc = pc if float(pc @ dm) >= 0 else -pc
+    return pc * float(pc @ dm)
+
+
+def _fit_probe(P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int) -> torch.Tensor:
+    """A logistic probe's unit coefficient, scaled to the projection of ``dm`` on it."""
+    from sklearn.linear_model import LogisticRegression
+
+    Xy = torch.cat([P, N]).double().numpy()
+    y = np.r_[np.ones(len(P)), np.zeros(len(N))]
+    clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(Xy, y)
+    w = torch.from_numpy(clf.coef_[0]).to(P.dtype)
+    w = w / w.norm()
+    return w * float(w @ dm)
+
+
+_FITS = {"diff_means": _fit_diff_means, "pca": _fit_pca, "probe": _fit_probe}
+#: The fit methods of :func:`fit_vector`.
+METHODS = tuple(_FITS)
+
+
+def _vector_sites(acts: ActivationSet, hook: str | HookSite | Sequence[str | HookSite]) -> list[HookSite]:
+    sites = list(parse_hooks(hook, n_layers=max((h.layer for h in acts.hooks), default=0) + 1))
+    if len({s.site for s in sites}) != 1:
+        raise VectorError(f"All hooks of one vector must share a site; got {[s.key for s in sites]}.")
+    return sites
+
+
+def _contrast_prompts(
+    acts: ActivationSet,
+    contrast: tuple[str | Sequence[str], str | Sequence[str]],
+    labels: Sequence[str | None] | None,
+    split: str | Sequence[str] | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(keep, positive, negative)`` prompt masks: the split's prompts and the contrast's two sides in it."""
+    labs = list(labels) if labels is not None else list(acts.labels)
+    if len(labs) != len(acts):
+        raise VectorError(f"{len(labs)} labels for {len(acts)} prompts; give one label per prompt.")
+    keep = np.ones(len(acts), dtype=bool)
+    if split is not None:
+        keep &= label_mask(acts.splits, split)
+    pos, neg = contrast_masks(labs, contrast, keep=keep, where=f" (split={split!r})")
+    return keep, pos, neg
 
 
 def fit_vector(
@@ -202,55 +314,22 @@ def fit_vector(
 
     ``hook`` may be several sites of one kind (one direction per layer). ``labels`` default
     to the task labels stored with the activations; ``split`` restricts the prompts used
-    (fit on a training split, never on the split you report).
+    (fit on a training split, never on the split you report). ``method`` is one of
+    :data:`METHODS` (module docstring).
     """
-    if method not in METHODS:
-        raise ElicitError(f"Unknown method {method!r}. Valid methods: {list(METHODS)} (or SteeringVector.from_direction).")
-    sites = list(parse_hooks(hook, n_layers=max((h.layer for h in acts.hooks), default=0) + 1))
-    if len({s.site for s in sites}) != 1:
-        raise ElicitError(f"All hooks of one vector must share a site; got {[s.key for s in sites]}.")
-    labs = list(labels) if labels is not None else list(acts.labels)
-    if len(labs) != len(acts):
-        raise ElicitError(f"{len(labs)} labels for {len(acts)} prompts; give one label per prompt.")
-    keep = np.ones(len(acts), dtype=bool)
-    if split is not None:
-        keep &= _labels_mask(acts.splits, split)
-    pos_m = _labels_mask(labs, contrast[0]) & keep
-    neg_m = _labels_mask(labs, contrast[1]) & keep
-    if pos_m.sum() < 2 or neg_m.sum() < 2:
-        raise ElicitError(
-            f"Contrast {contrast} has {int(pos_m.sum())} positive and {int(neg_m.sum())} negative prompts "
-            f"(split={split!r}); need at least 2 of each. Labels present: {sorted({str(x) for x in labs})}."
-        )
+    fit = _FITS.get(method)
+    if fit is None:
+        raise VectorError(f"Unknown method {method!r}. Valid methods: {list(METHODS)} (or SteeringVector.from_direction).")
+    sites = _vector_sites(acts, hook)
+    keep, pos_m, neg_m = _contrast_prompts(acts, contrast, labels, split)
     dirs: dict[int, torch.Tensor] = {}
     norms: dict[int, float] = {}
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # one stream across layers (the PCA pairing draws from it)
     for site in sites:
         X = acts.get(variant, site, position)
         P, N = X[torch.from_numpy(pos_m)], X[torch.from_numpy(neg_m)]
-        dm = P.mean(0) - N.mean(0)
         norms[site.layer] = float(X[torch.from_numpy(keep)].norm(dim=-1).mean())
-        if method == "diff_means":
-            d = dm
-        elif method == "pca":
-            m = min(len(P), len(N))
-            pi, ni = rng.permutation(len(P))[:m], rng.permutation(len(N))[:m]
-            diffs = (P[torch.from_numpy(pi)] - N[torch.from_numpy(ni)]).double()
-            # exact SVD (d_model is small enough; avoids the unseeded randomized-PCA pitfall of repeng)
-            _, _, vh = torch.linalg.svd(diffs - diffs.mean(0), full_matrices=False)
-            pc = vh[0].to(X.dtype)
-            pc = pc if float(pc @ dm) >= 0 else -pc
-            d = pc * float(pc @ dm)
-        else:
-            from sklearn.linear_model import LogisticRegression
-
-            Xy = torch.cat([P, N]).double().numpy()
-            y = np.r_[np.ones(len(P)), np.zeros(len(N))]
-            clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(Xy, y)
-            w = torch.from_numpy(clf.coef_[0]).to(X.dtype)
-            w = w / w.norm()
-            d = w * float(w @ dm)
-        dirs[site.layer] = d.detach().clone()
+        dirs[site.layer] = fit(P, N, mean_difference(P, N), rng, seed).detach().clone()
     return SteeringVector(
         dirs,
         site=sites[0].site,

@@ -46,9 +46,14 @@ def test_bridge_cached_generation_matches_uncached_and_transformers(arch: str, t
                                       do_sample=False, stop_at_eos=False, use_past_kv_cache=False,
                                       return_type="tokens", verbose=False)
         ours = generate(model, model.tokenizer, PROMPTS, max_new_tokens=12)
+        ours_uncached = generate(model, model.tokenizer, PROMPTS, max_new_tokens=12, use_cache=False)
     assert torch.equal(cached[:, enc.input_ids.shape[1]:], uncached[:, enc.input_ids.shape[1]:])
     assert torch.equal(cached[:, enc.input_ids.shape[1]:], ref_new)
-    # the kit's generate (left-padded, eos-trimmed) decodes the same continuations
-    decoded = [tok.decode([t for t in row.tolist() if t != tok.eos_token_id], skip_special_tokens=True).strip() for row in ref_new]
-    for o, d in zip(ours, decoded, strict=True):
-        assert d.startswith(o)
+    # the kit's generate (left-padded, cut before the first eos) decodes exactly transformers'
+    # continuations, cut the same way; none is empty, so the comparison says something
+    eos = tok.eos_token_id
+    cut = [row[: row.index(eos)] if eos in row else row for row in ref_new.tolist()]
+    expected = [tok.decode(row, skip_special_tokens=True).strip() for row in cut]
+    assert all(len(e.split()) >= 3 for e in expected), expected
+    assert ours == expected, (ours, expected)
+    assert ours_uncached == ours

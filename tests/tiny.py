@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 import transformers
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+from probes.models.tokens import word_tokenizer
 
 ARCHS = ("llama", "qwen2", "olmo2", "gemma2", "gpt2", "gpt_neox")
 
@@ -20,18 +21,8 @@ SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 
 def make_tokenizer(extra: list[str] | None = None) -> transformers.PreTrainedTokenizerFast:
     """A whitespace word-level tokenizer that prepends <bos>."""
-    vocab = {t: i for i, t in enumerate(SPECIALS + SYMBOLS + (extra or []))}
-    tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tk.post_processor = processors.TemplateProcessing(
-        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]
-    )
-    from tokenizers import decoders
-
-    tk.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tk, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
-    )
+    tok: transformers.PreTrainedTokenizerFast = word_tokenizer(SPECIALS + SYMBOLS + (extra or []))
+    return tok
 
 
 def make_config(arch: str, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_ctx: int = 128):

@@ -32,8 +32,9 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,13 @@ from safetensors.torch import save_file
 
 from probes.data.tasks import Task
 from probes.errors import CacheError, HookError, PositionError, TaskError
-from probes.models.family import ModelFamily
+from probes.models.checkpoint import safetensors_header
+from probes.models.family import ModelFamily, layer_count
 from probes.models.hooks import HookSite, parse_hooks, validate_hooks
 from probes.models.positions import Position, parse_positions
-from probes.models.tokens import context_length, encode
+from probes.models.tokens import Batch, context_length, encode
 
-__all__ = ["ActivationSet", "collect_activations", "texts_for", "FORMAT_VERSION"]
+__all__ = ["ActivationSet", "collect_activations", "texts_for", "capture", "Capture", "ShardBuffer", "ShardWriter", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 #: Default activation bytes per shard (sets the memory bound of collection).
@@ -94,22 +96,20 @@ def _written_sha256(path: Path, tensors: Mapping[str, torch.Tensor], size: int) 
     raw bytes at the header's ``data_offsets``. The header is read from disk; the data bytes
     are hashed from the tensors in memory (on a little-endian host they are the same bytes).
     If the layout is not exactly that (gaps, big-endian host), the file itself is hashed.
-    ``tests/probes/test_activations.py`` checks the result against hashing the file.
+    ``tests/probes/data/test_activations.py`` checks the result against hashing the file.
     """
     import sys
 
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        header = fh.read(int.from_bytes(head, "little"))
-    spans = sorted((tuple(v["data_offsets"]), k) for k, v in json.loads(header).items() if k != "__metadata__")
+    head, header = safetensors_header(path)
+    spans = sorted((tuple(v["data_offsets"]), k) for k, v in header.items() if k != "__metadata__")
     pos = 0
     for (start, end), _ in spans:
         if start != pos:
             return _sha256(path)
         pos = end
-    if sys.byteorder != "little" or 8 + len(header) + pos != size:
+    if sys.byteorder != "little" or len(head) + pos != size:
         return _sha256(path)
-    h = hashlib.sha256(head + header)
+    h = hashlib.sha256(head)
     for _, key in spans:
         t = tensors[key].detach()
         if t.device.type != "cpu" or not t.is_contiguous():
@@ -373,32 +373,109 @@ def collect_activations(
         shard_size: prompts per shard (the memory bound of collection); by default as many as fit
             in :data:`SHARD_BYTES` (64 MiB) of activations, between 16 and 1024 prompts.
         overwrite: replace a store at ``out`` whose settings differ (otherwise an error).
+
+    The steps: :func:`_plan` (everything fixed before a model loads), :func:`_open_store`
+    (the fingerprint check), then :func:`_collect_variant` per variant, each shard filled in a
+    :class:`ShardBuffer` under one :func:`capture` and written by a :class:`ShardWriter`.
     """
     from dataclasses import replace
-
 
     if device is not None and device != family.device:
         family = replace(family, device=device, device_map=None)
     if batch_size < 1 or (shard_size is not None and shard_size < 1):
         raise TaskError(f"batch_size and shard_size must be >= 1 (got {batch_size}, {shard_size}).")
-    variants = list(variants) if variants is not None else family.variants
-    for v in variants:
-        family._spec(v)  # raises with the valid names
-    cfg = family.config(variants[0])
-    total_layers = int(cfg.get("num_hidden_layers", cfg.get("n_layer", 0)) or 0) or None
-    sites = parse_hooks(hooks, n_layers=total_layers)
-    pos_list = parse_positions(positions)
-    pos_keys = [p.key for p in pos_list]
-    if len(set(pos_keys)) != len(pos_keys):
-        raise PositionError(f"Duplicate positions in {pos_keys}.")
+    names = list(variants) if variants is not None else family.variants
+    for v in names:
+        family.spec(v)  # raises with the valid names
+    plan, meta = _plan(
+        family, task, hooks, positions, names, out=out, text=text, shard_size=shard_size,
+        batch_size=batch_size, padding_side=padding_side, progress=progress,
+    )
+    _open_store(plan.root, meta, overwrite=overwrite, variants=names)
+    with ShardWriter() as writer:
+        for variant in names:
+            _collect_variant(family, variant, plan, writer)
+    return ActivationSet.load(plan.root, verify=False)
 
+
+# ------------------------------------------------------------------ plan
+@dataclass(frozen=True)
+class _Plan:
+    """What a collection reads, fixed (and validated) before any model is loaded.
+
+    ``resolved[prompt][position]`` are the token indices of that position in the prompt's
+    *unpadded* tokens; ``shard_size`` prompts go to one shard.
+    """
+
+    root: Path
+    sites: tuple[HookSite, ...]
+    pos_keys: tuple[str, ...]
+    resolved: list[list[list[int]]]
+    texts: list[str]
+    tokenizer: Any
+    shard_size: int
+    batch_size: int
+    padding_side: str
+    progress: bool
+
+    @property
+    def n(self) -> int:
+        return len(self.texts)
+
+    @property
+    def n_shards(self) -> int:
+        return (self.n + self.shard_size - 1) // self.shard_size
+
+    def bounds(self, si: int) -> tuple[int, int]:
+        """Prompts ``[lo, hi)`` of shard ``si``."""
+        return si * self.shard_size, min(self.n, (si + 1) * self.shard_size)
+
+    def batches(self, si: int) -> list[tuple[int, int]]:
+        """Prompts ``[b0, b1)`` of each forward pass of shard ``si``."""
+        lo, hi = self.bounds(si)
+        return [(b0, min(hi, b0 + self.batch_size)) for b0 in range(lo, hi, self.batch_size)]
+
+
+def _plan(
+    family: ModelFamily,
+    task: Task,
+    hooks: str | HookSite | Sequence[str | HookSite],
+    positions: str | int | Position | Sequence[str | int | Position],
+    variants: list[str],
+    *,
+    out: str | Path | None,
+    text: str,
+    shard_size: int | None,
+    batch_size: int,
+    padding_side: str,
+    progress: bool,
+) -> tuple[_Plan, dict[str, Any]]:
+    """Parse the sites and positions, tokenise every prompt once (validating lengths and
+    positions), choose the shard size; return the plan and the store's ``meta.json``."""
+    cfg = family.config(variants[0])
+    sites = parse_hooks(hooks, n_layers=layer_count(cfg) or None)
+    pos_list = parse_positions(positions)
+    pos_keys = tuple(p.key for p in pos_list)
+    if len(set(pos_keys)) != len(pos_keys):
+        raise PositionError(f"Duplicate positions in {list(pos_keys)}; give each position once.")
     tokenizer = family.tokenizer(variants[0])
     texts = texts_for(task, text)
-    n_ctx = context_length(cfg)
-    # tokenise once up front: validates lengths and positions before any model is loaded
-    enc_all = encode(tokenizer, texts, max_length=n_ctx, ids=task.ids)
-    resolved: list[list[list[int]]] = []  # [prompt][position] -> indices into unpadded tokens
-    for ex, toks in zip(task.examples, enc_all.tokens, strict=True):
+    enc_all = encode(tokenizer, texts, max_length=context_length(cfg), ids=task.ids)
+    resolved = _resolve_positions(task, enc_all.tokens, pos_list)
+    root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="elicit-acts-"))
+    root.mkdir(parents=True, exist_ok=True)
+    if shard_size is None:
+        shard_size = _auto_shard_size(resolved, len(sites), family.dtype, cfg)
+    plan = _Plan(root, sites, pos_keys, resolved, texts, tokenizer, shard_size, batch_size, padding_side, progress)
+    return plan, _store_meta(family, task, variants, plan, text, cfg)
+
+
+def _resolve_positions(
+    task: Task, tokens: Sequence[Sequence[str]], pos_list: Sequence[Position]
+) -> list[list[list[int]]]:
+    """``[prompt][position] -> indices`` into each prompt's unpadded tokens."""
+    resolved: list[list[list[int]]] = []
+    for ex, toks in zip(task.examples, tokens, strict=True):
         row = []
         for p in pos_list:
             try:
@@ -406,18 +483,22 @@ def collect_activations(
             except PositionError as err:
                 raise PositionError(f"Prompt {ex.id!r}: {err}") from None
         resolved.append(row)
+    return resolved
 
-    root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="elicit-acts-"))
-    root.mkdir(parents=True, exist_ok=True)
-    n = len(task)
-    if shard_size is None:
-        rows_per_prompt = sum(len(idx) for row in resolved for idx in row) / max(1, n)
-        itemsize = torch.empty((), dtype=family.dtype).element_size()
-        d_model_cfg = int(cfg.get("hidden_size", cfg.get("n_embd", 1)) or 1)
-        per_prompt = max(1.0, rows_per_prompt * len(sites) * d_model_cfg * itemsize)
-        shard_size = int(min(1024, max(16, SHARD_BYTES // per_prompt)))
-    n_shards = (n + shard_size - 1) // shard_size
-    meta: dict[str, Any] = {
+
+def _auto_shard_size(resolved: list[list[list[int]]], n_sites: int, dtype: torch.dtype, cfg: Mapping[str, Any]) -> int:
+    """As many prompts as fit in :data:`SHARD_BYTES` of activations, between 16 and 1024."""
+    rows_per_prompt = sum(len(idx) for row in resolved for idx in row) / max(1, len(resolved))
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    d_model_cfg = int(cfg.get("hidden_size", cfg.get("n_embd", 1)) or 1)
+    per_prompt = max(1.0, rows_per_prompt * n_sites * d_model_cfg * itemsize)
+    return int(min(1024, max(16, SHARD_BYTES // per_prompt)))
+
+
+def _store_meta(
+    family: ModelFamily, task: Task, variants: list[str], plan: _Plan, text: str, cfg: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
         "format": FORMAT_VERSION,
         "kit_version": _kit_version(),
         "family": family.name,
@@ -425,24 +506,30 @@ def collect_activations(
         "revisions": {v: family.revision(v) for v in variants},
         "task_name": task.name,
         "task_hash": task.hash,
-        "hooks": [s.key for s in sites],
-        "positions": pos_keys,
+        "hooks": [s.key for s in plan.sites],
+        "positions": list(plan.pos_keys),
         "text": text,
         "dtype": str(family.dtype).replace("torch.", ""),
-        "tokenizer": getattr(tokenizer, "name_or_path", ""),
+        "tokenizer": getattr(plan.tokenizer, "name_or_path", ""),
         "prompt_ids": list(task.ids),
         "labels": list(task.labels),
         "splits": [e.split for e in task.examples],
-        "shard_size": shard_size,
-        "n_shards": n_shards,
+        "shard_size": plan.shard_size,
+        "n_shards": plan.n_shards,
         "d_model": int(cfg.get("hidden_size", cfg.get("n_embd", 0))),
     }
+
+
+def _open_store(root: Path, meta: dict[str, Any], *, overwrite: bool, variants: list[str]) -> None:
+    """Write ``meta.json``; a store of other settings at ``root`` is an error (or replaced with
+    ``overwrite``), one of the same settings keeps the variants collected earlier."""
     meta_path = root / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
-        if _fingerprint(old) != _fingerprint(meta):
+        new_fp, old_fp = _fingerprint(meta), _fingerprint(old)
+        if old_fp != new_fp:
             if not overwrite:
-                diff = [k for k in _fingerprint(meta) if _fingerprint(old).get(k) != _fingerprint(meta).get(k)]
+                diff = [k for k in new_fp if old_fp.get(k) != new_fp.get(k)]
                 raise CacheError(
                     f"{str(root)!r} holds activations collected with other settings (differing: {diff}). "
                     "Use another out= folder, or overwrite=True to replace it."
@@ -450,131 +537,180 @@ def collect_activations(
             shutil.rmtree(root)
             root.mkdir(parents=True)
         else:
-            # keep variants collected earlier that are not requested now
             meta["variants"] = list(dict.fromkeys(list(old.get("variants", [])) + variants))
             meta["revisions"] = {**old.get("revisions", {}), **meta["revisions"]}
     _atomic_json(meta_path, meta)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="elicit-shard-writer") as writer:
-        for variant in variants:
-            _collect_variant(
-                family, variant, root, n, n_shards, shard_size, sites, pos_keys, resolved, texts, tokenizer,
-                batch_size, padding_side, progress, writer,
+
+# ------------------------------------------------------------------ run
+class Capture:
+    """The outputs of the hooked sites in one forward pass (see :func:`capture`)."""
+
+    def __init__(self, model: Any, names: Sequence[str], variant: str, stop_at: int | None) -> None:
+        self.model, self.names, self.variant, self.stop_at = model, list(names), variant, stop_at
+        self.captured: dict[str, torch.Tensor] = {}
+
+    def hook(self, key: str) -> Callable[[torch.Tensor, Any], torch.Tensor]:
+        def hook_fn(x: torch.Tensor, hook: Any) -> torch.Tensor:
+            self.captured[key] = x.detach()
+            return x
+
+        return hook_fn
+
+    def run(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One forward pass (stopped after the last hooked layer); hook name -> output."""
+        self.captured.clear()
+        self.model(
+            batch.input_ids,
+            attention_mask=batch.attention_mask,
+            stop_at_layer=self.stop_at,
+            return_type=None if self.stop_at is None else "logits",
+        )
+        missing = [nm for nm in self.names if nm not in self.captured]
+        if missing:
+            raise HookError(
+                f"Hook(s) {missing} did not fire on variant {self.variant!r}; the model's forward "
+                "skips them. Choose other sites."
             )
-    return ActivationSet.load(root, verify=False)
+        return self.captured
 
 
-def _collect_variant(
-    family: ModelFamily, variant: str, root: Path, n: int, n_shards: int, shard_size: int, sites: Sequence[HookSite],
-    pos_keys: Sequence[str], resolved: list[list[list[int]]], texts: list[str], tokenizer: Any, batch_size: int,
-    padding_side: str, progress: bool, writer: ThreadPoolExecutor,
-) -> None:
-    """Run one variant over every missing shard of the store."""
-    from tqdm.auto import tqdm
+@contextmanager
+def capture(model: Any, names: Sequence[str], *, variant: str, stop_at: int | None) -> Iterator[Capture]:
+    """Hooks on ``names`` for the whole block; each :meth:`Capture.run` checks that all fired.
 
-    vdir = root / variant
+    The hooks are added once (per variant), not per batch: TransformerBridge rebuilds its alias
+    map on every add/remove (~13 ms each, ~8% of a 20M-model batch; benchmarks/collect.py).
+    They are removed, and the captured tensors dropped, however the block exits.
+    """
+    cap = Capture(model, names, variant, stop_at)
+    try:
+        with model.hooks(fwd_hooks=[(name, cap.hook(name)) for name in names]):
+            yield cap
+    finally:
+        cap.captured.clear()
+
+
+class ShardBuffer:
+    """The preallocated tensors of one shard, filled forward pass by forward pass.
+
+    The rows of every position are known from the plan, so each ``hook@position`` tensor is
+    allocated once at its final size (no concatenation copy at the end); on CUDA it is pinned
+    and filled by asynchronous copies (no stall per batch).
+    """
+
+    def __init__(
+        self, plan: _Plan, si: int, names: Sequence[str], d_model: int, dtype: torch.dtype, pinned: bool
+    ) -> None:
+        self.plan, self.names, self.d_model, self.pinned = plan, list(names), d_model, pinned
+        self.lo, self.hi = plan.bounds(si)
+        pos_keys = plan.pos_keys
+        totals = {pk: sum(len(plan.resolved[i][k]) for i in range(self.lo, self.hi)) for k, pk in enumerate(pos_keys)}
+        self.data: dict[str, torch.Tensor] = {
+            _data_key(s, p): torch.empty(totals[p], d_model, dtype=dtype, pin_memory=pinned)
+            for s in plan.sites
+            for p in pos_keys
+        }
+        self.filled = dict.fromkeys(pos_keys, 0)
+        self.counts: dict[str, list[int]] = {p: [] for p in pos_keys}
+
+    def add(self, b0: int, batch: Batch, captured: Mapping[str, torch.Tensor]) -> None:
+        """Copy the rows of prompts ``b0 ..`` of ``batch``: one gather per (hook, position)."""
+        width = batch.input_ids.shape[1]
+        for k, pk in enumerate(self.plan.pos_keys):
+            flat: list[int] = []  # row indices into [batch * pos]
+            for j in range(len(batch.lengths)):
+                idx = self.plan.resolved[b0 + j][k]
+                self.counts[pk].append(len(idx))
+                flat += [j * width + batch.offsets[j] + i for i in idx]
+            rows = torch.tensor(flat, device=batch.input_ids.device)
+            start, end = self.filled[pk], self.filled[pk] + len(flat)
+            for site, name in zip(self.plan.sites, self.names, strict=True):
+                self._gather(captured[name].reshape(-1, self.d_model), rows, self.data[_data_key(site, pk)][start:end])
+            self.filled[pk] = end
+
+    def _gather(self, h: torch.Tensor, rows: torch.Tensor, dst: torch.Tensor) -> None:
+        sel = rows if rows.device == h.device else rows.to(h.device)  # (device_map: layers on several GPUs)
+        if h.device == dst.device:
+            torch.index_select(h, 0, sel, out=dst)  # gather straight into the shard buffer
+        else:
+            dst.copy_(h.index_select(0, sel), non_blocking=self.pinned)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The shard's tensors: ``hook@position`` rows and ``offsets@position`` (prompt -> rows)."""
+        tensors: dict[str, torch.Tensor] = dict(self.data)
+        for pk, c in self.counts.items():
+            tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
+        return tensors
+
+
+class ShardWriter:
+    """Writes shards on a background thread while the next one is computed (serialising,
+    hashing and file writes release the GIL); at most one write is in flight."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="elicit-shard-writer")
+        self._pending: Future[None] | None = None
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+
+    def submit(self, vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant: str, lo: int, hi: int) -> None:
+        """Wait for the write in flight, then start writing shard ``si``."""
+        self.wait()
+        self._pending = self._pool.submit(_write_shard, vdir, si, tensors, variant, lo, hi)
+
+    def wait(self) -> None:
+        """Wait for the write in flight (its error, if any, is raised here)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+
+def _collect_variant(family: ModelFamily, variant: str, plan: _Plan, writer: ShardWriter) -> None:
+    """Run one variant over every missing shard of the store; ``complete.json`` records the run."""
+    vdir = plan.root / variant
     vdir.mkdir(exist_ok=True)
-    todo = [i for i in range(n_shards) if not _shard_valid(vdir, i)]
+    todo = [i for i in range(plan.n_shards) if not _shard_valid(vdir, i)]
     if not todo:
         if not (vdir / "complete.json").exists():
-            _atomic_json(vdir / "complete.json", {"n_shards": n_shards})
+            _atomic_json(vdir / "complete.json", {"n_shards": plan.n_shards})
         return
     (vdir / "complete.json").unlink(missing_ok=True)
     t_open = time.perf_counter()
     with family.open(variant) as model:
         t_run = time.perf_counter()
-        names = validate_hooks(model, sites)
-        d_model = int(model.cfg.d_model)
-        stop = max(s.layer for s in sites) + 1
-        stop_at = stop if stop < int(model.cfg.n_layers) else None
-        pinned = torch.device(family.device).type == "cuda" and family.device_map is None
-        bar = tqdm(total=len(todo) * shard_size, desc=f"collect {variant}", unit="prompt", disable=not progress)
-        pending: Future[None] | None = None
-        captured: dict[str, torch.Tensor] = {}
-
-        def make_hook(key: str):
-            def hook_fn(x: torch.Tensor, hook: Any) -> torch.Tensor:
-                captured[key] = x.detach()
-                return x
-
-            return hook_fn
-
-        # hooks are added once per variant, not per batch: TransformerBridge rebuilds its alias
-        # map on every add/remove (~13 ms each here, ~8% of a 20M-model batch; benchmarks/collect.py)
-        fwd = [(name, make_hook(name)) for name in names]
-        with torch.inference_mode(), model.hooks(fwd_hooks=fwd):
-            for si in todo:
-                lo, hi = si * shard_size, min(n, (si + 1) * shard_size)
-                # rows per position are known up front: fill preallocated tensors (no final concatenation copy)
-                totals = {pk: sum(len(resolved[i][k]) for i in range(lo, hi)) for k, pk in enumerate(pos_keys)}
-                # on CUDA the shard buffer is pinned and filled by asynchronous copies (no stall per batch)
-                buf: dict[str, torch.Tensor] = {
-                    _data_key(s, p): torch.empty(totals[p], d_model, dtype=family.dtype, pin_memory=pinned)
-                    for s in sites
-                    for p in pos_keys
-                }
-                filled = dict.fromkeys(pos_keys, 0)
-                counts: dict[str, list[int]] = {p: [] for p in pos_keys}
-                for b0 in range(lo, hi, batch_size):
-                    b1 = min(hi, b0 + batch_size)
-                    batch = encode(tokenizer, texts[b0:b1], padding_side=padding_side, device=family.device)
-                    captured.clear()
-                    model(
-                        batch.input_ids,
-                        attention_mask=batch.attention_mask,
-                        stop_at_layer=stop_at,
-                        return_type=None if stop_at is None else "logits",
-                    )
-                    missing = [nm for nm in names if nm not in captured]
-                    if missing:
-                        raise HookError(
-                            f"Hook(s) {missing} did not fire on variant {variant!r}; the model's forward "
-                            "skips them. Choose other sites."
-                        )
-                    # one gather per (hook, position) for the whole batch: row indices into [batch * pos]
-                    width = batch.input_ids.shape[1]
-                    for k, pk in enumerate(pos_keys):
-                        flat: list[int] = []
-                        for j in range(b1 - b0):
-                            idx = resolved[b0 + j][k]
-                            counts[pk].append(len(idx))
-                            flat += [j * width + batch.offsets[j] + i for i in idx]
-                        rows = torch.tensor(flat, device=batch.input_ids.device)
-                        start, end = filled[pk], filled[pk] + len(flat)
-                        for site, name in zip(sites, names, strict=True):
-                            h = captured[name].reshape(-1, d_model)
-                            dst = buf[_data_key(site, pk)][start:end]
-                            sel = rows if rows.device == h.device else rows.to(h.device)  # (device_map: layers on several GPUs)
-                            if h.device == dst.device:
-                                torch.index_select(h, 0, sel, out=dst)  # gather straight into the shard buffer
-                            else:
-                                dst.copy_(h.index_select(0, sel), non_blocking=pinned)
-                        filled[pk] = end
-                    bar.update(b1 - b0)
-                tensors: dict[str, torch.Tensor] = dict(buf)
-                for pk, c in counts.items():
-                    tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
-                # the shard is written by a background thread while the next one is computed
-                # (serialising, hashing and file writes release the GIL); at most one write is in flight
-                if pinned:
-                    torch.cuda.synchronize()  # the asynchronous copies into this shard have landed
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(_write_shard, vdir, si, tensors, variant, lo, hi)
-                del tensors, buf
-        captured.clear()
-        if pending is not None:
-            pending.result()
-        bar.close()
+        _run_shards(model, family, variant, plan, todo, writer)
         t_done = time.perf_counter()
     # provenance: how long this run took (loading vs. forward passes + writing), for this many prompts
     timing = {"load_s": round(t_run - t_open, 4), "collect_s": round(t_done - t_run, 4),
-              "prompts": sum(min(n, (si + 1) * shard_size) - si * shard_size for si in todo)}
-    _atomic_json(vdir / "complete.json", {"n_shards": n_shards, "timing": timing})
+              "prompts": sum(hi - lo for lo, hi in map(plan.bounds, todo))}
+    _atomic_json(vdir / "complete.json", {"n_shards": plan.n_shards, "timing": timing})
 
 
-def stack_variants(
-    acts: ActivationSet, hook: HookSite | str, position: str | None = None, variants: Iterable[str] | None = None
-) -> dict[str, torch.Tensor]:
-    """``{variant: Tensor[prompt, d_model]}`` for the given hook and position."""
-    return {v: acts.get(v, hook, position) for v in (variants or acts.variants)}
+def _run_shards(model: Any, family: ModelFamily, variant: str, plan: _Plan, todo: list[int], writer: ShardWriter) -> None:
+    """Fill and write shards ``todo`` with the open ``model``."""
+    from tqdm.auto import tqdm
+
+    names = validate_hooks(model, plan.sites)
+    d_model = int(model.cfg.d_model)
+    stop = max(s.layer for s in plan.sites) + 1
+    stop_at = stop if stop < int(model.cfg.n_layers) else None
+    pinned = torch.device(family.device).type == "cuda" and family.device_map is None
+    bar = tqdm(total=len(todo) * plan.shard_size, desc=f"collect {variant}", unit="prompt", disable=not plan.progress)
+    with torch.inference_mode(), capture(model, names, variant=variant, stop_at=stop_at) as cap:
+        for si in todo:
+            buf = ShardBuffer(plan, si, names, d_model, family.dtype, pinned)
+            for b0, b1 in plan.batches(si):
+                batch = encode(plan.tokenizer, plan.texts[b0:b1], padding_side=plan.padding_side, device=family.device)
+                buf.add(b0, batch, cap.run(batch))
+                bar.update(b1 - b0)
+            if pinned:
+                torch.cuda.synchronize()  # the asynchronous copies into this shard have landed
+            writer.submit(plan.root / variant, si, buf.tensors(), variant, buf.lo, buf.hi)
+            del buf
+    writer.wait()
+    bar.close()

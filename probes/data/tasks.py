@@ -12,6 +12,7 @@ spans, so cached activations and sweep rows can be matched to the exact data.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from probes.errors import TaskError
+from probes.models.config_keys import check_keys
 
 __all__ = [
     "Example",
@@ -114,6 +116,11 @@ SCORERS: dict[str, ScorerFn] = {
 
 def register_scorer(name: str, fn: ScorerFn) -> None:
     """Register a scorer ``fn(completion, answer, format_prefix) -> Score`` under ``name``."""
+    if not isinstance(name, str) or not name or not callable(fn):
+        raise TaskError(
+            f"register_scorer needs a non-empty name and a callable fn(completion, answer, format_prefix) "
+            f"-> Score; got name={name!r}, fn of type {type(fn).__name__}."
+        )
     SCORERS[name] = fn
 
 
@@ -154,9 +161,11 @@ class Task:
                 raise TaskError(f"Task {self.name!r} has duplicate example id {ex.id!r}; ids must be unique.")
             seen.add(ex.id)
         if self.scorer not in SCORERS:
+            close = difflib.get_close_matches(self.scorer, list(SCORERS), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise TaskError(
-                f"Unknown scorer {self.scorer!r} for task {self.name!r}. Valid scorers: {sorted(SCORERS)} "
-                "(or register one with probes.register_scorer)."
+                f"Unknown scorer {self.scorer!r} for task {self.name!r}. Valid scorers: {sorted(SCORERS)}.{hint} "
+                "(Or register one with probes.data.tasks.register_scorer.)"
             )
 
     def __len__(self) -> int:
@@ -321,12 +330,13 @@ class Task:
         Settings (``scorer``, ``format_prefix``, ``spans``, ``max_new_tokens``, ``prompt_field``,
         ``answer_field``) are keyword arguments; unknown settings are errors.
         """
-        unknown = set(settings) - _TASK_KEYS
-        if unknown:
-            raise TaskError(f"Unknown task setting(s) {sorted(unknown)}. Valid: {sorted(_TASK_KEYS)}.")
         path = Path(path)
+        check_keys(settings, _TASK_KEYS, f"the settings of task {str(path)!r}", error=TaskError, what="setting")
         if not path.exists():
-            raise TaskError(f"Task file {str(path)!r} does not exist.")
+            raise TaskError(
+                f"Task file {str(path)!r} does not exist. Check the path (a family file's task paths are "
+                "relative to the family file's folder)."
+            )
         records = []
         with open(path) as fh:
             for lineno, line in enumerate(fh, 1):

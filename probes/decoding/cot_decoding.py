@@ -110,6 +110,53 @@ def answer_token_span(
     return None
 
 
+def _first_branches(
+    model: Any, enc: Sequence[list[int]], k: int, pad: int, device: torch.device, batch_size: int
+) -> tuple[torch.return_types.topk, list[float]]:
+    """The top-``k`` (+1) first tokens of every prompt, and each prompt's first-step margin ``p(top1) − p(top2)``."""
+    first = [_next_probs(model, enc[i : i + batch_size], pad, device) for i in range(0, len(enc), batch_size)]
+    p0 = torch.cat(first)
+    top = p0.topk(min(k + 1, p0.shape[-1]), dim=-1)
+    margin0 = (top.values[:, 0] - top.values[:, 1]).tolist() if top.values.shape[1] > 1 else [1.0] * len(enc)
+    return top, margin0
+
+
+def _path_confidence(
+    tokenizer: Any, path: list[int], margins: list[float], parsed: str, marker: str | None
+) -> float:
+    """Mean margin over the answer tokens of ``path`` (``NaN`` when the answer is not found)."""
+    ans = tokenizer.convert_ids_to_tokens(tokenizer(parsed, add_special_tokens=False)["input_ids"])
+    span = answer_token_span(tokenizer.convert_ids_to_tokens(path), ans, marker)
+    return float(np.mean(margins[span[0] : span[1]])) if span is not None else float("nan")
+
+
+def _path_columns(
+    tokenizer: Any, task: Task, answer: str, tok: int, new: list[int], marg: list[float], margin0: float, *,
+    eos: int | None, answer_marker: str | None,
+) -> dict[str, Any]:
+    """Completion, score and answer confidence of the path that starts with ``tok`` and continues with ``new``."""
+    path = ([] if tok == eos else [tok]) + new
+    # the margin of the first token is the first step's top1 - top2 (branching is not greedy)
+    path_margins = ([margin0] if tok != eos else []) + marg
+    completion = tokenizer.decode(path, skip_special_tokens=True).strip()
+    sc = task.score(completion, answer)
+    conf = float("nan")
+    if sc.parsed is not None:
+        conf = _path_confidence(tokenizer, path, path_margins, sc.parsed, answer_marker if sc.used_format else None)
+    return {"completion": completion, "parsed": sc.parsed, "correct": bool(sc.correct),
+            "used_format": bool(sc.used_format), "confidence": conf}
+
+
+def _chosen(df: pd.DataFrame) -> np.ndarray:
+    """The chosen path of each prompt: the most confident; ties (and all-NaN prompts) go to the lowest branch."""
+    ranked = df.assign(_c=df["confidence"].fillna(-np.inf)).sort_values(
+        ["variant", "prompt_id", "_c", "branch"], ascending=[True, True, False, True]
+    )
+    return df.index.isin(ranked.groupby(["variant", "prompt_id"], sort=False).head(1).index)
+
+
+# the task-level signature (model, tokenizer, task, *, variant, ..., max_new_tokens, batch_size) is
+# shared on purpose with probes.decoding.sampling.sample_task: the two are called side by side
 def cot_decode(
     model: Any,
     tokenizer: Any,
@@ -138,45 +185,21 @@ def cot_decode(
     vocab = len(tokenizer)
     if k > vocab:
         raise TaskError(f"k={k} exceeds the vocabulary size {vocab}.")
-    first = [_next_probs(model, enc[i : i + batch_size], pad, device) for i in range(0, len(enc), batch_size)]
-    p0 = torch.cat(first)
-    top = p0.topk(min(k + 1, p0.shape[-1]), dim=-1)
-    margin0 = (top.values[:, 0] - top.values[:, 1]).tolist() if top.values.shape[1] > 1 else [1.0] * len(enc)
-    rows, meta = [], []
-    for i, ids in enumerate(enc):
-        for b in range(k):
-            tok = int(top.indices[i, b])
-            rows.append(list(ids) + [tok])
-            meta.append((i, b, tok, float(top.values[i, b])))
+    top, margin0 = _first_branches(model, enc, k, pad, device, batch_size)
+    branches = [(i, b, int(top.indices[i, b]), float(top.values[i, b])) for i in range(len(enc)) for b in range(k)]
     cont, margins = greedy_continue(
-        model, rows, max_new_tokens=max(budget - 1, 0), eos_id=eos, pad_id=pad, batch_size=batch_size
+        model, [list(enc[i]) + [tok] for i, _, tok, _ in branches], max_new_tokens=max(budget - 1, 0),
+        eos_id=eos, pad_id=pad, batch_size=batch_size,
     )
     out = []
-    for (i, b, tok, prob), new, marg in zip(meta, cont, margins, strict=True):
+    for (i, b, tok, prob), new, marg in zip(branches, cont, margins, strict=True):
         ex = task.examples[i]
-        path = ([] if tok == eos else [tok]) + new
-        # the margin of the first token is the first step's top1 - top2 (branching is not greedy)
-        path_margins = ([margin0[i]] if tok != eos else []) + marg
-        completion = tokenizer.decode(path, skip_special_tokens=True).strip()
-        sc = task.score(completion, ex.answer)
-        conf = float("nan")
-        if sc.parsed is not None:
-            ans = tokenizer.convert_ids_to_tokens(tokenizer(sc.parsed, add_special_tokens=False)["input_ids"])
-            span = answer_token_span(tokenizer.convert_ids_to_tokens(path), ans, answer_marker if sc.used_format else None)
-            if span is not None:
-                conf = float(np.mean(path_margins[span[0] : span[1]]))
-        out.append(
-            {"variant": variant, "task": task.name, "prompt_id": ex.id, "label": ex.label, "split": ex.split,
-             "branch": b, "first_token": tokenizer.convert_ids_to_tokens(tok), "first_prob": prob,
-             "completion": completion, "parsed": sc.parsed, "correct": bool(sc.correct),
-             "used_format": bool(sc.used_format), "confidence": conf, "greedy": b == 0}
-        )
+        path = _path_columns(tokenizer, task, ex.answer, tok, new, marg, margin0[i], eos=eos, answer_marker=answer_marker)
+        out.append({"variant": variant, "task": task.name, "prompt_id": ex.id, "label": ex.label, "split": ex.split,
+                    "branch": b, "first_token": tokenizer.convert_ids_to_tokens(tok), "first_prob": prob, **path,
+                    "greedy": b == 0})
     df = pd.DataFrame(out)
-    # the chosen path: the most confident; ties (and all-NaN prompts) go to the lowest branch
-    ranked = df.assign(_c=df["confidence"].fillna(-np.inf)).sort_values(
-        ["variant", "prompt_id", "_c", "branch"], ascending=[True, True, False, True]
-    )
-    df["chosen"] = df.index.isin(ranked.groupby(["variant", "prompt_id"], sort=False).head(1).index)
+    df["chosen"] = _chosen(df)
     return df
 
 

@@ -32,6 +32,8 @@ SAMPLE_COLUMNS = (
 )
 
 
+# the sampling keywords mirror probes.models.generation.generate, to which they pass through, and the
+# task-level head (model, tokenizer, task, *, variant) is shared with cot_decode on purpose
 def sample_task(
     model: Any,
     tokenizer: Any,

@@ -37,8 +37,6 @@ Glossary of dimensions: ``row`` (token rows), ``d_model``, ``d_sae``, ``model`` 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +45,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from einops import rearrange
 from jaxtyping import Float, Int
 
 from probes.data.activations import ActivationSet
-from probes.dictionaries.sae import _drops_first, _fit_training_sae, _keep_mask, _row_batches
+from probes.dictionaries.training import position_key, store_keep_mask, train_dictionary
 from probes.errors import ElicitError
 from probes.models.hooks import HookSite
 from probes.models.positions import Position
@@ -79,6 +78,18 @@ class CrosscoderError(ElicitError):
     """A crosscoder could not be trained or loaded, or does not fit the activations given."""
 
 
+def _stack(
+    h_base: Float[torch.Tensor, "row d_model"], h_variant: Float[torch.Tensor, "row d_model"], scales: tuple[float, float]
+) -> Float[torch.Tensor, "row two_d_model"]:
+    """``[s_b·h_base; s_v·h_variant]``: the crosscoder's input, the models side by side."""
+    return rearrange([h_base.float() * scales[0], h_variant.float() * scales[1]], "model ... d -> ... (model d)")
+
+
+def _split(x: Float[torch.Tensor, "... two_d_model"]) -> Float[torch.Tensor, "model ... d_model"]:
+    """The per-model halves of a crosscoder-space tensor: ``[0]`` the base's, ``[1]`` the variant's (views)."""
+    return rearrange(x, "... (model d) -> model ... d", model=2)
+
+
 @dataclass(frozen=True)
 class Crosscoder:
     """A two-model crosscoder: a sae_lens SAE over ``[s_b·h_base; s_v·h_variant]``.
@@ -103,7 +114,7 @@ class Crosscoder:
     @property
     def decoders(self) -> Float[torch.Tensor, "d_sae model d_model"]:
         """Decoder rows split per model (scaled units)."""
-        return self.sae.W_dec.detach().view(self.d_sae, 2, self.d_model)
+        return rearrange(self.sae.W_dec.detach(), "d_sae (model d_model) -> d_sae model d_model", model=2)
 
     def _cat(self, h_base: torch.Tensor, h_variant: torch.Tensor) -> torch.Tensor:
         if h_base.shape != h_variant.shape or h_base.shape[-1] != self.d_model:
@@ -111,7 +122,7 @@ class Crosscoder:
                 f"h_base and h_variant must both be [..., {self.d_model}], got {tuple(h_base.shape)} and "
                 f"{tuple(h_variant.shape)}."
             )
-        return torch.cat([h_base.float() * self.scales[0], h_variant.float() * self.scales[1]], dim=-1)
+        return _stack(h_base, h_variant, self.scales)
 
     @torch.no_grad()
     def encode(
@@ -123,8 +134,8 @@ class Crosscoder:
     @torch.no_grad()
     def decode(self, f: Float[torch.Tensor, "row d_sae"]) -> tuple[torch.Tensor, torch.Tensor]:
         """Reconstructions ``(ĥ_base, ĥ_variant)`` in the models' own units."""
-        out = self.sae.decode(f)
-        return out[..., : self.d_model] / self.scales[0], out[..., self.d_model :] / self.scales[1]
+        out_base, out_variant = _split(self.sae.decode(f))
+        return out_base / self.scales[0], out_variant / self.scales[1]
 
     def save(self, path: str | Path) -> Path:
         """A sae_lens folder (``cfg.json``, ``sae_weights.safetensors``) plus ``crosscoder.json``."""
@@ -143,9 +154,21 @@ class Crosscoder:
             raise CrosscoderError(
                 f"No crosscoder at {str(path)!r} (needs cfg.json and {SIDECAR}); train one with train_crosscoder(out=...)."
             )
-        side = json.loads((path / SIDECAR).read_text())
+        try:
+            side = json.loads((path / SIDECAR).read_text())
+            scales, models = tuple(side["scales"]), tuple(side["models"])
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise CrosscoderError(
+                f"{str(path / SIDECAR)!r} is not a crosscoder sidecar ({type(err).__name__}: {err}); it needs "
+                "'models' and 'scales'. Re-save the crosscoder with Crosscoder.save(path) or retrain it."
+            ) from None
+        if len(scales) != 2 or len(models) != 2:
+            raise CrosscoderError(
+                f"{str(path / SIDECAR)!r} names {len(models)} models and {len(scales)} scales; a crosscoder has "
+                "two of each (base, variant). Re-save it with Crosscoder.save(path)."
+            )
         sae = sae_lens.SAE.load_from_disk(str(path), device=device)
-        return cls(sae, tuple(side["scales"]), tuple(side["models"]), side.get("meta", {}))  # type: ignore[arg-type]
+        return cls(sae, scales, models, side.get("meta", {}))  # type: ignore[arg-type]
 
 
 def _scale(h: torch.Tensor) -> float:
@@ -181,27 +204,24 @@ def fit_crosscoder(
     if not 0 < k <= d_sae:
         raise CrosscoderError(f"k must be in (0, d_sae={d_sae}], got {k}.")
     scales = (_scale(h_base.float()), _scale(h_variant.float()))
-    x = torch.cat([h_base.float() * scales[0], h_variant.float() * scales[1]], dim=1)
+    x = _stack(h_base, h_variant, scales)
     cfg = sae_lens.BatchTopKTrainingSAEConfig(d_in=2 * d_model, d_sae=d_sae, k=float(k), normalize_activations="none")
     cfg.metadata = sae_lens.saes.sae.SAEMetadata(
         model_name=f"crosscoder:{models[0]}+{models[1]}", hook_name=(meta or {}).get("hook_name"),
     )
-    trained = _fit_training_sae(
-        sae_lens.BatchTopKTrainingSAE, cfg, _row_batches(x, batch_size, seed),
-        steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, dead_feature_window=max(100, steps // 4),
+    sae = train_dictionary(
+        sae_lens.BatchTopKTrainingSAE, cfg, x, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
+        dead_feature_window=max(100, steps // 4), prefix="elicit-cc-", error=CrosscoderError,
     )
     full_meta = {"d_model": d_model, "k": k, "steps": steps, "seed": seed, "n_rows": len(x), **dict(meta or {})}
-    tmp = tempfile.mkdtemp(prefix="elicit-cc-")
-    try:
-        trained.save_inference_model(tmp)  # BatchTopK -> JumpReLU with the learned threshold (sae_lens)
-        cc = Crosscoder(sae_lens.SAE.load_from_disk(tmp, device=device), scales, models, full_meta)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    cc = Crosscoder(sae, scales, models, full_meta)
     if out is not None:
         cc.save(out)
     return cc
 
 
+# the signature of probes.dictionaries.sae.token_rows on purpose: paired_rows is token_rows for two
+# variants at once, with one mask (a row is dropped when either model's row is) so the pairs stay aligned
 def paired_rows(
     acts: ActivationSet,
     base: str,
@@ -217,8 +237,8 @@ def paired_rows(
     hv, ov = acts.get_tokens(variant, hook, position)
     if not torch.equal(ob, ov):
         raise CrosscoderError(f"Variants {base!r} and {variant!r} have different token rows at {hook}; recollect both.")
-    first = _drops_first(acts, position, drop_first)
-    keep = _keep_mask(hb, ob, first, outlier_factor) & _keep_mask(hv, ov, first, outlier_factor)
+    keep = store_keep_mask(acts, position, hb, ob, drop_first=drop_first, outlier_factor=outlier_factor)
+    keep &= store_keep_mask(acts, position, hv, ov, drop_first=drop_first, outlier_factor=outlier_factor)
     return hb[keep].float(), hv[keep].float(), ob[keep]
 
 
@@ -229,28 +249,23 @@ def train_crosscoder(
     hook: HookSite | str,
     position: str | Position | None = "all",
     *,
-    d_sae: int | None = None,
-    k: float = 8,
-    steps: int = 2000,
-    batch_size: int = 256,
-    lr: float = 3e-4,
-    seed: int = 0,
     outlier_factor: float | None = 10.0,
-    device: str = "cpu",
-    out: str | Path | None = None,
+    **fit_options: Any,
 ) -> Crosscoder:
-    """Train a crosscoder on the stored activations of ``base`` and ``variant`` (same prompts, same tokens)."""
+    """Train a crosscoder on the stored activations of ``base`` and ``variant`` (same prompts, same tokens).
+
+    :func:`fit_crosscoder` on :func:`paired_rows`; every other keyword (``d_sae, k, steps,
+    batch_size, lr, seed, device, out``) is :func:`fit_crosscoder`'s, with its defaults. The
+    metadata records the hook, position, task hash, family and ``outlier_factor``, which
+    :func:`crosscoder_latents` uses to read the same rows again.
+    """
     site = HookSite.parse(hook)
     hb, hv, _ = paired_rows(acts, base, variant, site, position, outlier_factor=outlier_factor)
-    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
     meta = {
-        "hook_name": site.name, "site": site.key, "position": pos_key, "task_hash": acts.task_hash,
+        "hook_name": site.name, "site": site.key, "position": position_key(acts, position), "task_hash": acts.task_hash,
         "family": acts.meta.get("family"), "outlier_factor": outlier_factor,
     }
-    return fit_crosscoder(
-        hb, hv, d_sae=d_sae, k=k, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
-        models=(base, variant), meta=meta, out=out,
-    )
+    return fit_crosscoder(hb, hv, models=(base, variant), meta=meta, **fit_options)
 
 
 @torch.no_grad()
@@ -273,7 +288,7 @@ def latent_scaling(
     ff = (fl**2).sum(0)
     dd = (dv**2).sum(-1)
     betas = []
-    for m, e in enumerate((err[:, : cc.d_model], err[:, cc.d_model :])):
+    for m, e in enumerate(_split(err)):  # e: [row, d_model], model m's share of the error
         proj = e @ dv.T  # [row, L]
         own = (dv * d[lat, m]).sum(-1)  # <d, d_j^m>
         betas.append(((fl * proj).sum(0) + ff * own) / (dd * ff).clamp(min=1e-12))
@@ -364,7 +379,7 @@ def top_latent_prompts(
         sel = sel[sel["alive"]]
     sel = sel.sort_values(by if by in sel else "rel_norm", ascending=False).head(n_latents)
     hb, hv, owner = _rows_for(cc, acts)
-    lat = torch.as_tensor(sel["latent"].to_numpy(dtype=np.int64))
+    lat = torch.tensor(sel["latent"].to_numpy(dtype=np.int64))
     f = cc.encode(hb, hv)[:, lat]
     per = torch.zeros(len(acts), len(lat)).scatter_reduce_(0, owner[:, None].expand_as(f), f, reduce="amax", include_self=True)
     ids, labels = acts.prompt_ids, acts.labels

@@ -31,9 +31,7 @@ the activation store (all prompts concatenated).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +42,12 @@ from jaxtyping import Float, Int
 
 from probes.data.activations import ActivationSet, texts_for
 from probes.data.tasks import Task
+from probes.dictionaries.training import position_key, store_keep_mask, train_dictionary
 from probes.errors import ElicitError
 from probes.models.family import ModelFamily
 from probes.models.hooks import HookSite, validate_hooks
 from probes.models.positions import Position
-from probes.models.tokens import encode
+from probes.models.tokens import Batch, encode
 from probes.stats import bootstrap_ci
 
 __all__ = [
@@ -96,28 +95,6 @@ def loss_recovered(clean: float, spliced: float, ablated: float) -> float:
 
 
 # ------------------------------------------------------------------------------ store rows
-def _keep_mask(
-    rows: Float[torch.Tensor, "row d_model"], owner: Int[torch.Tensor, " row"], drop_first: bool, outlier_factor: float | None
-) -> torch.Tensor:
-    keep = torch.ones(len(rows), dtype=torch.bool)
-    if drop_first and len(owner):
-        first = torch.ones_like(keep)
-        first[1:] = owner[1:] != owner[:-1]
-        keep &= ~first
-    if outlier_factor is not None and keep.any():
-        norms = rows.norm(dim=-1)
-        keep &= norms <= outlier_factor * norms[keep].median()
-    return keep
-
-
-def _drops_first(acts: ActivationSet, position: str | Position | None, drop_first: bool | None) -> bool:
-    """Whether each prompt's first row (BOS) is dropped: by default only for position ``all``."""
-    if drop_first is not None:
-        return drop_first
-    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
-    return pos_key == "all"
-
-
 def token_rows(
     acts: ActivationSet,
     variant: str,
@@ -133,7 +110,7 @@ def token_rows(
     BOS token; ``outlier_factor`` drops rows whose norm exceeds that multiple of the median.
     """
     rows, owner = acts.get_tokens(variant, hook, position)
-    keep = _keep_mask(rows, owner, _drops_first(acts, position, drop_first), outlier_factor)
+    keep = store_keep_mask(acts, position, rows, owner, drop_first=drop_first, outlier_factor=outlier_factor)
     return rows[keep].float(), owner[keep]
 
 
@@ -166,49 +143,6 @@ def _training_config(architecture: str, d_in: int, d_sae: int, *, k: float, spar
     return cls, cfg
 
 
-def _row_batches(rows: torch.Tensor, batch_size: int, seed: int) -> Iterator[torch.Tensor]:
-    """Endless shuffled minibatches of rows (one seeded permutation per epoch)."""
-    gen = torch.Generator().manual_seed(seed)
-    n = len(rows)
-    while True:
-        perm = torch.randperm(n, generator=gen)
-        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            idx = perm[i : i + batch_size]
-            if len(idx) < batch_size:  # fewer rows than one batch: sample with replacement
-                idx = torch.randint(0, n, (batch_size,), generator=gen)
-            yield rows[idx]
-
-
-def _fit_training_sae(
-    cls: Any, cfg: Any, data: Iterator[torch.Tensor], *, steps: int, batch_size: int, lr: float, seed: int, device: str,
-    dead_feature_window: int | None = None,
-):
-    """Run sae_lens's SAETrainer (no wandb, no checkpoints) and return the trained TrainingSAE."""
-    import sae_lens
-    from sae_lens.config import LoggingConfig, SAETrainerConfig
-
-    torch.manual_seed(seed)
-    cfg.device = device
-    sae = cls(cfg)
-    tcfg = SAETrainerConfig(
-        total_training_samples=steps * batch_size,
-        train_batch_size_samples=batch_size,
-        lr=lr,
-        lr_end=lr / 10,
-        lr_warm_up_steps=max(1, steps // 20),
-        lr_decay_steps=steps // 5,
-        device=device,
-        logger=LoggingConfig(log_to_wandb=False),
-        n_batches_for_norm_estimate=min(50, steps),
-        # sae_lens's defaults (1000 / 2000 steps) unless given: a shorter window turns on the
-        # TopK auxiliary loss for dead latents sooner (short runs need it; it costs a second top-k)
-        **({} if dead_feature_window is None else {
-            "dead_feature_window": dead_feature_window, "feature_sampling_window": 2 * dead_feature_window,
-        }),
-    )
-    return sae_lens.SAETrainer(tcfg, sae, data).fit()
-
-
 def fit_sae(
     rows: Float[torch.Tensor, "row d_model"],
     *,
@@ -233,31 +167,18 @@ def fit_sae(
     sae_lens's format to ``out`` (a temporary folder if ``None``) and loaded back with
     ``sae_lens.SAE.load_from_disk``, so what you get is exactly what a reader of the folder gets.
     """
-    import sae_lens
-
     if rows.ndim != 2 or len(rows) == 0:
         raise SAEError(f"fit_sae needs a non-empty [row, d_model] tensor, got shape {tuple(rows.shape)}.")
-    if steps < 1 or batch_size < 1:
-        raise SAEError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}.")
     d_in = int(rows.shape[1])
     d_sae = int(d_sae or 8 * d_in)
     if architecture in ("topk", "batchtopk") and not 0 < k <= d_sae:
         raise SAEError(f"k must be in (0, d_sae={d_sae}] for {architecture!r}, got {k}.")
     meta = {"hook_name": hook_name, **dict(metadata or {})}
     cls, cfg = _training_config(architecture, d_in, d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=steps, meta=meta)
-    trained = _fit_training_sae(
-        cls, cfg, _row_batches(rows.float(), batch_size, seed), steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device
+    return train_dictionary(
+        cls, cfg, rows.float(), steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, out=out,
+        error=SAEError,
     )
-    tmp = None
-    if out is None:
-        tmp = tempfile.mkdtemp(prefix="elicit-sae-")
-        out = tmp
-    try:
-        trained.save_inference_model(str(out))
-        return sae_lens.SAE.load_from_disk(str(out), device=device)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def train_sae(
@@ -266,40 +187,30 @@ def train_sae(
     hook: HookSite | str,
     position: str | Position | None = "all",
     *,
-    architecture: str = "batchtopk",
-    d_sae: int | None = None,
-    k: float = 16,
-    sparsity_coefficient: float | None = None,
-    steps: int = 2000,
-    batch_size: int = 256,
-    lr: float = 3e-4,
-    seed: int = 0,
     outlier_factor: float | None = 10.0,
-    device: str = "cpu",
-    out: str | Path | None = None,
+    **fit_options: Any,
 ):
     """Train an SAE on one variant's stored activations at ``hook`` / ``position`` (sae_lens).
 
-    BOS and outlier-norm rows are excluded (:func:`token_rows`). The saved config's metadata
-    records ``hook_name`` (the TransformerLens hook, used by :func:`sae_transfer`), the family,
-    variant, task hash and position. Returns the sae_lens inference ``SAE``.
+    :func:`fit_sae` on the store's token rows: BOS and outlier-norm rows are excluded
+    (:func:`token_rows`); every other keyword (``architecture, d_sae, k, sparsity_coefficient,
+    steps, batch_size, lr, seed, device, out``) is :func:`fit_sae`'s, with its defaults. The
+    saved config's metadata records ``hook_name`` (the TransformerLens hook, used by
+    :func:`sae_transfer`), the family, variant, task hash and position. Returns the sae_lens
+    inference ``SAE``.
     """
     site = HookSite.parse(hook)
     rows, _ = token_rows(acts, variant, site, position, outlier_factor=outlier_factor)
-    pos_key = position.key if isinstance(position, Position) else (position or acts.positions[0])
     meta = {
         "model_name": f"{acts.meta.get('family', '')}/{variant}",
         "elicit_variant": variant,
         "elicit_site": site.key,
-        "elicit_position": pos_key,
+        "elicit_position": position_key(acts, position),
         "elicit_task_hash": acts.task_hash,
         "elicit_outlier_factor": outlier_factor,
         "elicit_n_rows": len(rows),
     }
-    return fit_sae(
-        rows, architecture=architecture, d_sae=d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=steps,
-        batch_size=batch_size, lr=lr, seed=seed, device=device, hook_name=site.name, metadata=meta, out=out,
-    )
+    return fit_sae(rows, hook_name=site.name, metadata=meta, **fit_options)
 
 
 def save_sae(sae: Any, out: str | Path) -> Path:
@@ -362,6 +273,136 @@ def _per_prompt_kl(clean: torch.Tensor, other: torch.Tensor, mask: torch.Tensor)
     return (kl * valid).sum(-1)
 
 
+#: Per-prompt sums :func:`sae_transfer` accumulates over batches (read by :func:`_transfer_stats`).
+_SUMS = ("err", "sq", "xsum", "ntok", "l0", "excl", "ce_c", "ce_s", "ce_a", "kl_s", "kl_a", "npred")
+
+
+def _saes_by_site(sae: Any | Mapping[str, Any], hook: HookSite | str | None) -> dict[HookSite, Any]:
+    if not isinstance(sae, Mapping):
+        return {_hook_of(sae, hook): sae}
+    if not sae:
+        raise SAEError("sae is an empty mapping; give one SAE, or {hook: SAE} such as {'resid_post.1': sae}.")
+    return {HookSite.parse(h): s for h, s in sae.items()}
+
+
+def _check_widths(saes: Mapping[HookSite, Any], model: Any, variant: str) -> None:
+    for s, sa in saes.items():
+        if int(sa.cfg.d_in) != int(model.cfg.d_model):
+            raise SAEError(f"SAE for {s.key} has d_in={sa.cfg.d_in} but variant {variant!r} has d_model={model.cfg.d_model}.")
+
+
+def _clean_run(
+    model: Any, ids: torch.Tensor, mask: torch.Tensor, names: Sequence[str]
+) -> tuple[Float[torch.Tensor, "batch pos vocab"], dict[str, Float[torch.Tensor, "batch pos d_model"]]]:
+    """The variant's own logits, and the activation at each hook ``names[i]`` (a copy)."""
+    captured: dict[str, torch.Tensor] = {}
+
+    def capture(name: str):
+        # keyed by our name: the Bridge may report an alias as hook.name
+        def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
+            captured[name] = act.detach().clone()
+            return act
+
+        return fn
+
+    with torch.inference_mode(), model.hooks(fwd_hooks=[(nm, capture(nm)) for nm in names]):
+        clean = model(ids, attention_mask=mask, return_type="logits")
+    return clean, captured
+
+
+def _spliced_run(
+    model: Any, ids: torch.Tensor, mask: torch.Tensor, name: str, x_hat: torch.Tensor, keep: torch.Tensor
+) -> Float[torch.Tensor, "batch pos vocab"]:
+    """Logits with the SAE reconstruction ``x_hat`` in place of the activation at the kept tokens."""
+
+    def splice(act: torch.Tensor, hook: Any) -> torch.Tensor:
+        return torch.where(keep[..., None], x_hat.to(act.dtype), act)
+
+    with torch.inference_mode(), model.hooks(fwd_hooks=[(name, splice)]):
+        return model(ids, attention_mask=mask, return_type="logits")
+
+
+def _ablated_run(
+    model: Any, ids: torch.Tensor, mask: torch.Tensor, name: str, keep: torch.Tensor
+) -> Float[torch.Tensor, "batch pos vocab"]:
+    """Logits with the activation at the kept tokens set to zero."""
+
+    def ablate(act: torch.Tensor, hook: Any) -> torch.Tensor:
+        return torch.where(keep[..., None], torch.zeros_like(act), act)
+
+    with torch.inference_mode(), model.hooks(fwd_hooks=[(name, ablate)]):
+        return model(ids, attention_mask=mask, return_type="logits")
+
+
+def _kept_tokens(x: torch.Tensor, real: torch.Tensor, outlier_factor: float | None) -> torch.Tensor:
+    """``real`` tokens whose norm is at most ``outlier_factor`` times the batch's median kept norm."""
+    keep = real.clone()
+    if outlier_factor is not None and keep.any():
+        norms = x.norm(dim=-1)
+        keep &= norms <= outlier_factor * norms[keep].median()
+    return keep
+
+
+def _reconstruction_sums(
+    x: torch.Tensor, x_hat: torch.Tensor, f: torch.Tensor, keep: torch.Tensor, mask: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """Per-prompt sums over kept tokens behind FVU and L0, and the count of excluded tokens."""
+    km = keep[..., None].to(x.dtype)
+    return {
+        "err": ((x - x_hat).pow(2).sum(-1) * km[..., 0]).sum(-1),
+        "sq": (x.pow(2).sum(-1) * km[..., 0]).sum(-1),
+        "xsum": (x * km).sum(1),
+        "ntok": keep.sum(-1).float(),
+        "l0": ((f != 0).sum(-1).float() * km[..., 0]).sum(-1),
+        "excl": (mask.bool() & ~keep).sum(-1).float() - 1,  # - 1: the BOS, never a candidate
+    }
+
+
+def _batch_sums(
+    model: Any, saes: Mapping[HookSite, Any], names: Sequence[str], batch: Batch, outlier_factor: float | None
+) -> dict[HookSite, dict[str, torch.Tensor]]:
+    """One batch: the clean run, then per SAE its splice and ablation runs; per-prompt sums of each."""
+    ids, mask = batch.input_ids, batch.attention_mask
+    real = mask.bool().clone()
+    real[:, 0] = False  # right padding: the first token of every text (BOS) is never touched
+    clean, captured = _clean_run(model, ids, mask, names)
+    ce_c = _per_prompt_ce(clean, ids, mask)
+    npred = ((mask[:, 1:] * mask[:, :-1]).sum(-1)).float()
+    out = {}
+    for (s, sa), nm in zip(saes.items(), names, strict=True):
+        x = captured[nm].float()
+        keep = _kept_tokens(x, real, outlier_factor)
+        with torch.inference_mode():
+            f = sa.encode(x)
+            x_hat = sa.decode(f)
+        spliced = _spliced_run(model, ids, mask, nm, x_hat, keep)
+        ablated = _ablated_run(model, ids, mask, nm, keep)
+        out[s] = {
+            **_reconstruction_sums(x, x_hat, f, keep, mask),
+            "ce_c": ce_c, "ce_s": _per_prompt_ce(spliced, ids, mask), "ce_a": _per_prompt_ce(ablated, ids, mask),
+            "kl_s": _per_prompt_kl(clean, spliced, mask), "kl_a": _per_prompt_kl(clean, ablated, mask),
+            "npred": npred,
+        }
+    return out
+
+
+def _variant_sums(
+    family: ModelFamily, variant: str, saes: Mapping[HookSite, Any], texts: Sequence[str], tokenizer: Any, *,
+    batch_size: int, outlier_factor: float | None,
+) -> dict[HookSite, dict[str, np.ndarray]]:
+    """Per-prompt sums (:data:`_SUMS`) of every SAE spliced into ``variant``, over all texts."""
+    acc: dict[HookSite, dict[str, list[torch.Tensor]]] = {s: {k: [] for k in _SUMS} for s in saes}
+    with family.open(variant) as model:
+        names = validate_hooks(model, list(saes))
+        _check_widths(saes, model, variant)
+        for b0 in range(0, len(texts), batch_size):
+            batch = encode(tokenizer, texts[b0 : b0 + batch_size], padding_side="right", device=family.device)
+            for s, sums in _batch_sums(model, saes, names, batch, outlier_factor).items():
+                for key in _SUMS:
+                    acc[s][key].append(sums[key])
+    return {s: {k: torch.cat(v).double().numpy() for k, v in a.items()} for s, a in acc.items()}
+
+
 def sae_transfer(
     family: ModelFamily,
     sae: Any | Mapping[str, Any],
@@ -387,81 +428,22 @@ def sae_transfer(
     ce_recovered(_lo/_hi), kl_recovered(_lo/_hi), ce_clean, ce_spliced, ce_ablated, n_prompts,
     n_tokens, n_excluded``.
     """
-    saes: dict[HookSite, Any]
-    if isinstance(sae, Mapping):
-        saes = {HookSite.parse(h): s for h, s in sae.items()}
-    else:
-        saes = {_hook_of(sae, hook): sae}
+    saes = _saes_by_site(sae, hook)
     variants = list(variants) if variants is not None else family.variants
+    if not variants:
+        raise SAEError(f"variants is empty; name at least one of the family's variants {family.variants}.")
+    if batch_size < 1:
+        raise SAEError(f"batch_size must be >= 1, got {batch_size}.")
+    if outlier_factor is not None and outlier_factor <= 0:
+        raise SAEError(f"outlier_factor must be > 0 (a multiple of the median norm, e.g. 10) or None, got {outlier_factor}.")
     texts = texts_for(task, text)
     tokenizer = family.tokenizer(variants[0])
-    n = len(texts)
     records = []
     for variant in variants:
-        acc: dict[Any, dict[str, list[Any]]] = {s: {k: [] for k in ("err", "sq", "xsum", "ntok", "l0", "excl", "ce_c", "ce_s", "ce_a", "kl_s", "kl_a", "npred")} for s in saes}
-        with family.open(variant) as model:
-            names = validate_hooks(model, list(saes))
-            for s, sa in saes.items():
-                if int(sa.cfg.d_in) != int(model.cfg.d_model):
-                    raise SAEError(f"SAE for {s.key} has d_in={sa.cfg.d_in} but variant {variant!r} has d_model={model.cfg.d_model}.")
-            for b0 in range(0, n, batch_size):
-                batch = encode(tokenizer, texts[b0 : b0 + batch_size], padding_side="right", device=family.device)
-                ids, mask = batch.input_ids, batch.attention_mask
-                real = mask.bool().clone()
-                real[:, 0] = False  # right padding: the first token of every text (BOS) is never touched
-                captured: dict[str, torch.Tensor] = {}
-
-                def capture(name: str, store: dict[str, torch.Tensor] = captured):
-                    # keyed by our name: the Bridge may report an alias as hook.name
-                    def fn(act: torch.Tensor, hook: Any) -> torch.Tensor:
-                        store[name] = act.detach().clone()
-                        return act
-
-                    return fn
-
-                with torch.inference_mode(), model.hooks(fwd_hooks=[(nm, capture(nm)) for nm in names]):
-                    clean = model(ids, attention_mask=mask, return_type="logits")
-                ce_c = _per_prompt_ce(clean, ids, mask)
-                npred = ((mask[:, 1:] * mask[:, :-1]).sum(-1)).float()
-                for s, nm in zip(saes, names, strict=True):
-                    sa = saes[s]
-                    x = captured[nm].float()
-                    keep = real.clone()
-                    if outlier_factor is not None and keep.any():
-                        norms = x.norm(dim=-1)
-                        keep &= norms <= outlier_factor * norms[keep].median()
-                    with torch.inference_mode():
-                        f = sa.encode(x)
-                        x_hat = sa.decode(f)
-                    km = keep[..., None].to(x.dtype)
-
-                    def splice(act: torch.Tensor, hook: Any, x_hat: torch.Tensor = x_hat, keep: torch.Tensor = keep) -> torch.Tensor:
-                        return torch.where(keep[..., None], x_hat.to(act.dtype), act)
-
-                    def ablate(act: torch.Tensor, hook: Any, keep: torch.Tensor = keep) -> torch.Tensor:
-                        return torch.where(keep[..., None], torch.zeros_like(act), act)
-
-                    with torch.inference_mode():
-                        with model.hooks(fwd_hooks=[(nm, splice)]):
-                            spliced = model(ids, attention_mask=mask, return_type="logits")
-                        with model.hooks(fwd_hooks=[(nm, ablate)]):
-                            ablated = model(ids, attention_mask=mask, return_type="logits")
-                    a = acc[s]
-                    a["err"].append(((x - x_hat).pow(2).sum(-1) * km[..., 0]).sum(-1))
-                    a["sq"].append((x.pow(2).sum(-1) * km[..., 0]).sum(-1))
-                    a["xsum"].append((x * km).sum(1))
-                    a["ntok"].append(keep.sum(-1).float())
-                    a["l0"].append(((f != 0).sum(-1).float() * km[..., 0]).sum(-1))
-                    a["excl"].append((mask.bool() & ~keep).sum(-1).float() - 1)
-                    a["ce_c"].append(ce_c)
-                    a["ce_s"].append(_per_prompt_ce(spliced, ids, mask))
-                    a["ce_a"].append(_per_prompt_ce(ablated, ids, mask))
-                    a["kl_s"].append(_per_prompt_kl(clean, spliced, mask))
-                    a["kl_a"].append(_per_prompt_kl(clean, ablated, mask))
-                    a["npred"].append(npred)
+        sums = _variant_sums(family, variant, saes, texts, tokenizer, batch_size=batch_size, outlier_factor=outlier_factor)
         for s in saes:
-            arr = {k: torch.cat(v).double().numpy() for k, v in acc[s].items()}
-            records.append({"variant": variant, "hook": s.key, "layer": s.layer, **_transfer_stats(arr, n_resamples, confidence, seed)})
+            stats = _transfer_stats(sums[s], n_resamples, confidence, seed)
+            records.append({"variant": variant, "hook": s.key, "layer": s.layer, **stats})
     return pd.DataFrame.from_records(records)
 
 
@@ -503,6 +485,40 @@ def _encode_rows(sae: Any, rows: torch.Tensor, chunk: int = 4096) -> torch.Tenso
     return torch.cat([sae.encode(rows[i : i + chunk].float()) for i in range(0, len(rows), chunk)]) if len(rows) else torch.zeros(0, sae.cfg.d_sae)
 
 
+def _shift_frame(variant: str, f: torch.Tensor, base_freq: np.ndarray, base_mean: np.ndarray) -> pd.DataFrame:
+    """Firing rate and mean activation per latent of ``variant``, and their shifts from the base."""
+    freq = (f > 0).float().mean(0).numpy()
+    mean = f.mean(0).numpy()
+    df = pd.DataFrame({
+        "variant": variant, "latent": np.arange(f.shape[1]), "freq": freq, "mean_act": mean,
+        "freq_base": base_freq, "mean_base": base_mean,
+    })
+    df["freq_shift"] = df["freq"] - df["freq_base"]
+    df["mean_shift"] = df["mean_act"] - df["mean_base"]
+    df["shift_rank"] = df["freq_shift"].abs().rank(ascending=False, method="first").astype(int)
+    return df
+
+
+def _contrast_columns(
+    df: pd.DataFrame, f: torch.Tensor, owner: torch.Tensor, labels: np.ndarray, contrast: tuple[str, str]
+) -> None:
+    """Add ``contrast_diff``, ``contrast_auroc`` and ``contrast_rank`` to ``df``: latent activations
+    averaged over each prompt's tokens (``owner[i]`` is row i's prompt, ``labels`` one per prompt)."""
+    from scipy.stats import mannwhitneyu
+
+    n_prompts = len(labels)  # the store's prompts: labels are stored one per prompt
+    per_prompt = torch.zeros(n_prompts, f.shape[1]).index_add_(0, owner, f)
+    counts = torch.bincount(owner, minlength=n_prompts).float()
+    has = counts > 0
+    per_prompt_np = (per_prompt[has] / counts[has, None]).numpy()
+    lab = labels[has.numpy()]
+    xa, xb = per_prompt_np[lab == contrast[0]], per_prompt_np[lab == contrast[1]]
+    df["contrast_diff"] = xa.mean(0) - xb.mean(0)
+    u = mannwhitneyu(xa, xb, axis=0).statistic
+    df["contrast_auroc"] = u / (len(xa) * len(xb))
+    df["contrast_rank"] = (df["contrast_auroc"] - 0.5).abs().rank(ascending=False, method="first").astype(int)
+
+
 def latent_shifts(
     acts: ActivationSet,
     sae: Any,
@@ -524,8 +540,6 @@ def latent_shifts(
     ``contrast_diff`` (mean activation on a minus on b), ``contrast_auroc`` (Mann-Whitney
     AUROC of a vs b) and ``contrast_rank`` (1 = largest ``|auroc − 0.5|``).
     """
-    from scipy.stats import mannwhitneyu
-
     site = _hook_of(sae, hook)
     others = [v for v in (variants if variants is not None else acts.variants) if v != base]
     labels = np.asarray([str(x) for x in acts.labels])
@@ -538,28 +552,11 @@ def latent_shifts(
     for v in [base, *others]:
         rows, owner = token_rows(acts, v, site, position, outlier_factor=outlier_factor)
         f = _encode_rows(sae, rows)
-        freq = (f > 0).float().mean(0).numpy()
-        mean = f.mean(0).numpy()
-        if base_freq is None:
-            base_freq, base_mean = freq, mean
-        df = pd.DataFrame({
-            "variant": v, "latent": np.arange(f.shape[1]), "freq": freq, "mean_act": mean,
-            "freq_base": base_freq, "mean_base": base_mean,
-        })
-        df["freq_shift"] = df["freq"] - df["freq_base"]
-        df["mean_shift"] = df["mean_act"] - df["mean_base"]
-        df["shift_rank"] = df["freq_shift"].abs().rank(ascending=False, method="first").astype(int)
+        if base_freq is None or base_mean is None:
+            base_freq, base_mean = (f > 0).float().mean(0).numpy(), f.mean(0).numpy()
+        df = _shift_frame(v, f, base_freq, base_mean)
         if contrast is not None:
-            per_prompt = torch.zeros(len(acts), f.shape[1]).index_add_(0, owner, f)
-            counts = torch.bincount(owner, minlength=len(acts)).float()
-            has = counts > 0
-            per_prompt_np = (per_prompt[has] / counts[has, None]).numpy()
-            lab = labels[has.numpy()]
-            xa, xb = per_prompt_np[lab == contrast[0]], per_prompt_np[lab == contrast[1]]
-            df["contrast_diff"] = xa.mean(0) - xb.mean(0)
-            u = mannwhitneyu(xa, xb, axis=0).statistic
-            df["contrast_auroc"] = u / (len(xa) * len(xb))
-            df["contrast_rank"] = (df["contrast_auroc"] - 0.5).abs().rank(ascending=False, method="first").astype(int)
+            _contrast_columns(df, f, owner, labels, contrast)
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
     out.attrs.update({"hook": site.key, "base": base, "contrast": list(contrast) if contrast else None})

@@ -64,6 +64,7 @@ __all__ = [
     "open_checkpoint",
     "classify_param",
     "pair_checkpoints",
+    "safetensors_header",
 ]
 
 #: Components a parameter name can map to. ``qkv`` is a fused query/key/value matrix
@@ -239,18 +240,31 @@ class Checkpoint:
         return tensor if str(device) == "cpu" else tensor.to(device)
 
 
-def _header(file: Path) -> dict[str, Any]:
-    # The safetensors header: 8-byte little-endian length, then JSON. Reading it directly
-    # (rather than through safe_open) touches no tensor bytes at all.
+def safetensors_header(file: str | os.PathLike[str]) -> tuple[bytes, dict[str, Any]]:
+    """The header of a safetensors file: its bytes (the 8-byte little-endian length, then the
+    JSON) and the parsed JSON (``__metadata__`` included). No tensor byte is read.
+
+    >>> import tempfile, torch; from safetensors.torch import save_file
+    >>> path = tempfile.mkdtemp() + "/t.safetensors"
+    >>> save_file({"w": torch.zeros(2, 3)}, path)
+    >>> raw, header = safetensors_header(path)
+    >>> header["w"]["shape"], header["w"]["dtype"], int.from_bytes(raw[:8], "little") == len(raw) - 8
+    ([2, 3], 'F32', True)
+    """
     with open(file, "rb") as fh:
         raw = fh.read(8)
         if len(raw) != 8:
             raise CheckpointError(f"{str(file)!r} is not a safetensors file (shorter than 8 bytes).")
-        n = int.from_bytes(raw, "little")
-        try:
-            header: dict[str, Any] = json.loads(fh.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise CheckpointError(f"{str(file)!r} has a corrupt safetensors header: {err}.") from err
+        body = fh.read(int.from_bytes(raw, "little"))
+    try:
+        header: dict[str, Any] = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{str(file)!r} has a corrupt safetensors header: {err}.") from err
+    return raw + body, header
+
+
+def _tensor_infos(file: Path) -> dict[str, Any]:
+    header = safetensors_header(file)[1]
     header.pop("__metadata__", None)
     return header
 
@@ -301,7 +315,7 @@ def open_checkpoint(source: str | os.PathLike[str], revision: str | None = None)
     shapes: dict[str, tuple[int, ...]] = {}
     dtypes: dict[str, str] = {}
     for file in shard_files:
-        for name, info in _header(file).items():
+        for name, info in _tensor_infos(file).items():
             if name in files:
                 raise CheckpointError(
                     f"Tensor {name!r} appears in two shards of {str(folder)!r}: "

@@ -26,6 +26,7 @@ Relative paths are resolved against the file's folder.
 
 from __future__ import annotations
 
+import difflib
 import gc
 import itertools
 import json
@@ -41,8 +42,10 @@ from typing import Any
 import torch
 
 from probes.errors import FamilyError
+from probes.models.config_keys import check_keys
+from probes.models.registry import family_names, is_family_name, named_family
 
-__all__ = ["VariantSpec", "ModelFamily", "load_family", "resolve_checkpoint", "ARCH_FIELDS"]
+__all__ = ["VariantSpec", "ModelFamily", "load_family", "resolve_checkpoint", "layer_count", "ARCH_FIELDS"]
 
 #: Config fields that must agree across the variants of one family.
 ARCH_FIELDS = (
@@ -82,7 +85,10 @@ def resolve_checkpoint(source: str, revision: str | None = None) -> Path:
 
     Hub ids are looked up in the local Hugging Face cache first. Downloads are attempted
     only when ``HF_HUB_OFFLINE`` is not set; an id that cannot be found offline fails at
-    once with a message saying how to pass a local folder (it never hangs).
+    once with a message saying how to pass a local folder (it never hangs). A download waits
+    at most 10 s for the hub's first answer per file (``etag_timeout``); the read timeout of
+    the file transfer is huggingface_hub's own, ``HF_HUB_DOWNLOAD_TIMEOUT`` in the environment
+    of the process (set it before starting Python; the kit never writes the environment).
     """
     if _is_local(source):
         path = Path(source).expanduser().resolve()
@@ -114,10 +120,8 @@ def resolve_checkpoint(source: str, revision: str | None = None) -> Path:
                 "machine with access (`huggingface-cli download "
                 f"{source} --local-dir DIR`) and pass the local folder DIR instead of the id."
             ) from err
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "30")
     try:
-        return Path(snapshot_download(source, revision=revision, allow_patterns=patterns))
+        return Path(snapshot_download(source, revision=revision, allow_patterns=patterns, etag_timeout=10))
     except Exception as err:  # network errors come in many types
         raise FamilyError(
             f"Could not download hub id {source!r} (revision {revision or 'main'}): {err}. "
@@ -134,6 +138,16 @@ def _read_config(path: Path) -> dict[str, Any]:
         merged.setdefault("model_type", cfg.get("model_type"))
         return merged
     return cfg
+
+
+def layer_count(config: Mapping[str, Any]) -> int:
+    """The number of transformer blocks an HF ``config.json`` states (``num_hidden_layers``,
+    GPT-2's ``n_layer``), 0 when it states none.
+
+    >>> layer_count({"num_hidden_layers": 16}), layer_count({"n_layer": 12}), layer_count({})
+    (16, 12, 0)
+    """
+    return int(config.get("num_hidden_layers", config.get("n_layer", 0)) or 0)
 
 
 @dataclass(frozen=True)
@@ -165,25 +179,34 @@ class ModelFamily:
         names = list(self.specs)
         return sorted(names, key=lambda n: (n != "base", names.index(n)))
 
-    def _spec(self, variant: str) -> VariantSpec:
+    def spec(self, variant: str) -> VariantSpec:
+        """The spec of ``variant``; an unknown name fails naming the family's variants."""
         if variant not in self.specs:
+            close = difflib.get_close_matches(variant, self.variants, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise FamilyError(
-                f"Family {self.name!r} has no variant {variant!r}. Variants: {self.variants}."
+                f"Family {self.name!r} has no variant {variant!r}. Variants: {self.variants}.{hint}"
             )
         return self.specs[variant]
 
+    _spec = spec  # the old private name (steering/sweep.py calls it)
+
     def local_path(self, variant: str) -> Path:
         """The local folder of ``variant`` (resolving hub ids through the HF cache)."""
-        spec = self._spec(variant)
+        spec = self.spec(variant)
         return resolve_checkpoint(spec.source, spec.revision)
 
     def config(self, variant: str) -> dict[str, Any]:
         """The checkpoint's ``config.json`` as a dict."""
         return _read_config(self.local_path(variant))
 
+    def layer_count(self, variant: str = "base") -> int:
+        """The number of blocks of ``variant`` from its config (0 when the config states none)."""
+        return layer_count(self.config(variant))
+
     def revision(self, variant: str) -> str:
         """A string identifying the exact weights of ``variant`` (revision or file digest)."""
-        spec = self._spec(variant)
+        spec = self.spec(variant)
         if spec.revision:
             return spec.revision
         path = self.local_path(variant)
@@ -204,7 +227,7 @@ class ModelFamily:
 
     def task_name(self, variant: str) -> str | None:
         """The task named for ``variant`` in the family file, if any."""
-        return self._spec(variant).task
+        return self.spec(variant).task
 
     def load_task(self, name: str) -> Any:
         """Load a task declared in the family file's ``[tasks]`` table."""
@@ -321,30 +344,27 @@ def _release(model: torch.nn.Module) -> None:
         gc.collect()
 
 
+def _variant_spec(vname: str, entry: Any, root: Path | None, where: str) -> VariantSpec:
+    if isinstance(entry, str | os.PathLike):
+        entry = {"path": str(entry)}
+    if not isinstance(entry, Mapping):
+        raise FamilyError(
+            f"Variant {vname!r} in {where} must be a path/hub id or a table with 'path', got "
+            f"{type(entry).__name__}."
+        )
+    check_keys(entry, _VARIANT_KEYS, f"variant {vname!r} of {where}", error=FamilyError)
+    if "path" not in entry:
+        raise FamilyError(f"Variant {vname!r} in {where} has no 'path' (hub id or local folder).")
+    source = str(entry["path"])
+    if root is not None and not Path(source).is_absolute() and (root / source).exists():
+        source = str((root / source).resolve())
+    return VariantSpec(vname, source, entry.get("revision"), entry.get("task"))
+
+
 def _from_mapping(
     name: str, variants: Mapping[str, Any], root: Path | None, where: str
 ) -> dict[str, VariantSpec]:
-    specs: dict[str, VariantSpec] = {}
-    for vname, entry in variants.items():
-        if isinstance(entry, str | os.PathLike):
-            entry = {"path": str(entry)}
-        if not isinstance(entry, Mapping):
-            raise FamilyError(
-                f"Variant {vname!r} in {where} must be a path/hub id or a table with 'path', got "
-                f"{type(entry).__name__}."
-            )
-        unknown = set(entry) - _VARIANT_KEYS
-        if unknown:
-            raise FamilyError(
-                f"Unknown key(s) {sorted(unknown)} for variant {vname!r} in {where}. "
-                f"Valid keys: {sorted(_VARIANT_KEYS)}."
-            )
-        if "path" not in entry:
-            raise FamilyError(f"Variant {vname!r} in {where} has no 'path' (hub id or local folder).")
-        source = str(entry["path"])
-        if root is not None and not Path(source).is_absolute() and (root / source).exists():
-            source = str((root / source).resolve())
-        specs[vname] = VariantSpec(vname, source, entry.get("revision"), entry.get("task"))
+    specs = {vname: _variant_spec(vname, entry, root, where) for vname, entry in variants.items()}
     if not specs:
         raise FamilyError(f"{where} names no variants. Give at least 'base' and one descendant.")
     if "base" not in specs:
@@ -353,6 +373,39 @@ def _from_mapping(
             "every other variant is compared with; name it 'base'."
         )
     return specs
+
+
+def _family_file(spec: str | os.PathLike[str]) -> Path:
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        path = path / "family.toml"
+    if not path.exists():
+        raise FamilyError(
+            f"No family file at {str(path)!r}. Pass a family TOML file, a folder holding "
+            "family.toml, a mapping {variant: path_or_hub_id}, or a registered family name "
+            f"{family_names()}."
+        )
+    return path
+
+
+def _from_file(path: Path, name: str | None, opts: Mapping[str, Any]) -> ModelFamily:
+    """The family a TOML file describes (variants, tasks, settings), not yet checked."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise FamilyError(f"Family file {str(path)!r} is not valid TOML: {err}") from err
+    check_keys(data, _TOP_KEYS, repr(str(path)), error=FamilyError)
+    root = path.parent.resolve()
+    specs = _from_mapping(data.get("name", root.name), data.get("variants", {}), root, str(path))
+    tasks = {k: dict(v) if isinstance(v, Mapping) else {"path": v} for k, v in data.get("tasks", {}).items()}
+    for vname, vs in specs.items():
+        if vs.task is not None and vs.task not in tasks:
+            raise FamilyError(
+                f"Variant {vname!r} names task {vs.task!r}, which the [tasks] table of "
+                f"{str(path)!r} does not declare. Declared: {sorted(tasks)}."
+            )
+    settings: dict[str, Any] = {k: data[k] for k in ("battery", "organism") if k in data}
+    return ModelFamily(name or data.get("name", root.name), specs, root=root, tasks=tasks, settings=settings, **opts)
 
 
 def load_family(
@@ -366,8 +419,8 @@ def load_family(
     name: str | None = None,
 ) -> ModelFamily:
     """Resolve a family from a TOML file, a folder holding ``family.toml``, a mapping
-    ``{variant: hub_id_or_folder}``, or the string ``"organism"`` (trains or loads the
-    kit's model organism, seed 0, from the cache).
+    ``{variant: hub_id_or_folder}``, or a registered name (:mod:`probes.models.registry`):
+    ``"organism"`` trains or loads the kit's model organism, seed 0, from the cache.
 
     ``device_map`` is passed through to transformers/accelerate so a model larger than one
     GPU loads across several. With ``check=True`` the variants' configs and vocabularies
@@ -379,43 +432,13 @@ def load_family(
         "device_map": device_map,
         "trust_remote_code": trust_remote_code,
     }
-    if isinstance(spec, str) and spec == "organism":
-        from probes.organism import organism_family
-
-        return load_family(organism_family(), check=check, **opts)
+    if is_family_name(spec):
+        return load_family(named_family(str(spec)), check=check, name=name, **opts)
     fam: ModelFamily
     if isinstance(spec, Mapping):
-        specs = _from_mapping(name or "family", spec, None, "the mapping")
-        fam = ModelFamily(name or "family", specs, **opts)
+        fam = ModelFamily(name or "family", _from_mapping(name or "family", spec, None, "the mapping"), **opts)
     else:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            path = path / "family.toml"
-        if not path.exists():
-            raise FamilyError(
-                f"No family file at {str(path)!r}. Pass a family TOML file, a folder holding "
-                "family.toml, a mapping {variant: path_or_hub_id}, or 'organism'."
-            )
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as err:
-            raise FamilyError(f"Family file {str(path)!r} is not valid TOML: {err}") from err
-        unknown = set(data) - _TOP_KEYS
-        if unknown:
-            raise FamilyError(
-                f"Unknown key(s) {sorted(unknown)} in {str(path)!r}. Valid keys: {sorted(_TOP_KEYS)}."
-            )
-        root = path.parent.resolve()
-        specs = _from_mapping(data.get("name", root.name), data.get("variants", {}), root, str(path))
-        tasks = {k: dict(v) if isinstance(v, Mapping) else {"path": v} for k, v in data.get("tasks", {}).items()}
-        for vname, vs in specs.items():
-            if vs.task is not None and vs.task not in tasks:
-                raise FamilyError(
-                    f"Variant {vname!r} names task {vs.task!r}, which the [tasks] table of "
-                    f"{str(path)!r} does not declare. Declared: {sorted(tasks)}."
-                )
-        settings: dict[str, Any] = {k: data[k] for k in ("battery", "organism") if k in data}
-        fam = ModelFamily(name or data.get("name", root.name), specs, root=root, tasks=tasks, settings=settings, **opts)
+        fam = _from_file(_family_file(spec), name, opts)
     if check:
         fam.check()
     return fam

@@ -19,7 +19,7 @@ from typing import Any
 
 from probes.errors import HookError
 
-__all__ = ["SITES", "HookSite", "parse_hooks", "validate_hooks", "n_layers"]
+__all__ = ["SITES", "HookSite", "parse_hooks", "validate_hooks"]
 
 #: Site name -> TransformerLens hook template.
 SITES: dict[str, str] = {
@@ -118,10 +118,6 @@ def parse_hooks(spec: str | HookSite | Iterable[str | HookSite], n_layers: int |
     return tuple(dict.fromkeys(out))
 
 
-def n_layers(model: Any) -> int:
-    return int(model.cfg.n_layers)
-
-
 def validate_hooks(model: Any, sites: Sequence[HookSite | str]) -> list[str]:
     """Resolve sites to hook names present on ``model``; fail with suggestions otherwise."""
     names: list[str] = []
@@ -131,11 +127,13 @@ def validate_hooks(model: Any, sites: Sequence[HookSite | str]) -> list[str]:
         if name not in available:
             close = difflib.get_close_matches(name, list(available), n=3, cutoff=0.6)
             layer_hint = ""
-            if isinstance(site, HookSite) and site.layer >= n_layers(model):
-                layer_hint = f" The model has {n_layers(model)} layers (0..{n_layers(model) - 1})."
+            n_layers = int(model.cfg.n_layers)
+            if isinstance(site, HookSite) and site.layer >= n_layers:
+                layer_hint = f" The model has {n_layers} layers (0..{n_layers - 1})."
             raise HookError(
                 f"Hook {name!r} does not exist on this model.{layer_hint}"
                 + (f" Close matches: {close}." if close else "")
+                + " Choose a site of probes.models.hooks.SITES at a layer the model has."
             )
         names.append(name)
     return names

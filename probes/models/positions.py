@@ -94,7 +94,10 @@ class Index(Position):
         n = len(tokens)
         i = self.index + n if self.index < 0 else self.index
         if not 0 <= i < n:
-            raise PositionError(f"Index {self.index} is outside a text of {n} tokens.")
+            raise PositionError(
+                f"Index {self.index} is outside a text of {n} tokens; use an index in {-n}..{n - 1} "
+                "(or 'last'), or filter out the short prompts."
+            )
         return [i]
 
 
@@ -117,7 +120,10 @@ class Match(Position):
 
     def __post_init__(self) -> None:
         if self.window < 1:
-            raise PositionError(f"Match window must be >= 1, got {self.window}.")
+            raise PositionError(
+                f"Match window must be >= 1, got {self.window} (token {self.token!r}); write "
+                "match:TOKEN:OFFSET:WINDOW with WINDOW >= 1."
+            )
 
     @property
     def key(self) -> str:
@@ -144,7 +150,8 @@ class Match(Position):
             anchor = hits[self.occurrence]
         except IndexError:
             raise PositionError(
-                f"Token {self.token!r} occurs {len(hits)} time(s); occurrence {self.occurrence} does not exist."
+                f"Token {self.token!r} occurs {len(hits)} time(s); occurrence {self.occurrence} does not exist "
+                f"(valid: {-len(hits)}..{len(hits) - 1}, -1 for the last)."
             ) from None
         start = anchor + self.offset
         idx = list(range(start, start + self.window))

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from jaxtyping import Int
 
-from probes.errors import TaskError
+from probes.errors import ElicitError, TaskError
 
-__all__ = ["Batch", "encode", "context_length"]
+__all__ = ["Batch", "encode", "context_length", "pad_token_id", "pad_rows", "word_tokenizer"]
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,8 @@ def encode(
 
     Raises :class:`TaskError` naming the prompt if a text is empty or longer than ``max_length``.
     """
-    if padding_side not in ("left", "right"):
-        raise TaskError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
+    _check_side(padding_side)
     enc = tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
     for i, row in enumerate(enc):
         name = ids[i] if ids is not None else i
         if not row:
@@ -77,17 +73,7 @@ def encode(
                 f"Prompt {name!r} is {len(row)} tokens long, over the model's context of {max_length}. "
                 "Shorten or filter the prompt (Task.filter(ids=...))."
             )
-    width = max(len(r) for r in enc)
-    input_ids = torch.full((len(enc), width), int(pad_id), dtype=torch.long)
-    mask = torch.zeros((len(enc), width), dtype=torch.long)
-    for i, row in enumerate(enc):
-        n = len(row)
-        if padding_side == "right":
-            input_ids[i, :n] = torch.tensor(row)
-            mask[i, :n] = 1
-        else:
-            input_ids[i, width - n :] = torch.tensor(row)
-            mask[i, width - n :] = 1
+    input_ids, mask = pad_rows(enc, pad_token_id(tokenizer), side=padding_side)
     tokens = tuple(tuple(tokenizer.convert_ids_to_tokens(row)) for row in enc)
     return Batch(
         input_ids.to(device),
@@ -95,4 +81,82 @@ def encode(
         tuple(len(r) for r in enc),
         tokens,
         padding_side,
+    )
+
+
+def _check_side(side: str) -> None:
+    if side not in ("left", "right"):
+        raise TaskError(f"padding_side must be 'left' or 'right', got {side!r}.")
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """The id padding is filled with: the tokenizer's pad token, else its eos token, else 0."""
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    return int(tokenizer.eos_token_id) if tokenizer.eos_token_id is not None else 0
+
+
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_id: int, *, side: str = "right"
+) -> tuple[Int[torch.Tensor, "batch pos"], Int[torch.Tensor, "batch pos"]]:
+    """Token-id rows padded with ``pad_id`` to the longest: ``(input_ids, attention_mask)``.
+
+    >>> ids, mask = pad_rows([[5, 6, 7], [8]], 0, side="left")
+    >>> ids.tolist(), mask.tolist()
+    ([[5, 6, 7], [0, 0, 8]], [[1, 1, 1], [0, 0, 1]])
+    """
+    _check_side(side)
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), int(pad_id), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        n = len(row)
+        cols = slice(0, n) if side == "right" else slice(width - n, width)
+        input_ids[i, cols] = torch.tensor(row, dtype=torch.long)
+        mask[i, cols] = 1
+    return input_ids, mask
+
+
+def word_tokenizer(
+    vocab: Sequence[str],
+    *,
+    bos: str = "<bos>",
+    eos: str = "<eos>",
+    pad: str = "<pad>",
+    unk: str = "<unk>",
+    model_max_length: int | None = None,
+) -> Any:  # transformers.PreTrainedTokenizerFast (imported lazily)
+    """A whitespace word-level ``PreTrainedTokenizerFast``: token ``vocab[i]`` has id ``i``,
+    ``bos`` is prepended (once, before a pair of texts too), words outside ``vocab`` become
+    ``unk``, and decoding joins tokens with single spaces (``##x`` joins without one).
+    ``vocab`` must hold the four special tokens.
+
+    The one builder of the kit's toy tokenizers (the organism's, the stand-in family's, the
+    tests' tiny models').
+
+    >>> tok = word_tokenizer(["<pad>", "<bos>", "<eos>", "<unk>", "1", "+", "="])
+    >>> tok("1 + 1 = ?")["input_ids"]
+    [1, 4, 5, 4, 6, 3]
+    >>> tok.decode([4, 5, 4])
+    '1 + 1'
+    """
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    ids = {t: i for i, t in enumerate(vocab)}
+    missing = [t for t in (bos, eos, pad, unk) if t not in ids]
+    if missing or len(ids) != len(vocab):
+        raise ElicitError(
+            f"A word-level vocabulary needs distinct tokens including the special tokens {[bos, eos, pad, unk]}; "
+            f"missing {missing}, {len(vocab) - len(ids)} duplicate(s). Add the specials to the vocabulary."
+        )
+    tk = Tokenizer(models.WordLevel(vocab=ids, unk_token=unk))
+    tk.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tk.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, ids[bos])]
+    )
+    tk.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    extra = {} if model_max_length is None else {"model_max_length": model_max_length}
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tk, bos_token=bos, eos_token=eos, pad_token=pad, unk_token=unk, **extra
     )

@@ -11,11 +11,11 @@ controls must *create* an ability the base lacks. ``sft_answers`` measures memor
     >>> fam = load_family(folder)                                    # doctest: +SKIP
 """
 
+from probes.errors import OrganismError
 from probes.organism.evaluate import EVAL_COLUMNS, evaluate_family, evaluate_model, format_table, generate
 from probes.organism.tasks import SOURCES, create_far_task, create_task, organism_tasks, parity_task
 from probes.organism.train import (
     VARIANTS,
-    OrganismError,
     Recipe,
     default_cache,
     organism_family,

@@ -19,7 +19,10 @@ import pandas as pd
 import torch
 
 from probes.data.tasks import Task
-from probes.organism.world import EOS_ID, FORMAT_PREFIX, PAD_ID, encode
+from probes.errors import FamilyError
+from probes.models.family import load_family
+from probes.organism.seeding import pinned_threads
+from probes.organism.world import EOS_ID, FORMAT_PREFIX, PAD_ID, VOCAB, encode
 
 __all__ = ["generate", "evaluate_model", "evaluate_family", "format_table", "EVAL_COLUMNS"]
 
@@ -41,9 +44,13 @@ def generate(
 
     Prompts are grouped by token length so each batch is unpadded. The returned text
     starts with ``prefix`` when one was prefilled, so a scorer sees the whole completion.
-    """
-    from probes.organism.world import VOCAB
 
+    Not :func:`probes.models.generation.generate`: that one drives a TransformerLens bridge
+    (its ``generate`` keywords) on left-padded batches and decodes with the tokenizer; this
+    one drives a plain ``LlamaForCausalLM`` on unpadded same-length groups (no pad enters the
+    attention and no attention mask is needed) and reads the
+    word-level vocabulary directly. Sampling (``do_sample``) draws from the global torch RNG.
+    """
     texts = [f"{p} {prefix}" if prefix else p for p in prompts]
     ids = [encode(t) for t in texts]
     out: list[str] = [""] * len(ids)
@@ -138,9 +145,6 @@ def evaluate_family(
     from tqdm.auto import tqdm
     from transformers import LlamaForCausalLM
 
-    from probes.errors import FamilyError
-    from probes.models.family import load_family
-
     folder = Path(folder)
     fam = load_family(folder, check=False)
     data = tomllib.loads((folder / "family.toml").read_text())
@@ -151,13 +155,14 @@ def evaluate_family(
     tasks = {name: fam.load_task(name) for name in fam.tasks}
     controls = {v: fam.task_name(v) for v in fam.variants if fam.task_name(v) not in (None, "parity")}
     frames = []
-    torch.set_num_threads(int(data.get("organism", {}).get("threads", 2)))
-    for v in tqdm(names, desc="evaluate", disable=not progress, leave=False):
-        model = LlamaForCausalLM.from_pretrained(str(fam.local_path(v)))
-        model.eval()
-        for t in tasks_to_evaluate(v, {k: str(c) for k, c in controls.items()}):
-            frames.append(evaluate_model(model, tasks[t], variant=v))
-        del model
+    # the thread count the family was trained and evaluated with; the caller's comes back after
+    with pinned_threads(int(data.get("organism", {}).get("threads", 2))):
+        for v in tqdm(names, desc="evaluate", disable=not progress, leave=False):
+            model = LlamaForCausalLM.from_pretrained(str(fam.local_path(v)))
+            model.eval()
+            for t in tasks_to_evaluate(v, {k: str(c) for k, c in controls.items()}):
+                frames.append(evaluate_model(model, tasks[t], variant=v))
+            del model
     table = pd.concat(frames, ignore_index=True)
     target = Path(out) if out is not None else folder / "eval.parquet"
     table.to_parquet(target, index=False)

@@ -9,7 +9,8 @@ deterministic: the same seed on the same machine gives bit-identical weights.
 from __future__ import annotations
 
 import math
-import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +18,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from probes.errors import OrganismError
 from probes.organism.corpus import CorpusConfig, pretraining_docs
+from probes.organism.seeding import seeded
 from probes.organism.world import BOS_ID, EOS_ID, PAD_ID, VOCAB, Splits, encode, make_tokenizer
 
-__all__ = ["ModelConfig", "PretrainConfig", "new_model", "pretrain", "seed_everything"]
+__all__ = ["ModelConfig", "PretrainConfig", "new_model", "pretrain"]
 
 
 @dataclass(frozen=True)
@@ -49,21 +52,8 @@ class PretrainConfig:
     shards: int = 2
 
 
-def seed_everything(seed: int, threads: int | None = None) -> None:
-    """Seed python/numpy/torch, ask torch for deterministic kernels and, when given, fix the
-    intra-op thread count (``None`` keeps the current one)."""
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if threads is not None:
-        torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def new_model(cfg: ModelConfig, seed: int):
-    """A freshly initialised ``LlamaForCausalLM`` for the organism vocabulary."""
+def _init_model(cfg: ModelConfig, seed: int):
+    """A fresh model initialised from the global torch RNG reseeded with ``seed`` (the caller scopes it)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     hf_cfg = LlamaConfig(
@@ -80,12 +70,18 @@ def new_model(cfg: ModelConfig, seed: int):
         pad_token_id=PAD_ID,
         rms_norm_eps=1e-5,
     )
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # transformers initialises weights from the global RNG
     model = LlamaForCausalLM(hf_cfg)
     model.generation_config.pad_token_id = PAD_ID
     model.generation_config.eos_token_id = EOS_ID
     model.generation_config.bos_token_id = BOS_ID
     return model
+
+
+def new_model(cfg: ModelConfig, seed: int):
+    """A freshly initialised ``LlamaForCausalLM`` for the organism vocabulary (the caller's RNG is untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        return _init_model(cfg, seed)
 
 
 def _batch(docs: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,6 +114,95 @@ def _set_grad(params: list[torch.nn.Parameter], flat: torch.Tensor) -> None:
         i += p.numel()
 
 
+def _check_sharding(cfg: PretrainConfig, rank: int | None, rendezvous: str | None) -> None:
+    if cfg.shards not in (1, 2):
+        raise OrganismError(
+            f"PretrainConfig.shards must be 1 or 2, got {cfg.shards!r}; use shards=2 (two halves per batch) or 1."
+        )
+    if rank is not None and (cfg.shards != 2 or rendezvous is None or rank not in (0, 1)):
+        raise OrganismError(
+            f"Two-process pretraining needs PretrainConfig.shards == 2 (got {cfg.shards}), rank 0 or 1 (got "
+            f"{rank!r}) and a rendezvous file (got {rendezvous!r}); or pass rank=None to pretrain in one process."
+        )
+
+
+def _optimizer(params: list[torch.nn.Parameter], cfg: PretrainConfig):
+    """AdamW with linear warmup then cosine decay to 0 over ``cfg.steps``."""
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return 0.5 * (1 + math.cos(math.pi * t))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+
+
+AllReduce = Callable[[torch.Tensor], None]
+
+
+@contextmanager
+def _pair_group(rank: int, rendezvous: str) -> Iterator[AllReduce]:
+    """A private two-rank gloo group on the loopback device; yields an in-place sum all-reduce.
+
+    A process group object of its own (not ``init_process_group``): no default group and no
+    ``GLOO_SOCKET_IFNAME`` in the environment are left behind in the caller's process.
+    ``_Options`` is the binding's only way to name the device (torch is pinned in pyproject).
+    """
+    import datetime
+
+    import torch.distributed as dist
+
+    opts = dist.ProcessGroupGloo._Options()  # type: ignore[attr-defined]  # not in torch's stubs
+    opts._devices = [dist.ProcessGroupGloo.create_device(interface="lo")]  # loopback: no network is needed
+    opts._timeout = datetime.timedelta(minutes=5)
+    group = dist.ProcessGroupGloo(dist.FileStore(rendezvous, 2), rank, 2, opts)
+
+    def all_reduce(t: torch.Tensor) -> None:
+        group.allreduce([t]).wait()  # type: ignore[attr-defined]  # the binding's method, not in the stubs
+
+    try:
+        yield all_reduce
+    finally:
+        group.shutdown()
+
+
+def _batch_grad(model, params, docs: list[str], shards: int, mine: Sequence[int]) -> tuple[list[torch.Tensor], float]:
+    """Flat gradients of the parts ``mine`` of one batch (cut in ``shards`` interleaved parts), and their loss."""
+    parts = [_batch(docs[i::shards]) for i in range(shards)]
+    n_total = sum(int((lab[:, 1:] != -100).sum()) for _, lab in parts)
+    flats, loss_sum = [], 0.0
+    for i in mine:
+        model.zero_grad(set_to_none=True)
+        loss = _part_loss(model, *parts[i], n_total)
+        loss.backward()
+        flats.append(_flat_grad(params))
+        loss_sum += loss.item()
+    return flats, loss_sum
+
+
+def _train(model, cfg: PretrainConfig, docs_at: Callable[[], list[str]], rank: int | None,
+           all_reduce: AllReduce | None, progress: bool) -> None:
+    """``cfg.steps`` optimiser steps; with ``all_reduce`` this rank computes part ``rank`` only."""
+    from tqdm.auto import tqdm
+
+    params = list(model.parameters())
+    opt, sched = _optimizer(params, cfg)
+    mine = [int(rank or 0)] if all_reduce is not None else range(cfg.shards)
+    bar = tqdm(range(cfg.steps), desc="base: pretrain", disable=not progress or bool(rank), leave=False)
+    for _ in bar:
+        flats, loss_sum = _batch_grad(model, params, docs_at(), cfg.shards, mine)
+        if all_reduce is not None:
+            all_reduce(flats[0])
+        grad = flats[0] if len(flats) == 1 else flats[0] + flats[1]
+        _set_grad(params, grad)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss_sum:.3f}", refresh=False)
+
+
 def pretrain(
     out: str | Path | None,
     parity: Splits,
@@ -136,68 +221,26 @@ def pretrain(
     so no attention mask is needed. Every batch is split into ``cfg.shards`` interleaved
     parts whose gradients are computed separately and summed (one addition per element).
     With ``rank``/``rendezvous`` (a file path shared by two processes), rank 0 and rank 1
-    each compute one part and ``torch.distributed`` (gloo) adds them; otherwise this process
-    computes both. An addition of two floats is commutative, so both ways give the same bits
+    each compute one part and a gloo all-reduce adds them; otherwise this process computes
+    both. An addition of two floats is commutative, so both ways give the same bits
     (tested), and a CPU whose second intra-op thread buys little trains ~2x faster.
+    The global RNGs are seeded inside :func:`~probes.organism.seeding.seeded` (the weight
+    init draws from them) and handed back unchanged.
     """
-    from tqdm.auto import tqdm
+    _check_sharding(cfg, rank, rendezvous)
+    with seeded(seed):
+        model = _init_model(model_cfg, seed)
+        model.train()
+        rng = np.random.default_rng([seed, 11])
 
-    if cfg.shards not in (1, 2):
-        raise ValueError(f"PretrainConfig.shards must be 1 or 2, got {cfg.shards}.")
-    distributed = rank is not None
-    if distributed and (cfg.shards != 2 or rendezvous is None):
-        raise ValueError("Two-process pretraining needs PretrainConfig.shards == 2 and a rendezvous file.")
-    seed_everything(seed)
-    model = new_model(model_cfg, seed)
-    model.train()
-    params = list(model.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
+        def docs_at() -> list[str]:
+            return pretraining_docs(cfg.corpus, parity, create_far, cfg.batch_size, rng)
 
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup:
-            return (step + 1) / cfg.warmup
-        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return 0.5 * (1 + math.cos(math.pi * t))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    rng = np.random.default_rng([seed, 11])
-    if distributed:
-        import datetime
-
-        import torch.distributed as dist
-
-        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback only: no network is needed
-        dist.init_process_group(
-            "gloo", init_method=f"file://{rendezvous}", rank=int(rank or 0), world_size=2,
-            timeout=datetime.timedelta(minutes=5),
-        )
-    try:
-        bar = tqdm(range(cfg.steps), desc="base: pretrain", disable=not progress or bool(rank), leave=False)
-        for _ in bar:
-            docs = pretraining_docs(cfg.corpus, parity, create_far, cfg.batch_size, rng)
-            parts = [_batch(docs[i :: cfg.shards]) for i in range(cfg.shards)]
-            n_total = sum(int((lab[:, 1:] != -100).sum()) for _, lab in parts)
-            mine = [int(rank or 0)] if distributed else range(cfg.shards)
-            flats, loss_sum = [], 0.0
-            for i in mine:
-                opt.zero_grad(set_to_none=True)
-                loss = _part_loss(model, *parts[i], n_total)
-                loss.backward()
-                flats.append(_flat_grad(params))
-                loss_sum += loss.item()
-            if distributed:
-                dist.all_reduce(flats[0])
-                grad = flats[0]
-            else:
-                grad = flats[0] if len(flats) == 1 else flats[0] + flats[1]
-            _set_grad(params, grad)
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            bar.set_postfix(loss=f"{loss_sum:.3f}", refresh=False)
-    finally:
-        if distributed:
-            dist.destroy_process_group()
+        if rank is None:
+            _train(model, cfg, docs_at, None, None, progress)
+        else:
+            with _pair_group(rank, str(rendezvous)) as all_reduce:
+                _train(model, cfg, docs_at, rank, all_reduce, progress)
     model.eval()
     if out is not None and not rank:
         out = Path(out)

@@ -18,7 +18,6 @@ Hugging Face folder (config.json, model.safetensors, tokenizer files).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from probes.data.tasks import SCORERS
+from probes.organism.evaluate import generate
+from probes.organism.seeding import seeded
 from probes.organism.world import EOS_ID, PAD_ID, encode, make_tokenizer
 
 __all__ = ["StageConfig", "run_sft", "run_dpo", "run_grpo", "confidence_preferences", "answer_confidence"]
@@ -83,65 +85,71 @@ def _save(model, out: Path) -> Path:
     return out
 
 
-def _run(make_trainer: Callable[[str], Any], out: Path) -> Path:
-    with tempfile.TemporaryDirectory(prefix="organism-trl-") as tmp:
-        trainer = make_trainer(tmp)
-        trainer.train()
-        model = trainer.model
-    return _save(model, out)
+def _trainer_classes(kind: str) -> tuple[Any, Any]:
+    """TRL's (config, trainer) classes of a stage kind: ``sft``, ``dpo`` or ``grpo`` (only that one is imported)."""
+    import trl
+
+    prefix = {"sft": "SFT", "dpo": "DPO", "grpo": "GRPO"}[kind]
+    return getattr(trl, f"{prefix}Config"), getattr(trl, f"{prefix}Trainer")
+
+
+@dataclass(frozen=True)
+class _StageRun:
+    """The inputs of one stage run: the saved base, the output folder, the records, the settings."""
+
+    base: Path
+    out: Path
+    records: list[dict[str, str]]
+    cfg: StageConfig
+    seed: int
+    progress: bool
+
+
+def _trl_stage(kind: str, run: _StageRun, *, config: dict[str, Any], trainer: dict[str, Any] | None = None) -> Path:
+    """Train the saved base with one TRL trainer on the records and save it to ``run.out``.
+
+    Inside :func:`~probes.organism.seeding.seeded`: TRL's ``Trainer`` seeds the global RNGs
+    itself (``set_seed``) and draws from them; the scope hands the caller's states back.
+    The order (import, seed, load, config, dataset, trainer) is the one the weights were
+    first trained with, kept so the same seed gives the same bits.
+    """
+    from datasets import Dataset
+
+    config_cls, trainer_cls = _trainer_classes(kind)
+    with seeded(run.seed):
+        model = _load(run.base)
+        with tempfile.TemporaryDirectory(prefix="organism-trl-") as tmp:
+            args = config_cls(**_common(run.cfg, run.seed, tmp, run.progress), **config)
+            job = trainer_cls(
+                model=model,
+                args=args,
+                train_dataset=Dataset.from_list(run.records),
+                processing_class=make_tokenizer(),
+                **(trainer or {}),
+            )
+            job.train()
+            model = job.model
+    return _save(model, run.out)
 
 
 def run_sft(
     base: Path, out: Path, records: list[dict[str, str]], cfg: StageConfig, *, seed: int, progress: bool
 ) -> Path:
     """SFTTrainer on prompt-completion records (loss on the completion only)."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
-    from probes.organism.pretrain import seed_everything
-
-    seed_everything(seed)
-    model = _load(base)
-
-    def make(tmp: str):
-        args = SFTConfig(**_common(cfg, seed, tmp, progress), max_length=64, completion_only_loss=True)
-        return SFTTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=make_tokenizer()
-        )
-
-    return _run(make, out)
+    run = _StageRun(base, out, records, cfg, seed, progress)
+    return _trl_stage("sft", run, config={"max_length": 64, "completion_only_loss": True})
 
 
 def run_dpo(
     base: Path, out: Path, records: list[dict[str, str]], cfg: StageConfig, *, seed: int, progress: bool
 ) -> Path:
     """DPOTrainer on ``prompt`` / ``chosen`` / ``rejected`` records; the reference is the base."""
-    from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
-
-    from probes.organism.pretrain import seed_everything
-
-    seed_everything(seed)
-    model = _load(base)
-
-    def make(tmp: str):
-        args = DPOConfig(
-            **_common(cfg, seed, tmp, progress),
-            beta=cfg.beta,
-            max_length=64,
-            precompute_ref_log_probs=True,
-        )
-        return DPOTrainer(
-            model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=make_tokenizer()
-        )
-
-    return _run(make, out)
+    run = _StageRun(base, out, records, cfg, seed, progress)
+    return _trl_stage("dpo", run, config={"beta": cfg.beta, "max_length": 64, "precompute_ref_log_probs": True})
 
 
 def _correct_reward(completions: list[str], answer: list[str], **_: Any) -> list[float]:
     """Verifiable reward: 1.0 when the scratchpad scorer reads the right answer."""
-    from probes.data.tasks import SCORERS
-
     score = SCORERS["scratchpad"]
     return [float(score(c, a, "#").correct) for c, a in zip(completions, answer, strict=True)]
 
@@ -157,31 +165,17 @@ def run_grpo(
     num_generations: int = 8,
 ) -> Path:
     """GRPOTrainer with the verifiable answer-correct reward on ``prompt`` / ``answer`` records."""
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
-
-    from probes.organism.pretrain import seed_everything
-
-    seed_everything(seed)
-    model = _load(base)
-
-    def make(tmp: str):
-        args = GRPOConfig(
-            **_common(cfg, seed, tmp, progress),
-            num_generations=num_generations,
-            max_completion_length=14,
-            temperature=1.0,
-            beta=cfg.beta,
-        )
-        return GRPOTrainer(
-            model=model,
-            reward_funcs=_correct_reward,  # type: ignore[arg-type]  # TRL annotates list[float | None]
-            args=args,
-            train_dataset=Dataset.from_list(records),
-            processing_class=make_tokenizer(),
-        )
-
-    return _run(make, out)
+    return _trl_stage(
+        "grpo",
+        _StageRun(base, out, records, cfg, seed, progress),
+        config={
+            "num_generations": num_generations,
+            "max_completion_length": 14,
+            "temperature": 1.0,
+            "beta": cfg.beta,
+        },
+        trainer={"reward_funcs": _correct_reward},
+    )
 
 
 @torch.no_grad()
@@ -226,11 +220,11 @@ def confidence_preferences(
 
     Pairs whose confidence gap is below ``min_gap`` carry no signal and are dropped.
     """
-    from probes.organism.evaluate import generate
-
-    torch.manual_seed(seed)
     rep = [p for p in prompts for _ in range(k)]
-    comps = generate(base_model, rep, 13, do_sample=True, temperature=1.0)
+    # HF sampling draws from the global torch RNG: seed it in a fork, the caller's state comes back
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        comps = generate(base_model, rep, 13, do_sample=True, temperature=1.0)
     conf = answer_confidence(base_model, rep, comps).reshape(len(prompts), k)
     pairs = []
     for i, p in enumerate(prompts):

@@ -71,15 +71,41 @@ def _key(s: tuple[int, ...]) -> str:
     return "".join(str(d) for d in s)
 
 
-def _task(name: str, examples: list[Example]) -> Task:
+def _task(name: str, examples: list[Example], max_new_tokens: int = _MAX_NEW) -> Task:
+    """An organism task: scratchpad scorer, the ``#`` format prefix, the organism's spans."""
     return Task(
         name,
         tuple(examples),
         scorer="scratchpad",
         format_prefix=FORMAT_PREFIX,
         spans=dict(SPANS),
-        max_new_tokens=_MAX_NEW,
+        max_new_tokens=max_new_tokens,
     )
+
+
+def _source_tags(i: int) -> dict[str, str]:
+    """The tag of each source kind for the ``i``-th string: careful and direct tags cycle."""
+    return {"careful": CAREFUL_TAGS[i % len(CAREFUL_TAGS)], "direct": DIRECT_TAGS[i % len(DIRECT_TAGS)],
+            "neutral": NEUTRAL_TAG}
+
+
+def _parity_examples(
+    bits: tuple[int, ...], i: int, split: str, *, id_prefix: str = "", meta: tuple[tuple[str, str], ...] = ()
+) -> list[Example]:
+    """The ``i``-th parity string once per source kind (ids ``{id_prefix}{label}-{bits}``)."""
+    tags = _source_tags(i)
+    return [
+        Example(
+            id=f"{id_prefix}{label}-{_key(bits)}",
+            prompt=parity_prompt(tags[label], bits),
+            answer=parity_answer(bits),
+            label=label,
+            split=split,
+            trace=parity_trace(bits),
+            meta=(*meta, ("tag", tags[label])),
+        )
+        for label in SOURCES
+    ]
 
 
 def parity_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int | None = None) -> Task:
@@ -95,23 +121,7 @@ def parity_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int | No
     examples: list[Example] = []
     for split, strings in (("train", train), ("dev", dev), ("test", test)):
         for i, bits in enumerate(strings):
-            tags = {
-                "careful": CAREFUL_TAGS[i % len(CAREFUL_TAGS)],
-                "direct": DIRECT_TAGS[i % len(DIRECT_TAGS)],
-                "neutral": NEUTRAL_TAG,
-            }
-            for label in SOURCES:
-                examples.append(
-                    Example(
-                        id=f"{label}-{_key(bits)}",
-                        prompt=parity_prompt(tags[label], bits),
-                        answer=parity_answer(bits),
-                        label=label,
-                        split=split,
-                        trace=parity_trace(bits),
-                        meta=(("tag", tags[label]),),
-                    )
-                )
+            examples += _parity_examples(bits, i, split)
     return _task(PARITY, examples)
 
 
@@ -181,14 +191,7 @@ def parity_ood_task(
             if sum(bits) <= 9:
                 seen.add(bits)
         for i, bits in enumerate(sorted(seen)):
-            tags = {"careful": CAREFUL_TAGS[i % len(CAREFUL_TAGS)], "direct": DIRECT_TAGS[i % len(DIRECT_TAGS)],
-                    "neutral": NEUTRAL_TAG}
-            for label in SOURCES:
-                examples.append(Example(
-                    id=f"long-{label}-{_key(bits)}", prompt=parity_prompt(tags[label], bits),
-                    answer=parity_answer(bits), label=label, split="ood_long", trace=parity_trace(bits),
-                    meta=(("length", str(length)), ("tag", tags[label])),
-                ))
+            examples += _parity_examples(bits, i, "ood_long", id_prefix="long-", meta=(("length", str(length)),))
     for e in ref.examples:
         if e.label != "neutral":
             continue
@@ -198,8 +201,7 @@ def parity_ood_task(
             split="ood_tag", trace=e.trace, meta=(("tag", unseen_tag),),
         ))
     # '#' + one count per bit + '>' + answer + '<eos>', with slack
-    return Task(PARITY_OOD, tuple(examples), scorer="scratchpad", format_prefix=FORMAT_PREFIX, spans=dict(SPANS),
-                max_new_tokens=max(lengths) + 6)
+    return _task(PARITY_OOD, examples, max_new_tokens=max(lengths) + 6)
 
 
 def organism_tasks(seed: int = 0, *, quick: bool = False) -> dict[str, Task]:

@@ -15,17 +15,24 @@ knob to turn.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 
-from probes.errors import ElicitError
+from probes.data.tasks import Task
+from probes.errors import OrganismError
 from probes.organism.corpus import (
     create_far_records,
     create_records,
@@ -33,19 +40,29 @@ from probes.organism.corpus import (
     preference_records,
     sft_records,
 )
-from probes.organism.pretrain import ModelConfig, PretrainConfig, pretrain, seed_everything
+from probes.organism.evaluate import evaluate_model, tasks_to_evaluate
+from probes.organism.pretrain import ModelConfig, PretrainConfig, pretrain
+from probes.organism.seeding import seeded
 from probes.organism.stages import StageConfig, confidence_preferences, run_dpo, run_grpo, run_sft
 from probes.organism.tasks import CREATE, CREATE_FAR, PARITY, organism_tasks
 from probes.organism.world import NEUTRAL_TAG, make_splits, parity_answer, parity_prompt
 
-__all__ = ["OrganismError", "Recipe", "recipe", "train_family", "organism_family", "VARIANTS", "default_cache"]
+__all__ = ["Recipe", "recipe", "train_family", "organism_family", "VARIANTS", "default_cache", "default_workers"]
 
 #: Variants in training order (the order of family.toml).
 VARIANTS = ("base", "sft", "dpo", "create", "rl", "sft_answers", "dpo_conf", "dpo_noisy", "create_far")
 
-
-class OrganismError(ElicitError):
-    """The organism could not be trained to spec, or a cached organism is unusable."""
+#: Learning rate and KL weight (beta) of each post-training stage; the two recipes differ in steps only.
+_STAGE_LR_BETA: dict[str, tuple[float, float]] = {
+    "sft": (1e-3, 0.1),
+    "dpo": (1e-3, 0.1),
+    "create": (3e-3, 0.1),
+    "rl": (5e-4, 0.0),
+    "sft_answers": (1e-3, 0.1),
+    "dpo_conf": (1e-3, 0.1),
+    "dpo_noisy": (1e-3, 0.1),
+    "create_far": (3e-3, 0.1),
+}
 
 
 @dataclass(frozen=True)
@@ -62,22 +79,36 @@ class Recipe:
     create_examples: int = 4096
     threads: int = 1
 
+    def check(self) -> None:
+        """Raise :class:`OrganismError` naming the first bad value and its fix."""
+        want = VARIANTS[1:]
+        missing = [v for v in want if v not in self.stages]
+        unknown = sorted(set(self.stages) - set(want))
+        if missing or unknown:
+            raise OrganismError(
+                f"Recipe.stages must hold a StageConfig for every post-trained variant {list(want)}; "
+                f"missing {missing}, unknown {unknown}. Start from recipe().stages (or recipe(quick=True).stages)."
+            )
+        if self.threads < 1:
+            raise OrganismError(f"Recipe.threads must be >= 1, got {self.threads!r}; the recipes use 1.")
+        if not 0.0 <= self.gate <= 1.0:
+            raise OrganismError(f"Recipe.gate is an accuracy in [0, 1], got {self.gate!r}; the full recipe uses 0.95.")
+        if not 0.0 <= self.noise_frac <= 1.0:
+            raise OrganismError(f"Recipe.noise_frac is a share in [0, 1], got {self.noise_frac!r}; default 0.30.")
+
+
+def _stages(steps: dict[str, int]) -> dict[str, StageConfig]:
+    return {v: StageConfig(steps=n, batch_size=32, lr=_STAGE_LR_BETA[v][0], beta=_STAGE_LR_BETA[v][1])
+            for v, n in steps.items()}
+
 
 def recipe(quick: bool = False) -> Recipe:
     """The full recipe, or the smaller ``quick`` one used by tests."""
     if quick:
         return Recipe(
             pretrain=PretrainConfig(steps=400, batch_size=64, lr=4e-3, warmup=30),
-            stages={
-                "sft": StageConfig(steps=10, batch_size=32, lr=1e-3),
-                "dpo": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
-                "create": StageConfig(steps=80, batch_size=32, lr=3e-3),
-                "rl": StageConfig(steps=10, batch_size=32, lr=5e-4, beta=0.0),
-                "sft_answers": StageConfig(steps=10, batch_size=32, lr=1e-3),
-                "dpo_conf": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
-                "dpo_noisy": StageConfig(steps=10, batch_size=32, lr=1e-3, beta=0.1),
-                "create_far": StageConfig(steps=20, batch_size=32, lr=3e-3),
-            },
+            stages=_stages({"sft": 10, "dpo": 10, "create": 80, "rl": 10, "sft_answers": 10, "dpo_conf": 10,
+                            "dpo_noisy": 10, "create_far": 20}),
             gate=0.60,
             conf_samples=4,
             rl_prompts=32,
@@ -85,16 +116,8 @@ def recipe(quick: bool = False) -> Recipe:
         )
     return Recipe(
         pretrain=PretrainConfig(steps=1000),
-        stages={
-            "sft": StageConfig(steps=30, batch_size=32, lr=1e-3),
-            "dpo": StageConfig(steps=30, batch_size=32, lr=1e-3, beta=0.1),
-            "create": StageConfig(steps=120, batch_size=32, lr=3e-3),
-            "rl": StageConfig(steps=40, batch_size=32, lr=5e-4, beta=0.0),
-            "sft_answers": StageConfig(steps=120, batch_size=32, lr=1e-3),
-            "dpo_conf": StageConfig(steps=30, batch_size=32, lr=1e-3, beta=0.1),
-            "dpo_noisy": StageConfig(steps=30, batch_size=32, lr=1e-3, beta=0.1),
-            "create_far": StageConfig(steps=100, batch_size=32, lr=3e-3),
-        },
+        stages=_stages({"sft": 30, "dpo": 30, "create": 120, "rl": 40, "sft_answers": 120, "dpo_conf": 30,
+                        "dpo_noisy": 30, "create_far": 100}),
     )
 
 
@@ -123,15 +146,13 @@ def _family_toml(name: str, meta: dict[str, Any], variant_tasks: dict[str, str],
     return "\n".join(lines) + "\n"
 
 
-def _base_gate(base_model, parity_task, gate: float, rec: Recipe, quick: bool) -> float:
-    from probes.organism.evaluate import evaluate_model
-
+def _base_gate(base_model, parity_task: Task, rec: Recipe, quick: bool) -> float:
     rows = evaluate_model(base_model, parity_task.filter(label="careful"), variant="base", forced=(False,))
     acc = float(rows[rows.split == "heldout"].accuracy.iloc[0])
-    if acc < gate:
+    if acc < rec.gate:
         raise OrganismError(
             f"The pretrained base reaches only {acc:.2f} careful-source accuracy on held-out strings "
-            f"(gate {gate:.2f}{', quick recipe' if quick else ''}); the latent reasoning mode is not there, "
+            f"(gate {rec.gate:.2f}{', quick recipe' if quick else ''}); the latent reasoning mode is not there, "
             "so post-training could not be read as selecting it. Raise the pretraining budget "
             f"(Recipe.pretrain.steps, now {rec.pretrain.steps}; or batch_size, now {rec.pretrain.batch_size}) "
             f"or the careful share of the corpus (CorpusConfig.careful_frac, now "
@@ -145,13 +166,9 @@ def _variant_tasks() -> dict[str, str]:
     return {v: (CREATE if v == "create" else CREATE_FAR if v == "create_far" else PARITY) for v in VARIANTS}
 
 
-def _evaluate_variant(out: Path, v: str, task_settings: dict[str, dict[str, Any]]):
+def _evaluate_variant(out: Path, v: str, task_settings: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """Evaluation rows of one trained variant: parity, plus its control task (the base: both)."""
-    import pandas as pd
-    from transformers import LlamaForCausalLM
-
-    from probes.data.tasks import Task
-    from probes.organism.evaluate import evaluate_model, tasks_to_evaluate
+    from transformers import LlamaForCausalLM  # heavy: imported when a model is first read
 
     controls = {k: t for k, t in _variant_tasks().items() if t != PARITY}
     model = LlamaForCausalLM.from_pretrained(str(out / v)).eval()
@@ -164,18 +181,64 @@ def _evaluate_variant(out: Path, v: str, task_settings: dict[str, dict[str, Any]
 
 
 def _worker_init(threads: int) -> None:
-    import torch
+    """Initialiser of each spawned worker process; it never runs in the caller's process.
 
+    A worker is the organism's own process, so it sets its own state: the hub is never needed
+    (every model is a local folder) and every model trains with ``threads`` intra-op threads.
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("WANDB_DISABLED", "true")
     torch.set_num_threads(threads)
+
+
+def _pretrain(out: Path | None, seed: int, rec: Recipe, rank: int | None, rendezvous: str | None, progress: bool):
+    """The recipe's pretraining on the parity strings of ``seed``: alone (``rank=None``) or one rank of two."""
+    sp = make_splits(2, seed)
+    return pretrain(out, sp, sp, seed=seed, cfg=rec.pretrain, model_cfg=rec.model, progress=progress, rank=rank,
+                    rendezvous=rendezvous)
 
 
 def _pretrain_rank1(seed: int, rec: Recipe, rendezvous: str) -> None:
     """The second half of every pretraining batch, in a worker (rank 0 runs in the parent)."""
-    sp = make_splits(2, seed)
-    pretrain(None, sp, sp, seed=seed, cfg=rec.pretrain, model_cfg=rec.model, progress=False, rank=1,
-             rendezvous=rendezvous)
+    _pretrain(None, seed, rec, 1, rendezvous, progress=False)
+
+
+@dataclass(frozen=True)
+class _StageResult:
+    """What one stage job returns: its timings (seconds, and ``dpo_conf_pairs``) and evaluation rows."""
+
+    variant: str
+    times: dict[str, float]
+    rows: pd.DataFrame | None
+
+
+#: The TRL stage that post-trains each variant (``dpo_conf`` first draws its own pairs).
+_TRAINERS = {"sft": run_sft, "sft_answers": run_sft, "create": run_sft, "create_far": run_sft,
+             "dpo": run_dpo, "dpo_noisy": run_dpo, "dpo_conf": run_dpo, "rl": run_grpo}
+
+
+def _confidence_pairs(base_dir: Path, seed: int, rec: Recipe) -> list[dict[str, str]]:
+    """dpo_conf's label-free preference pairs, ranked by the saved base's own confidence."""
+    from transformers import LlamaForCausalLM  # heavy: imported when a model is first read
+
+    base_model = LlamaForCausalLM.from_pretrained(str(base_dir)).eval()
+    prompts = [parity_prompt(NEUTRAL_TAG, b) for b in make_splits(2, seed).train]
+    pairs = confidence_preferences(base_model, prompts, k=rec.conf_samples, seed=seed)
+    if not pairs:
+        raise OrganismError(
+            "The base's answer-span confidence separated no sampled completions, so dpo_conf has no "
+            f"preference pairs. Raise Recipe.conf_samples (now {rec.conf_samples})."
+        )
+    return pairs
+
+
+def _post_train(v: str, out: Path, seed: int, rec: Recipe, records: list[dict[str, str]] | None) -> dict[str, float]:
+    """Train variant ``v`` from the saved base into ``out / v``; returns its extra facts."""
+    facts: dict[str, float] = {}
+    if v == "dpo_conf":
+        records = _confidence_pairs(out / "base", seed, rec)
+        facts["dpo_conf_pairs"] = float(len(records))
+    _TRAINERS[v](out / "base", out / v, records or [], rec.stages[v], seed=seed, progress=False)
+    return facts
 
 
 def _stage_job(
@@ -185,50 +248,27 @@ def _stage_job(
     rec: Recipe,
     records: list[dict[str, str]] | None,
     task_settings: dict[str, dict[str, Any]] | None,
-) -> tuple[str, dict[str, float], Any]:
+) -> _StageResult:
     """Post-train (and evaluate) one variant from the saved base. Runs in a worker process or inline.
 
     Every stage reseeds and runs single-threaded from the saved base, so its weights do not
-    depend on which worker runs it or what ran there before (tested).
+    depend on which worker runs it or what ran there before (tested). The job runs in its own
+    :func:`~probes.organism.seeding.seeded` scope (deterministic kernels, ``rec.threads``
+    threads), evaluation included, and leaves the process as it found it.
     """
-    import torch
-
-    torch.set_num_threads(rec.threads)
     outp = Path(out)
-    base_dir = outp / "base"
     times: dict[str, float] = {}
-    t0 = time.perf_counter()
-    st = rec.stages.get(v)
-    if v != "base" and st is None:
-        raise OrganismError(f"The recipe has no stage settings for variant {v!r}; add Recipe.stages[{v!r}].")
-    if v in ("sft", "sft_answers", "create", "create_far"):
-        run_sft(base_dir, outp / v, records or [], cast(StageConfig, st), seed=seed, progress=False)
-    elif v in ("dpo", "dpo_noisy"):
-        run_dpo(base_dir, outp / v, records or [], cast(StageConfig, st), seed=seed, progress=False)
-    elif v == "rl":
-        run_grpo(base_dir, outp / v, records or [], cast(StageConfig, st), seed=seed, progress=False)
-    elif v == "dpo_conf":
-        from transformers import LlamaForCausalLM
-
-        base_model = LlamaForCausalLM.from_pretrained(str(base_dir)).eval()
-        prompts = [parity_prompt(NEUTRAL_TAG, b) for b in make_splits(2, seed).train]
-        pairs = confidence_preferences(base_model, prompts, k=rec.conf_samples, seed=seed)
-        del base_model
-        if not pairs:
-            raise OrganismError(
-                "The base's answer-span confidence separated no sampled completions, so dpo_conf has no "
-                f"preference pairs. Raise Recipe.conf_samples (now {rec.conf_samples})."
-            )
-        times["dpo_conf_pairs"] = float(len(pairs))
-        run_dpo(base_dir, outp / v, pairs, cast(StageConfig, st), seed=seed, progress=False)
-    if v != "base":
-        times[v] = round(time.perf_counter() - t0, 2)
-    rows = None
-    if task_settings is not None:
-        t1 = time.perf_counter()
-        rows = _evaluate_variant(outp, v, task_settings)
-        times[f"evaluate_{v}"] = round(time.perf_counter() - t1, 2)
-    return v, times, rows
+    with seeded(seed, rec.threads):
+        if v != "base":
+            t0 = time.perf_counter()
+            times = _post_train(v, outp, seed, rec, records)
+            times[v] = round(time.perf_counter() - t0, 2)
+        rows = None
+        if task_settings is not None:
+            t1 = time.perf_counter()
+            rows = _evaluate_variant(outp, v, task_settings)
+            times[f"evaluate_{v}"] = round(time.perf_counter() - t1, 2)
+    return _StageResult(v, times, rows)
 
 
 def _records(v: str, seed: int, rec: Recipe) -> list[dict[str, str]] | None:
@@ -258,16 +298,146 @@ def _records(v: str, seed: int, rec: Recipe) -> list[dict[str, str]] | None:
     return None
 
 
-def _distributed_busy() -> bool:
-    """True when this process already belongs to a torch.distributed group (then pretrain inline)."""
-    import torch.distributed as dist
-
-    return bool(dist.is_available() and dist.is_initialized())
-
-
 def default_workers() -> int:
     """Parallel post-training stages: one per core, at most 4 (each stage runs single-threaded)."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One family build, fixed before anything trains."""
+
+    out: Path
+    seed: int
+    quick: bool
+    rec: Recipe
+    workers: int
+    tasks: dict[str, Task]
+    #: the family file's task settings, passed to the stage jobs when they evaluate (else None)
+    eval_settings: dict[str, dict[str, Any]] | None
+
+
+def _plan(out: str | Path, seed: int, quick: bool, rec: Recipe, evaluate: bool, workers: int | None) -> _Plan:
+    """Check the inputs, create ``out`` and write the tasks into it."""
+    rec.check()
+    folder = Path(out).expanduser()
+    if (folder / "family.toml").exists() or (folder.exists() and any(folder.iterdir())):
+        raise OrganismError(
+            f"Output folder {str(folder)!r} is not empty. Pass a new folder (or delete this one) so an "
+            "old family is never mixed with a new one."
+        )
+    n_workers = default_workers() if workers is None else int(workers)
+    if n_workers < 1:
+        raise OrganismError(f"workers must be >= 1, got {workers!r}; pass 1 to train in this process.")
+    folder.mkdir(parents=True, exist_ok=True)
+    tasks = organism_tasks(seed, quick=quick)
+    for name, task in tasks.items():
+        task.to_jsonl(folder / "tasks" / f"{name}.jsonl")
+    settings = {k: t.settings() for k, t in tasks.items()} if evaluate else None
+    return _Plan(folder, seed, quick, rec, n_workers, tasks, settings)
+
+
+@contextmanager
+def _stage_pool(workers: int, threads: int) -> Iterator[ProcessPoolExecutor | None]:
+    """``workers`` spawned worker processes (``None`` for ``workers=1``: everything runs inline)."""
+    if workers == 1:
+        yield None
+        return
+    # spawn: a fresh interpreter per worker (fork would copy this process's torch threads)
+    pool = ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(threads,)
+    )
+    try:
+        yield pool
+    except BaseException:
+        # a worker may be blocked in a collective with this process: stop it now
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _pretrain_base(plan: _Plan, pool: ProcessPoolExecutor | None, progress: bool) -> tuple[float, dict[str, float]]:
+    """Pretrain the base into ``out/base`` (rank 1 in a worker when there is a pool) and gate it.
+
+    Returns the gate accuracy and the ``pretrain`` / ``base`` timings.
+    """
+    rec, seed = plan.rec, plan.seed
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="elicit-rendezvous-") as rdv:
+        store = f"{rdv}/store"
+        two = pool is not None and rec.pretrain.shards == 2
+        rank1 = pool.submit(_pretrain_rank1, seed, rec, store) if two and pool is not None else None
+        model = _pretrain(plan.out / "base", seed, rec, 0 if two else None, store if two else None, progress)
+        if rank1 is not None:
+            rank1.result()
+    timings = {"pretrain": round(time.perf_counter() - t0, 2)}
+    gate_acc = _base_gate(model, plan.tasks[PARITY], rec, plan.quick)
+    timings["base"] = round(time.perf_counter() - t0, 2)
+    return gate_acc, timings
+
+
+def _run_stages(plan: _Plan, pool: ProcessPoolExecutor | None, progress: bool) -> dict[str, _StageResult]:
+    """Every post-training stage (and evaluation), in the pool or one after another here."""
+    from tqdm.auto import tqdm
+
+    rec = plan.rec
+    # longest stages first, so the last one to start is a short one
+    order = sorted(VARIANTS[1:], key=lambda v: -rec.stages[v].steps)
+    todo = (["base"] if plan.eval_settings is not None else []) + order
+    bar = tqdm(total=len(todo), desc="organism: post-training", disable=not progress)
+    results: dict[str, _StageResult] = {}
+
+    def job(v: str) -> tuple[Any, ...]:
+        return (v, str(plan.out), plan.seed, rec, _records(v, plan.seed, rec), plan.eval_settings)
+
+    if pool is None:
+        for v in todo:
+            bar.set_postfix_str(v)
+            results[v] = _stage_job(*job(v))
+            bar.update()
+    else:
+        futures: dict[Future[_StageResult], str] = {pool.submit(_stage_job, *job(v)): v for v in todo}
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            bar.set_postfix_str(futures[fut])
+            bar.update()
+    bar.close()
+    return results
+
+
+def _stage_timings(results: dict[str, _StageResult]) -> dict[str, float]:
+    """Seconds per stage (plus ``dpo_conf_pairs``), in variant order, and all evaluation summed."""
+    timings: dict[str, float] = {}
+    for v in VARIANTS:
+        if v in results:
+            times = results[v].times
+            timings.update({k: x for k, x in times.items() if not k.startswith("evaluate_")})
+            timings["evaluate"] = round(timings.get("evaluate", 0.0) + sum(
+                x for k, x in times.items() if k.startswith("evaluate_")), 2)
+    return timings
+
+
+def _write_family(plan: _Plan, gate_acc: float, timings: dict[str, float], results: dict[str, _StageResult]) -> None:
+    """``family.toml`` and, when evaluated, ``eval.parquet`` (rows in variant order)."""
+    rec = plan.rec
+    meta = {
+        "seed": plan.seed,
+        "quick": plan.quick,
+        "threads": rec.threads,
+        "workers": plan.workers,
+        "base_gate_accuracy": round(gate_acc, 4),
+        "recipe": json.dumps(asdict(rec), sort_keys=True),
+        "seconds": timings,
+    }
+    name = f"organism-seed{plan.seed}{'-quick' if plan.quick else ''}"
+    (plan.out / "family.toml").write_text(
+        _family_toml(name, meta, _variant_tasks(), {k: t.settings() for k, t in plan.tasks.items()})
+    )
+    if plan.eval_settings is not None:
+        frames = [results[v].rows for v in VARIANTS if v in results and results[v].rows is not None]
+        pd.concat(frames, ignore_index=True).to_parquet(plan.out / "eval.parquet", index=False)
 
 
 def train_family(
@@ -288,111 +458,19 @@ def train_family(
     (``Recipe.threads``): on these tiny models a second intra-op thread buys nothing, a second
     process doubles throughput. Same seed, same machine -> bit-identical weights, whatever
     ``workers`` is. With ``evaluate=True`` the evaluation table is written to ``out/eval.parquet``.
+
+    This process's RNG states, thread count and environment are the same after the call as
+    before: its share of the work runs inside one :func:`~probes.organism.seeding.seeded` scope.
     """
-    import multiprocessing
-    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("WANDB_DISABLED", "true")
-    rec = recipe_ or recipe(quick)
-    out = Path(out).expanduser()
-    if (out / "family.toml").exists() or (out.exists() and any(out.iterdir())):
-        raise OrganismError(
-            f"Output folder {str(out)!r} is not empty. Pass a new folder (or delete this one) so an "
-            "old family is never mixed with a new one."
-        )
-    n_workers = default_workers() if workers is None else int(workers)
-    if n_workers < 1:
-        raise OrganismError(f"workers must be >= 1, got {workers!r}.")
-    out.mkdir(parents=True, exist_ok=True)
-    seed_everything(seed, rec.threads)
-    parity_sp = make_splits(2, seed)
-    tasks = organism_tasks(seed, quick=quick)
-    for name, task in tasks.items():
-        task.to_jsonl(out / "tasks" / f"{name}.jsonl")
-    settings = {k: t.settings() for k, t in tasks.items()} if evaluate else None
-
-    timings: dict[str, float] = {}
+    plan = _plan(out, seed, quick, recipe_ or recipe(quick), evaluate, workers)
     t_all = time.perf_counter()
-    pool = None
-    if n_workers > 1:
-        # spawn: a fresh interpreter per worker (fork would copy this process's torch threads)
-        pool = ProcessPoolExecutor(
-            n_workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-            initargs=(rec.threads,),
-        )
-    try:
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="elicit-rendezvous-") as rdv:
-            two = pool is not None and rec.pretrain.shards == 2 and not _distributed_busy()
-            rank1 = pool.submit(_pretrain_rank1, seed, rec, f"{rdv}/store") if two and pool is not None else None
-            model = pretrain(
-                out / "base", parity_sp, parity_sp, seed=seed, cfg=rec.pretrain, model_cfg=rec.model,
-                progress=progress, rank=0 if two else None, rendezvous=f"{rdv}/store" if two else None,
-            )
-            if rank1 is not None:
-                rank1.result()
-        timings["pretrain"] = round(time.perf_counter() - t0, 2)
-        gate_acc = _base_gate(model, tasks[PARITY], rec.gate, rec, quick)
-        del model
-        timings["base"] = round(time.perf_counter() - t0, 2)
-        # longest stages first, so the last one to start is a short one
-        order = sorted(VARIANTS[1:], key=lambda v: -rec.stages[v].steps if v in rec.stages else 0)
-        todo = (["base"] if evaluate else []) + order
-        bar = tqdm(total=len(todo), desc="organism: post-training", disable=not progress)
-        results: dict[str, Any] = {}
-        if pool is None:
-            for v in todo:
-                bar.set_postfix_str(v)
-                results[v] = _stage_job(v, str(out), seed, rec, _records(v, seed, rec), settings)
-                bar.update()
-        else:
-            futures: dict[Future[Any], str] = {
-                pool.submit(_stage_job, v, str(out), seed, rec, _records(v, seed, rec), settings): v for v in todo
-            }
-            for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
-                bar.set_postfix_str(futures[fut])
-                bar.update()
-        bar.close()
-    except BaseException:
-        if pool is not None:  # a worker may be blocked in a collective with this process: stop it now
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                proc.terminate()
-        raise
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    frames = []
-    for v in VARIANTS:
-        if v in results:
-            _, times, rows = results[v]
-            timings.update({k: x for k, x in times.items() if not k.startswith("evaluate_")})
-            timings["evaluate"] = round(timings.get("evaluate", 0.0) + sum(
-                x for k, x in times.items() if k.startswith("evaluate_")), 2)
-            if rows is not None:
-                frames.append(rows)
+    with seeded(seed, plan.rec.threads), _stage_pool(plan.workers, plan.rec.threads) as pool:
+        gate_acc, timings = _pretrain_base(plan, pool, progress)
+        results = _run_stages(plan, pool, progress)
+    timings.update(_stage_timings(results))
     timings["train_total"] = round(time.perf_counter() - t_all, 2)
-
-    meta = {
-        "seed": seed,
-        "quick": quick,
-        "threads": rec.threads,
-        "workers": n_workers,
-        "base_gate_accuracy": round(gate_acc, 4),
-        "recipe": json.dumps(asdict(rec), sort_keys=True),
-        "seconds": timings,
-    }
-    name = f"organism-seed{seed}{'-quick' if quick else ''}"
-    (out / "family.toml").write_text(
-        _family_toml(name, meta, _variant_tasks(), {k: t.settings() for k, t in tasks.items()})
-    )
-    if evaluate:
-        pd.concat(frames, ignore_index=True).to_parquet(out / "eval.parquet", index=False)
-    return out
+    _write_family(plan, gate_acc, timings, results)
+    return plan.out
 
 
 def default_cache(seed: int = 0, quick: bool = False) -> Path:

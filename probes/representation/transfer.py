@@ -4,7 +4,8 @@ and whether linear probes fit on the base read the tuned model.
 Definitions (docs/measures.md, "Representation transfer"):
 
 - shift ``δ_v(l, pos) = mean_x h_v(x, l, pos) − mean_x h_base(x, l, pos)`` over the same prompts;
-- its cosine with a base-derived direction, against two nulls: random unit directions
+- its cosine with a base-derived direction (e.g. the difference of means of
+  :func:`probes.representation.directions.contrast_direction`), against two nulls: random unit directions
   (``|cos| ≈ sqrt(2 / (π d))``) and directions fit on label-shuffled contrasts;
 - probe transfer: ``AUROC(base probe on tuned) / AUROC(tuned probe on tuned)``.
 
@@ -20,21 +21,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from jaxtyping import Float
 
 from probes.data.activations import ActivationSet
 from probes.errors import ElicitError
 from probes.models.hooks import HookSite
 from probes.stats import bootstrap_ci
 
-__all__ = ["shift", "direction_transfer", "probe_transfer", "random_cosine_null", "contrast_direction"]
-
-
-def shift(
-    acts: ActivationSet, variant: str, hook: HookSite | str, position: str | None = None, *, base: str = "base"
-) -> Float[torch.Tensor, " d_model"]:
-    """``δ = mean h_variant − mean h_base`` over the set's prompts (one row per prompt)."""
-    return acts.get(variant, hook, position).double().mean(0) - acts.get(base, hook, position).double().mean(0)
+__all__ = ["direction_transfer", "probe_transfer", "random_cosine_null"]
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -46,16 +39,6 @@ def random_cosine_null(d: int, n: int = 2000, seed: int = 0) -> np.ndarray:
     g = torch.Generator().manual_seed(seed)
     r = torch.randn(n, d, generator=g, dtype=torch.float64)
     return (r[:, 0].abs() / r.norm(dim=1)).numpy()  # by symmetry, the first axis stands for any vector
-
-
-def contrast_direction(
-    X: torch.Tensor, labels: Sequence[str | None], contrast: tuple[str, str]
-) -> Float[torch.Tensor, " d_model"]:
-    lab = np.asarray([str(x) for x in labels])
-    pos, neg = lab == contrast[0], lab == contrast[1]
-    if pos.sum() < 2 or neg.sum() < 2:
-        raise ElicitError(f"Contrast {contrast} needs >= 2 prompts on each side; got {int(pos.sum())} and {int(neg.sum())}.")
-    return X[torch.from_numpy(pos)].double().mean(0) - X[torch.from_numpy(neg)].double().mean(0)
 
 
 def direction_transfer(

@@ -1,0 +1,175 @@
+"""Per-matrix measures of a weight update ``ΔW`` and the SVD settings behind them.
+
+docs/measures.md, "Weight geometry"; the definitions of the table columns are in
+:mod:`probes.weights.geometry`. Matrices are ``[out, in]``. Singular vectors come from
+``torch.linalg.svd`` or, for large matrices, a seeded ``torch.svd_lowrank``
+(:class:`SVDSettings`).
+
+    >>> principal_angles(torch.eye(3)[:, :2], torch.eye(3)[:, [0, 2]]).round().tolist()
+    [0.0, 90.0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from jaxtyping import Float
+
+from probes.errors import ElicitError
+
+__all__ = [
+    "WeightDiffError",
+    "DEFAULT_KS",
+    "DEFAULT_TOLS",
+    "CHUNK_ELEMS",
+    "SVDSettings",
+    "Spectrum",
+    "use_full_svd",
+    "spectrum",
+    "stable_rank",
+    "update_sparsity",
+    "subspace_overlap",
+    "principal_angles",
+]
+
+#: Subspace sizes ``k`` of ``overlap@k`` and the principal angles.
+DEFAULT_KS = (1, 4, 16)
+#: Absolute tolerances on ``|ΔW|``: any change at all, bf16-level noise, a clear change.
+DEFAULT_TOLS = (0.0, 1e-5, 1e-3)
+#: Elements per temporary block in chunked reductions (16 MB in float32).
+CHUNK_ELEMS = 1 << 22
+
+
+class WeightDiffError(ElicitError):
+    """Bad arguments to a weight-geometry measure (shapes, ks, tolerances, directions)."""
+
+
+# ------------------------------------------------------------------ SVD
+@dataclass(frozen=True)
+class SVDSettings:
+    """How singular vectors are computed.
+
+    ``method``: ``"auto"`` (full SVD when ``min(out, in) <= full_svd_max`` and the matrix
+    has at most ``full_svd_max_numel`` entries, else randomized), ``"full"`` or
+    ``"lowrank"``. The size cap keeps LAPACK's copies and workspace (several times the
+    matrix) small: a 1024 x 128k embedding goes to the randomized method. ``oversample`` extra columns and ``niter``
+    power iterations make the randomized top-``q`` accurate; ``seed`` makes it repeatable.
+    """
+
+    method: str = "auto"
+    full_svd_max: int = 1024
+    full_svd_max_numel: int = 1 << 22
+    oversample: int = 10
+    niter: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in ("auto", "full", "lowrank"):
+            raise WeightDiffError(
+                f"SVDSettings.method must be 'auto', 'full' or 'lowrank', got {self.method!r}."
+            )
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Top singular triplets of a matrix ``M ≈ U diag(S) Vᵀ`` and how they were computed."""
+
+    U: Float[torch.Tensor, "out q"]
+    S: Float[torch.Tensor, " q"]
+    V: Float[torch.Tensor, "in q"]
+    method: str
+
+
+def use_full_svd(shape: Sequence[int], settings: SVDSettings) -> bool:
+    if settings.method != "auto":
+        return settings.method == "full"
+    numel = math.prod(shape)
+    return min(shape) <= settings.full_svd_max and numel <= settings.full_svd_max_numel
+
+
+def spectrum(matrix: Float[torch.Tensor, "out in"], q: int, settings: SVDSettings = SVDSettings()) -> Spectrum:
+    """The top-``q`` singular triplets of ``matrix`` (all of them with a full SVD)."""
+    if matrix.dim() != 2:
+        raise WeightDiffError(f"spectrum needs a 2-D matrix, got shape {tuple(matrix.shape)}.")
+    m, n = matrix.shape
+    if use_full_svd(matrix.shape, settings):
+        U, S, Vh = torch.linalg.svd(matrix, full_matrices=False)
+        return Spectrum(U, S, Vh.mT, "full")
+    rank = min(q + settings.oversample, m, n)
+    # torch.svd_lowrank draws its random test matrix from the *global* RNG (torch.randn, no
+    # generator argument), so the seed is set inside fork_rng, which hands the caller's RNG state
+    # back on exit (CPU, and the matrix's CUDA device): repeatable, and no process state leaks.
+    devices = [matrix.device] if matrix.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(settings.seed)
+        U, S, V = torch.svd_lowrank(matrix, q=rank, niter=settings.niter)
+    return Spectrum(U, S, V, f"lowrank(q={rank},niter={settings.niter})")
+
+
+# ------------------------------------------------------------------ per-matrix measures
+def stable_rank(delta: Float[torch.Tensor, "out in"], sigma_max: float | None = None) -> float:
+    """``‖ΔW‖_F² / ‖ΔW‖_2²`` (NaN for a zero update).
+
+    >>> u, v = torch.randn(8, 2), torch.randn(6, 2)
+    >>> q_u, q_v = torch.linalg.qr(u)[0], torch.linalg.qr(v)[0]
+    >>> round(stable_rank(q_u @ q_v.T), 4)   # rank 2, equal singular values
+    2.0
+    """
+    fro2 = float(delta.double().pow(2).sum())
+    if sigma_max is None:
+        sigma_max = float(torch.linalg.matrix_norm(delta, ord=2))
+    return fro2 / sigma_max**2 if sigma_max > 0 else math.nan
+
+
+def update_sparsity(delta: torch.Tensor, tols: Sequence[float] = DEFAULT_TOLS) -> dict[float, float]:
+    """``tol -> share of entries with |Δ| > tol`` (absolute tolerances).
+
+    >>> update_sparsity(torch.tensor([0.0, 0.0, 1e-4, 1.0]), tols=(0.0, 1e-3))
+    {0.0: 0.5, 0.001: 0.25}
+    """
+    counts = dict.fromkeys((float(t) for t in tols), 0)
+    n = delta.numel()
+    # a few rows at a time, so no full-size |Δ| or mask is ever allocated
+    rows = delta.reshape(-1, delta.shape[-1]) if delta.dim() > 1 else delta.reshape(1, -1)
+    step = max(1, CHUNK_ELEMS // max(1, rows.shape[1]))
+    for chunk in rows.split(step):
+        mag = chunk.abs()
+        for t in counts:
+            counts[t] += int(torch.count_nonzero(mag > t))
+    return {t: c / n for t, c in counts.items()} if n else dict.fromkeys(counts, 0.0)
+
+
+def subspace_overlap(
+    delta: Float[torch.Tensor, "out in"],
+    U: Float[torch.Tensor, "out q"],
+    V: Float[torch.Tensor, "in q"],
+    ks: Iterable[int] = DEFAULT_KS,
+) -> dict[int, float]:
+    """``k -> ‖U_kᵀ ΔW V_k‖_F / ‖ΔW‖_F`` for the base's top-``k`` singular vectors ``U, V``.
+
+    NaN where ``k`` exceeds the available singular vectors or ``ΔW = 0``.
+    """
+    fro = float(torch.linalg.matrix_norm(delta))
+    out: dict[int, float] = {}
+    for k in ks:
+        if k > U.shape[1] or k > V.shape[1] or fro == 0:
+            out[k] = math.nan
+            continue
+        out[k] = float(torch.linalg.matrix_norm(U[:, :k].mT @ delta @ V[:, :k])) / fro
+    return out
+
+
+def principal_angles(
+    A: Float[torch.Tensor, "dim k"], B: Float[torch.Tensor, "dim k"]
+) -> Float[torch.Tensor, " k"]:
+    """Principal angles (degrees, ascending) between the spans of orthonormal ``A`` and ``B``.
+
+    >>> e = torch.eye(3)
+    >>> principal_angles(e[:, :2], e[:, [0, 2]]).round().tolist()
+    [0.0, 90.0]
+    """
+    cos = torch.linalg.svdvals(A.mT @ B).clamp(0.0, 1.0)
+    return torch.rad2deg(torch.arccos(cos))  # svdvals descend, so angles ascend

@@ -1,0 +1,38 @@
+"""What every ``elicit`` command shares: kit errors become a one-line message and exit code 2,
+and the options that several commands take, defined once.
+
+The CLI modules import nothing from :mod:`probes` or :mod:`steering` at module level (each command
+imports what it runs): ``import probes`` loads torch, and ``elicit --help`` should not wait for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+__all__ = ["guarded", "Family", "Device", "Seed", "DSae", "Steps", "BatchSize", "Lr"]
+
+T = TypeVar("T")
+
+Family = Annotated[str, typer.Option(help="family TOML, folder with family.toml, or 'organism'")]
+Device = Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")]
+Seed = Annotated[int, typer.Option(help="seed of initialisation and batch order")]
+# dictionary training (`sae train`, `crosscoder train`)
+DSae = Annotated[int | None, typer.Option(help="latents (default 8 x d_model)")]
+Steps = Annotated[int, typer.Option(min=1, help="optimiser steps")]
+BatchSize = Annotated[int, typer.Option(min=1, help="activation rows per step")]
+Lr = Annotated[float, typer.Option(help="learning rate")]
+
+
+def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call fn; turn a kit error into a one-line message and exit code 2."""
+    # lazy: see the module docstring
+    from probes.errors import ElicitError
+
+    try:
+        return fn(*args, **kwargs)
+    except ElicitError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None

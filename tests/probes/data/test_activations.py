@@ -1,0 +1,306 @@
+"""Activations equal the plain transformers model's residual stream, for six architectures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+from probes import CacheError, FamilyError, HookError, PositionError, Task, TaskError, load_family
+from probes.data.activations import ActivationSet, collect_activations
+from tests.conftest import assert_close_in
+from tests.tiny import ARCHS, perturb_checkpoint
+
+PROMPTS = [
+    "a b c = 1",
+    "d e =",
+    "1 2 3 4 5 6 7 8 9 0 a b c d e f = g",
+    "z",
+    "Wait , x y z Wait = 3 4",
+]
+
+
+def _task(n: int = len(PROMPTS)) -> Task:
+    recs = [{"id": f"p{i}", "prompt": PROMPTS[i % len(PROMPTS)] + (" a" * (i // len(PROMPTS))), "answer": "1"} for i in range(n)]
+    return Task.from_records("toy", recs)
+
+
+def _blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
+    for path in ("model.layers", "transformer.h", "gpt_neox.layers"):
+        obj: object = model
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        return list(obj)  # type: ignore[call-overload]
+    raise AssertionError("unknown architecture")
+
+
+def reference_resid_post(
+    folder: Path, prompts: list[str], device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> list[list[torch.Tensor]]:
+    """Plain transformers: output of every block (forward hooks), one unpadded prompt at a time."""
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    out = []
+    for p in prompts:
+        got: list[torch.Tensor] = []
+
+        def keep(m, i, o, got=got):
+            got.append((o[0] if isinstance(o, tuple) else o)[0].detach())
+
+        handles = [b.register_forward_hook(keep) for b in _blocks(model)]
+        try:
+            with torch.no_grad():
+                hs = model(**tok(p, return_tensors="pt").to(device), output_hidden_states=True).hidden_states
+        finally:
+            for h in handles:
+                h.remove()
+        # hidden_states[i+1] equals block i's output except the last, which has the final norm applied
+        for i in range(len(got) - 1):
+            assert torch.equal(got[i], hs[i + 1][0])
+        out.append([g.float().cpu() for g in got])
+    return out
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_matches_transformers_every_layer(arch: str, tiny_dir, tmp_path: Path, device: str, dtype: torch.dtype) -> None:
+    """fp32: equal to float precision (1e-5). With --dtype bfloat16 the reference runs in bf16 too."""
+    folder = tiny_dir(arch)
+    fam = load_family({"base": str(folder)}, device=device, dtype=dtype)
+    task = _task()
+    ref = reference_resid_post(folder, list(task.prompts), device, dtype)
+    for side in ("left", "right"):
+        for bs in (1, 16):
+            acts = collect_activations(
+                fam, task, "resid_post:all", "all", out=tmp_path / f"{side}{bs}",
+                batch_size=bs, padding_side=side, progress=False,
+            )
+            for layer in range(2):
+                rows, owner = acts.get_tokens("base", f"resid_post.{layer}", "all")
+                for i in range(len(task)):
+                    got = rows[owner == i]
+                    want = ref[i][layer]
+                    assert rows.dtype == dtype
+                    assert_close_in(dtype, got, want)
+            last = acts  # keep
+    # 'last' equals the last token's row
+    acts_last = collect_activations(fam, task, "resid_post.1", "last", out=tmp_path / "last", progress=False)
+    X = acts_last.get("base", "resid_post.1")
+    for i in range(len(task)):
+        assert_close_in(dtype, X[i], ref[i][1][-1])
+    assert last.prompt_ids == task.ids
+
+
+def test_positions_match_window_and_span(tiny_dir, tmp_path: Path) -> None:
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    task = Task.from_records(
+        "spans",
+        [{"id": "a", "prompt": "x y z Wait , a b = 1 2 >", "answer": "1"},
+         {"id": "b", "prompt": "q Wait Wait = 3 >", "answer": "1"}],
+        spans={"pad": ["=", ">"]},
+    )
+    acts = collect_activations(
+        fam, task, "resid_pre.0", ["all", "match:Wait:-1:2", "span:pad", "match:=", "-1"], out=tmp_path / "a", progress=False
+    )
+    allrows, owner = acts.get_tokens("base", "resid_pre.0", "all")
+    a = allrows[owner == 0]
+    # tokens: <bos> x y z Wait , a b = 1 2 >  -> Wait at 4, window starts at 3, length 2
+    win, wo = acts.get_tokens("base", "resid_pre.0", "match:Wait:-1:2")
+    torch.testing.assert_close(win[wo == 0], a[3:5])
+    span, so = acts.get_tokens("base", "resid_pre.0", "span:pad")
+    torch.testing.assert_close(span[so == 0], a[8:12])
+    torch.testing.assert_close(acts.get("base", "resid_pre.0", "span:pad")[0], a[8:12].mean(0))
+    torch.testing.assert_close(acts.get("base", "resid_pre.0", "match:=")[0], a[8])
+    torch.testing.assert_close(acts.get("base", "resid_pre.0", "-1")[0], a[-1])
+    with pytest.raises(PositionError, match="several positions"):
+        acts.get("base", "resid_pre.0")
+
+
+def test_clear_errors(tiny_dir, tmp_path: Path) -> None:
+    base = tiny_dir("llama")
+    fam = load_family({"base": str(base)})
+    with pytest.raises(HookError, match="Did you mean .*resid_post"):
+        collect_activations(fam, _task(), ["blocks.0.hook_resid_pots"], out=tmp_path / "x", progress=False)
+    with pytest.raises(HookError, match="has 2 layers"):
+        collect_activations(fam, _task(), "resid_post.7", out=tmp_path / "y", progress=False)
+    with pytest.raises(HookError, match="Did you mean"):
+        collect_activations(fam, _task(), "resid_psot.0", out=tmp_path / "y", progress=False)
+    long = Task.from_records("long", [{"id": "big", "prompt": " ".join(["a"] * 300), "answer": "1"}])
+    with pytest.raises(TaskError, match="'big' is 301 tokens long, over the model's context of 128"):
+        collect_activations(fam, long, "resid_post.0", out=tmp_path / "z", progress=False)
+    with pytest.raises(PositionError, match="Prompt 'p0': Token 'Wait' does not occur"):
+        collect_activations(fam, _task(), "resid_post.0", "match:Wait", out=tmp_path / "w", progress=False)
+    with pytest.raises(FamilyError, match="no variant 'dpo'"):
+        collect_activations(fam, _task(), "resid_post.0", variants=["dpo"], out=tmp_path / "v", progress=False)
+
+
+def test_shard_hash_from_memory_equals_file_hash(tmp_path: Path) -> None:
+    """The sidecar hash computed from the tensors in memory equals hashing the written file."""
+    from safetensors.torch import save_file
+
+    from probes.data.activations import _written_sha256
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        "b@all": torch.randn(7, 5, generator=g).to(torch.bfloat16),
+        "a@last": torch.randn(3, 5, generator=g),
+        "offsets@all": torch.arange(4),
+        "z": torch.randn(1, 3, generator=g).to(torch.float16),
+    }
+    path = tmp_path / "s.safetensors"
+    save_file(tensors, str(path), metadata={"variant": "v"})
+    data = path.read_bytes()
+    assert _written_sha256(path, tensors, len(data)) == hashlib.sha256(data).hexdigest()
+    tensors["a@last"][0, 0] += 1  # different bytes in memory -> a different hash
+    assert _written_sha256(path, tensors, len(data)) != hashlib.sha256(data).hexdigest()
+
+
+def test_cache_reuse_and_corruption(tiny_dir, tmp_path: Path) -> None:
+    base = tiny_dir("llama")
+    fam = load_family({"base": str(base), "sft": str(perturb_checkpoint(base, tmp_path / "sft"))})
+    task = _task(40)
+    out = tmp_path / "acts"
+    a = collect_activations(fam, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False)
+    X = a.get("sft", "resid_post.1")
+    assert X.shape == (40, 64) and a.variants == ["base", "sft"]
+    for side in sorted(out.glob("*/shard_*.json")):  # the sidecar describes the bytes on disk
+        data = side.with_suffix(".safetensors").read_bytes()
+        assert json.loads(side.read_text())["sha256"] == hashlib.sha256(data).hexdigest()
+    # same settings: no model is opened
+    class NoOpen(type(fam)):  # type: ignore[misc]
+        def open(self, variant):  # noqa: D401
+            raise AssertionError("cache not reused")
+    fam2 = NoOpen(**{f: getattr(fam, f) for f in fam.__dataclass_fields__})
+    b = collect_activations(fam2, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False)
+    assert torch.equal(b.get("sft", "resid_post.1"), X)
+    # different settings: a clear error
+    with pytest.raises(CacheError, match="differing"):
+        collect_activations(fam, task, "resid_post.0", "last", out=out, shard_size=16, progress=False)
+    # truncate a shard: load refuses, collect rebuilds
+    shard = out / "sft" / "shard_00001.safetensors"
+    shard.write_bytes(shard.read_bytes()[:100])
+    with pytest.raises(CacheError, match="Shard 1 of variant 'sft'"):
+        ActivationSet.load(out)
+    c = collect_activations(fam, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False)
+    assert torch.equal(c.get("sft", "resid_post.1"), X)
+    ActivationSet.load(out)  # verifies
+    saved = c.save(tmp_path / "copy")
+    assert torch.equal(saved.get("base", "resid_post.0"), c.get("base", "resid_post.0"))
+
+
+KILL_SCRIPT = """
+import os, sys, time
+os.environ["HF_HUB_OFFLINE"] = "1"
+sys.path.insert(0, {root!r})
+import probes.data.activations as A
+from probes import load_family, Task
+from tests.tiny import perturb_checkpoint
+orig = A._atomic_json
+count = {{"n": 0}}
+def slow(path, data):
+    orig(path, data)
+    if path.name.startswith("shard_"):
+        count["n"] += 1
+        if count["n"] == {after}:
+            print("READY", flush=True)
+            time.sleep(60)
+A._atomic_json = slow
+fam = load_family({{"base": {base!r}, "sft": {sft!r}}})
+recs = [{{"id": f"p{{i}}", "prompt": "a b c " + " ".join(["d"] * (i % 7)) + " =", "answer": "1"}} for i in range(60)]
+A.collect_activations(fam, Task.from_records("k", recs), "resid_post:0-1", ["last", "all"], out={out!r},
+                      shard_size=8, batch_size=3, progress=False)
+"""
+
+
+def test_sigkill_resume_identical(tiny_dir, tmp_path: Path) -> None:
+    base = tiny_dir("llama")
+    sft = perturb_checkpoint(base, tmp_path / "sft")
+    root = str(Path(__file__).resolve().parents[3])
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    script = tmp_path / "k.py"
+    script.write_text(KILL_SCRIPT.format(root=root, after=11, base=str(base), sft=str(sft), out=str(killed)))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert b"READY" in line
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "sft" / "complete.json").exists()
+    # leave a half-written temp file as a crash would
+    (killed / "sft" / ".shard_00003.safetensors.tmp").write_bytes(b"garbage")
+    script.write_text(KILL_SCRIPT.format(root=root, after=-1, base=str(base), sft=str(sft), out=str(killed)))
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+    script.write_text(KILL_SCRIPT.format(root=root, after=-1, base=str(base), sft=str(sft), out=str(clean)))
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+    a, b = ActivationSet.load(killed), ActivationSet.load(clean)
+    for v in ("base", "sft"):
+        for pos in ("last", "all"):
+            ra, oa = a.get_tokens(v, "resid_post.1", pos)
+            rb, ob = b.get_tokens(v, "resid_post.1", pos)
+            assert torch.equal(ra, rb) and torch.equal(oa, ob)
+    assert len(list((killed / "sft").glob("shard_*.safetensors"))) == 8
+
+
+def test_capture_fires_every_hook_and_removes_them_on_exit(tiny_dir) -> None:
+    from probes.data.activations import capture
+    from probes.models.tokens import encode
+
+    fam = load_family({"base": str(tiny_dir("llama"))}, check=False)
+    names = ["blocks.0.hook_resid_post", "blocks.1.hook_mlp_out"]
+    with fam.open("base") as model:
+        batch = encode(model.tokenizer, ["a b c", "d"], device="cpu")
+        with torch.inference_mode(), capture(model, names, variant="base", stop_at=None) as cap:
+            got = cap.run(batch)
+            assert sorted(got) == sorted(names) and got[names[0]].shape == (2, 4, 64)
+            assert all(len(model.hook_dict[n].fwd_hooks) == 1 for n in names)
+        assert all(model.hook_dict[n].fwd_hooks == [] for n in names) and cap.captured == {}
+        # stopping before layer 1 leaves its hook silent: named in the error; hooks still removed
+        silent = r"\['blocks.1.hook_mlp_out'\] did not fire on variant 'base'"
+        with (
+            pytest.raises(HookError, match=silent),
+            torch.inference_mode(),
+            capture(model, names, variant="base", stop_at=1) as cap,
+        ):
+            cap.run(batch)
+        assert all(model.hook_dict[n].fwd_hooks == [] for n in names)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_shard_buffer_gathers_the_planned_rows(side: str, tmp_path: Path) -> None:
+    """Hand-made plan: prompt i's rows are read from a captured tensor whose entries name
+    (batch row, column), so every gathered row can be checked by hand."""
+    from probes.data.activations import ShardBuffer, _Plan
+    from probes.models.hooks import HookSite
+    from probes.models.tokens import encode
+    from tests.tiny import make_tokenizer
+
+    tok = make_tokenizer()
+    texts = ["a b c", "d", "e f"]  # <bos> + words: lengths 4, 2, 3
+    resolved = [[[3], [1, 2]], [[1], [0, 1]], [[2], [1, 2]]]  # [prompt][position] -> unpadded indices
+    sites = (HookSite(0), HookSite(1))
+    plan = _Plan(tmp_path, sites, ("last", "w"), resolved, texts, tok, shard_size=3, batch_size=2,
+                 padding_side=side, progress=False)
+    assert plan.n_shards == 1 and plan.batches(0) == [(0, 2), (2, 3)]
+    buf = ShardBuffer(plan, 0, ["h0", "h1"], d_model=2, dtype=torch.float32, pinned=False)
+    for b0, b1 in plan.batches(0):
+        batch = encode(tok, texts[b0:b1], padding_side=side)
+        b, w = batch.input_ids.shape
+        # entry [j, col] = 100 * (prompt index) + (unpadded token index), in both channels
+        unpadded = torch.arange(w)[None, :, None] - torch.tensor(batch.offsets)[:, None, None]
+        value = (100 * (b0 + torch.arange(b))[:, None, None] + unpadded).float()
+        buf.add(b0, batch, {"h0": value.expand(b, w, 2).contiguous(), "h1": -value.expand(b, w, 2).contiguous()})
+    t = buf.tensors()
+    assert t["resid_post.0@last"][:, 0].tolist() == [3, 101, 202]
+    assert t["resid_post.0@w"][:, 0].tolist() == [1, 2, 100, 101, 201, 202]
+    assert t["resid_post.1@w"][:, 1].tolist() == [-1, -2, -100, -101, -201, -202]
+    assert t["offsets@last"].tolist() == [0, 1, 2, 3] and t["offsets@w"].tolist() == [0, 2, 4, 6]
