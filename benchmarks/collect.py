@@ -43,9 +43,16 @@ from tests.tiny import SYMBOLS, make_tokenizer  # noqa: E402
 def build(folder: Path, d_model: int, n_layers: int, ff: int) -> Path:
     tok = make_tokenizer()
     cfg = transformers.LlamaConfig(
-        vocab_size=len(tok), hidden_size=d_model, intermediate_size=ff, num_hidden_layers=n_layers,
-        num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=256,
-        bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        vocab_size=len(tok),
+        hidden_size=d_model,
+        intermediate_size=ff,
+        num_hidden_layers=n_layers,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        max_position_embeddings=256,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
     )
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(cfg)
@@ -98,7 +105,9 @@ def kit(folder: Path, task: Task, batch: int, positions: str, n_layers: int) -> 
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         fam = load_family({"base": str(folder)}, check=False, device=DEVICE, dtype=DTYPE)
-        collect_activations(fam, task, f"resid_post:0-{n_layers - 1}", positions, out=d, batch_size=batch, progress=False)
+        collect_activations(
+            fam, task, f"resid_post:0-{n_layers - 1}", positions, out=d, batch_size=batch, progress=False
+        )
         _sync()
         total = time.perf_counter() - t0
         timing = json.loads((Path(d) / "base" / "complete.json").read_text())["timing"]
@@ -121,8 +130,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def peak_rss(folder: Path, n: int, shard: int) -> float:
-    code = RSS_CHILD.format(root=str(Path(__file__).resolve().parents[1]), bench=str(Path(__file__).parent),
-                            folder=str(folder), n=n, shard=shard)
+    code = RSS_CHILD.format(
+        root=str(Path(__file__).resolve().parents[1]),
+        bench=str(Path(__file__).parent),
+        folder=str(folder),
+        n=n,
+        shard=shard,
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -144,8 +158,10 @@ def main() -> None:
         big = build(Path(tmp) / "m20", d_model=512, n_layers=6, ff=1376)
         n_params = sum(p.numel() for p in transformers.AutoModelForCausalLM.from_pretrained(big).parameters())
         task = make_task(args.prompts, args.length)
-        print(f"model: Llama-style, {n_params / 1e6:.1f}M params; {len(task)} prompts of ~{args.length} tokens; "
-              f"batch {args.batch}; {DEVICE}, {args.dtype}")
+        print(
+            f"model: Llama-style, {n_params / 1e6:.1f}M params; {len(task)} prompts of ~{args.length} tokens; "
+            f"batch {args.batch}; {DEVICE}, {args.dtype}"
+        )
         kit(big, task.head(32), args.batch, "last", 6)  # warm-up
         results: dict[str, float] = {}
         for positions in ("last", "all"):
@@ -160,16 +176,20 @@ def main() -> None:
                 steady.append(ours[1] / base[1])
                 whole.append(ours[0] / base[0])
                 loads.append((base[2], ours[2]))
-                print(f"  [{positions}] steady state: bare {base[1]:7.1f} prompts/s, collect_activations {ours[1]:7.1f}"
-                      f" -> {ours[1] / base[1]:.3f}   with loading: {base[0]:7.1f} vs {ours[0]:7.1f} -> {ours[0] / base[0]:.3f}")
+                print(
+                    f"  [{positions}] steady state: bare {base[1]:7.1f} prompts/s, collect_activations {ours[1]:7.1f}"
+                    f" -> {ours[1] / base[1]:.3f}   with loading: {base[0]:7.1f} vs {ours[0]:7.1f} -> {ours[0] / base[0]:.3f}"
+                )
             med = statistics.median(steady)
             q1, _, q3 = statistics.quantiles(steady, n=4) if len(steady) > 1 else (med,) * 3
             results[positions] = med
             results[f"{positions}_with_loading"] = statistics.median(whole)
-            print(f"collect/bare throughput ratio, positions={positions!r}: steady state {med:.3f} "
-                  f"(median of {args.repeats} pairs, IQR {q1:.3f}-{q3:.3f}; target >= 0.9); "
-                  f"including model load {statistics.median(whole):.3f}; load s: bare "
-                  f"{statistics.median(x for x, _ in loads):.2f}, TransformerBridge {statistics.median(y for _, y in loads):.2f}")
+            print(
+                f"collect/bare throughput ratio, positions={positions!r}: steady state {med:.3f} "
+                f"(median of {args.repeats} pairs, IQR {q1:.3f}-{q3:.3f}; target >= 0.9); "
+                f"including model load {statistics.median(whole):.3f}; load s: bare "
+                f"{statistics.median(x for x, _ in loads):.2f}, TransformerBridge {statistics.median(y for _, y in loads):.2f}"
+            )
         if args.skip_rss:
             print(json.dumps({**results, "device": DEVICE, "dtype": args.dtype}))
             return
@@ -178,8 +198,10 @@ def main() -> None:
         r1 = peak_rss(small, 1_000, shard)
         r2 = peak_rss(small, 10_000, shard)
         buf_mb = shard * 16 * 2 * 128 * 4 / 2**20  # prompts x tokens x hooks x d_model x 4 bytes
-        print(f"peak RSS: 1,000 prompts {r1:.0f} MB; 10,000 prompts {r2:.0f} MB; difference {r2 - r1:+.0f} MB "
-              f"(shard buffer ~{buf_mb:.0f} MB; target: difference <= buffer)")
+        print(
+            f"peak RSS: 1,000 prompts {r1:.0f} MB; 10,000 prompts {r2:.0f} MB; difference {r2 - r1:+.0f} MB "
+            f"(shard buffer ~{buf_mb:.0f} MB; target: difference <= buffer)"
+        )
         print(json.dumps({**results, "rss_1k_mb": r1, "rss_10k_mb": r2}))
 
 

@@ -59,7 +59,9 @@ def main() -> None:
     n_texts = -(-n_tokens // (args.ctx - 1)) + 1
     rng = random.Random(0)
     texts = [" ".join(rng.choice(SYMBOLS[:40]) for _ in range(args.ctx - 1)) for _ in range(n_texts)]
-    task = Task.from_records("bench", [{"id": f"t{i}", "prompt": t, "answer": "-"} for i, t in enumerate(texts)])
+    task = Task.from_records(
+        "bench", [{"id": f"t{i}", "prompt": t, "answer": "-"} for i, t in enumerate(texts)]
+    )
     fam = load_family({"base": str(folder)})
     hook = f"resid_post.{args.layer}"
     hook_name = f"blocks.{args.layer}.hook_resid_post"
@@ -69,8 +71,20 @@ def main() -> None:
     t_collect = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    train_sae(acts, "base", hook, "all", architecture="batchtopk", d_sae=args.d_sae, k=args.k, steps=args.steps,
-              batch_size=args.batch, lr=3e-4, seed=0, outlier_factor=None)
+    train_sae(
+        acts,
+        "base",
+        hook,
+        "all",
+        architecture="batchtopk",
+        d_sae=args.d_sae,
+        k=args.k,
+        steps=args.steps,
+        batch_size=args.batch,
+        lr=3e-4,
+        seed=0,
+        outlier_factor=None,
+    )
     t_store = time.perf_counter() - t0
     tps_store = n_tokens / t_store
 
@@ -81,12 +95,29 @@ def main() -> None:
         d_in=128, d_sae=args.d_sae, k=args.k, normalize_activations="expected_average_only_in"
     )
     cfg = LanguageModelSAERunnerConfig(
-        sae=sae_cfg, model_name="local-tiny-llama", hook_name=hook_name, dataset_path="local",
-        is_dataset_tokenized=True, streaming=False, context_size=args.ctx, prepend_bos=False,
-        training_tokens=n_tokens, train_batch_size_tokens=args.batch, store_batch_size_prompts=64,
-        n_batches_in_buffer=8, lr=3e-4, lr_end=3e-5, lr_warm_up_steps=max(1, args.steps // 20),
-        lr_decay_steps=args.steps // 5, logger=LoggingConfig(log_to_wandb=False), checkpoint_path=None,
-        output_path=None, n_batches_for_norm_estimate=min(50, args.steps), device="cpu", seed=0, verbose=False,
+        sae=sae_cfg,
+        model_name="local-tiny-llama",
+        hook_name=hook_name,
+        dataset_path="local",
+        is_dataset_tokenized=True,
+        streaming=False,
+        context_size=args.ctx,
+        prepend_bos=False,
+        training_tokens=n_tokens,
+        train_batch_size_tokens=args.batch,
+        store_batch_size_prompts=64,
+        n_batches_in_buffer=8,
+        lr=3e-4,
+        lr_end=3e-5,
+        lr_warm_up_steps=max(1, args.steps // 20),
+        lr_decay_steps=args.steps // 5,
+        logger=LoggingConfig(log_to_wandb=False),
+        checkpoint_path=None,
+        output_path=None,
+        n_batches_for_norm_estimate=min(50, args.steps),
+        device="cpu",
+        seed=0,
+        verbose=False,
     )
     runner_error = None
     with fam.open("base") as model:
@@ -96,7 +127,9 @@ def main() -> None:
             t_runner = time.perf_counter() - t0
         except Exception as err:  # report exactly why the runner could not run offline
             runner_error = f"{type(err).__name__}: {err}"
-    print(f"model: tiny Llama d_model=128, 4 layers, hook {hook_name}; SAE BatchTopK d_sae={args.d_sae} k={args.k}")
+    print(
+        f"model: tiny Llama d_model=128, 4 layers, hook {hook_name}; SAE BatchTopK d_sae={args.d_sae} k={args.k}"
+    )
     print(f"steps={args.steps} x {args.batch} tokens = {n_tokens} tokens, torch threads={args.threads}")
     print(f"store collection (once, reusable): {t_collect:.1f} s for {len(texts)} texts")
     print(f"train from store  : {t_store:7.1f} s  {tps_store:10.0f} tokens/s")

@@ -50,7 +50,9 @@ def main() -> None:
     prompts = list(task.filter(split="dev", label="neutral").head(args.prompts).prompts)
     alphas = [0.0, 1.0, 2.0, 4.0, 8.0]
     layer, max_new = 1, task.max_new_tokens
-    print(f"organism {args.family}: {len(prompts)} prompts x {len(alphas)} alphas at layer {layer}, {max_new} new tokens")
+    print(
+        f"organism {args.family}: {len(prompts)} prompts x {len(alphas)} alphas at layer {layer}, {max_new} new tokens"
+    )
 
     with fam.open("base") as model:
         tok = model.tokenizer
@@ -58,22 +60,44 @@ def main() -> None:
         def batched() -> list[str]:
             rows = [p for _ in alphas for p in prompts]
             a = torch.tensor([x for x in alphas for _ in prompts])
-            return generate(model, tok, rows, max_new_tokens=max_new, batch_size=len(rows),
-                            intervention=lambda m, b: apply(m, vec, layers=[layer], alpha=a, positions="match:="))
+            return generate(
+                model,
+                tok,
+                rows,
+                max_new_tokens=max_new,
+                batch_size=len(rows),
+                intervention=lambda m, b: apply(m, vec, layers=[layer], alpha=a, positions="match:="),
+            )
 
         def per_setting() -> list[str]:
             out = []
             for x in alphas:
-                out += generate(model, tok, prompts, max_new_tokens=max_new, batch_size=len(prompts),
-                                intervention=lambda m, b, x=x: apply(m, vec, layers=[layer], alpha=x, positions="match:="))
+                out += generate(
+                    model,
+                    tok,
+                    prompts,
+                    max_new_tokens=max_new,
+                    batch_size=len(prompts),
+                    intervention=lambda m, b, x=x: apply(
+                        m, vec, layers=[layer], alpha=x, positions="match:="
+                    ),
+                )
             return out
 
         def per_prompt() -> list[str]:
             out = []
             for x in alphas:
                 for p in prompts:
-                    out += generate(model, tok, [p], max_new_tokens=max_new, batch_size=1,
-                                    intervention=lambda m, b, x=x: apply(m, vec, layers=[layer], alpha=x, positions="match:="))
+                    out += generate(
+                        model,
+                        tok,
+                        [p],
+                        max_new_tokens=max_new,
+                        batch_size=1,
+                        intervention=lambda m, b, x=x: apply(
+                            m, vec, layers=[layer], alpha=x, positions="match:="
+                        ),
+                    )
             return out
 
         t = {}
@@ -86,7 +110,9 @@ def main() -> None:
             t[name] = statistics.median(times)
             print(f"  {name:12s} {t[name]:7.2f} s  ({len(res)} completions)")
         assert batched() == per_prompt(), "batched per-row alphas must equal one-at-a-time runs"
-        print(f"batched sweep vs naive per-(setting, prompt) loop: {t['per_prompt'] / t['batched']:.1f}x (target >= 5x)")
+        print(
+            f"batched sweep vs naive per-(setting, prompt) loop: {t['per_prompt'] / t['batched']:.1f}x (target >= 5x)"
+        )
         print(f"batched sweep vs per-setting loop:               {t['per_setting'] / t['batched']:.1f}x")
 
         # steered generation throughput vs plain transformers generation (no hooks). Both generate
@@ -100,21 +126,38 @@ def main() -> None:
         for _ in range(args.repeats):
             t0 = time.perf_counter()
             with torch.inference_mode():
-                ref = hf.generate(input_ids=enc.input_ids, attention_mask=enc.attention_mask, max_new_tokens=max_new,
-                                  min_new_tokens=max_new, do_sample=False, pad_token_id=tok.pad_token_id)
+                ref = hf.generate(
+                    input_ids=enc.input_ids,
+                    attention_mask=enc.attention_mask,
+                    max_new_tokens=max_new,
+                    min_new_tokens=max_new,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                )
             t_hf = time.perf_counter() - t0
             t0 = time.perf_counter()
             with torch.inference_mode(), apply(model, vec, layers=[layer], alpha=a, positions="match:="):
-                ours = model.generate(enc.input_ids, attention_mask=enc.attention_mask, max_new_tokens=max_new,
-                                      do_sample=False, stop_at_eos=False, use_past_kv_cache=True, return_type="tokens",
-                                      verbose=False)
+                ours = model.generate(
+                    enc.input_ids,
+                    attention_mask=enc.attention_mask,
+                    max_new_tokens=max_new,
+                    do_sample=False,
+                    stop_at_eos=False,
+                    use_past_kv_cache=True,
+                    return_type="tokens",
+                    verbose=False,
+                )
             t_kit = time.perf_counter() - t0
             assert ours.shape == ref.shape, (ours.shape, ref.shape)
             ratios.append(t_hf / t_kit)
             n_tok = len(rows) * max_new
-            print(f"  plain transformers generate {n_tok / t_hf:8.0f} tok/s   steered Bridge generate {n_tok / t_kit:8.0f} tok/s"
-                  f"   ratio {t_hf / t_kit:.2f}  ({len(rows)} rows x {max_new} tokens each)")
-        print(f"steered / plain generation throughput: {statistics.median(ratios):.2f} (median of {args.repeats}; target >= 0.7)")
+            print(
+                f"  plain transformers generate {n_tok / t_hf:8.0f} tok/s   steered Bridge generate {n_tok / t_kit:8.0f} tok/s"
+                f"   ratio {t_hf / t_kit:.2f}  ({len(rows)} rows x {max_new} tokens each)"
+            )
+        print(
+            f"steered / plain generation throughput: {statistics.median(ratios):.2f} (median of {args.repeats}; target >= 0.7)"
+        )
 
 
 if __name__ == "__main__":

@@ -40,17 +40,19 @@ def llama_shapes(n_layers: int) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (VOCAB, D)}
     for i in range(n_layers):
         p = f"model.layers.{i}."
-        shapes.update({
-            p + "self_attn.q_proj.weight": (D, D),
-            p + "self_attn.k_proj.weight": (KV, D),
-            p + "self_attn.v_proj.weight": (KV, D),
-            p + "self_attn.o_proj.weight": (D, D),
-            p + "mlp.gate_proj.weight": (FFN, D),
-            p + "mlp.up_proj.weight": (FFN, D),
-            p + "mlp.down_proj.weight": (D, FFN),
-            p + "input_layernorm.weight": (D,),
-            p + "post_attention_layernorm.weight": (D,),
-        })
+        shapes.update(
+            {
+                p + "self_attn.q_proj.weight": (D, D),
+                p + "self_attn.k_proj.weight": (KV, D),
+                p + "self_attn.v_proj.weight": (KV, D),
+                p + "self_attn.o_proj.weight": (D, D),
+                p + "mlp.gate_proj.weight": (FFN, D),
+                p + "mlp.up_proj.weight": (FFN, D),
+                p + "mlp.down_proj.weight": (D, FFN),
+                p + "input_layernorm.weight": (D,),
+                p + "post_attention_layernorm.weight": (D,),
+            }
+        )
     shapes["model.norm.weight"] = (D,)
     shapes["lm_head.weight"] = (VOCAB, D)
     return shapes
@@ -60,9 +62,15 @@ def build_pair(root: Path, n_layers: int, shard_bytes: int = 256 * 10**6) -> tup
     """Write base and tuned checkpoints shard by shard; return their folders and byte size."""
     shapes = llama_shapes(n_layers)
     config = {
-        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": D,
-        "intermediate_size": FFN, "num_hidden_layers": n_layers, "num_attention_heads": 16,
-        "num_key_value_heads": 4, "vocab_size": VOCAB, "tie_word_embeddings": False,
+        "model_type": "llama",
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": D,
+        "intermediate_size": FFN,
+        "num_hidden_layers": n_layers,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 4,
+        "vocab_size": VOCAB,
+        "tie_word_embeddings": False,
     }
     folders = {"base": root / "base", "tuned": root / "tuned"}
     for f in folders.values():
@@ -158,12 +166,22 @@ def main() -> None:
         dirs = root / "dirs.safetensors"
         save_file({"steer": torch.randn(4, D, generator=torch.Generator().manual_seed(1))}, str(dirs))
         env = {
-            **os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
-            "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            **os.environ,
+            "OMP_NUM_THREADS": str(args.threads),
+            "MKL_NUM_THREADS": str(args.threads),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
         }
         argv = [
-            "weights", "--family", str(root / "family.toml"), "--variant", "tuned",
-            "--out", str(root / "out"), "--directions", str(dirs),
+            "weights",
+            "--family",
+            str(root / "family.toml"),
+            "--variant",
+            "tuned",
+            "--out",
+            str(root / "out"),
+            "--directions",
+            str(dirs),
         ]
         cli = "import sys; from steering.cli import app; app(sys.argv[1:], standalone_mode=False)"
         brss = None
@@ -172,14 +190,18 @@ def main() -> None:
         rss, wall, how, out = measure(cli, argv, env)
         summary = json.loads((root / "out" / "weights_tuned.json").read_text())
         gb = 1e9
-        print(f"checkpoints: 2 x {size / gb:.3f} GB ({len(llama_shapes(args.layers))} tensors each, "
-              f"largest {4 * VOCAB * D / 1e6:.1f} MB, sharded), built in {build_s:.1f} s")
+        print(
+            f"checkpoints: 2 x {size / gb:.3f} GB ({len(llama_shapes(args.layers))} tensors each, "
+            f"largest {4 * VOCAB * D / 1e6:.1f} MB, sharded), built in {build_s:.1f} s"
+        )
         print(f"elicit weights: {summary['n_params']} parameters, svd {summary['svd_methods']}")
         print(f"peak RSS ({how}): {rss / gb:.3f} GB   wall: {wall:.1f} s   threads: {args.threads}")
         print(f"two whole models: {2 * size / gb:.3f} GB  ->  peak RSS / two models = {rss / (2 * size):.2f}")
         if brss is not None:
-            print(f"baseline (interpreter + torch + pandas + probes imported): {brss / gb:.3f} GB; "
-                  f"streaming adds {(rss - brss) / gb:.3f} GB")
+            print(
+                f"baseline (interpreter + torch + pandas + probes imported): {brss / gb:.3f} GB; "
+                f"streaming adds {(rss - brss) / gb:.3f} GB"
+            )
         print(out.strip().splitlines()[-1] if out.strip() else "")
         verdict = "PASS" if rss < 0.8 * gb else "FAIL"
         print(f"{verdict}: peak RSS {'<' if rss < 0.8 * gb else '>='} 0.8 GB")

@@ -7,7 +7,7 @@ Reads saved result tables only (never runs a model):
 
 import sys
 
-from probes.plots.figures import render
+from probes.plots.render import render
 
 if __name__ == "__main__":
     results = sys.argv[1] if len(sys.argv) > 1 else "elicit-out"

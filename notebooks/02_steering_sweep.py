@@ -77,7 +77,7 @@ summary[
 ]
 
 # %%
-from probes.plots.figures import steering_sweep
+from probes.plots.sweep import steering_sweep
 
 fig = steering_sweep(rows.assign(task="parity"), position="match:=")
 fig

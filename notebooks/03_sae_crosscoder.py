@@ -99,7 +99,7 @@ crosscoders.summary
 # Δ < 0.1: base-only):
 
 # %%
-from probes.plots.figures import crosscoder_norms
+from probes.plots.dictionaries import crosscoder_norms
 
 fig = crosscoder_norms(crosscoders.latents)
 fig

@@ -48,7 +48,7 @@ summarize_weight_diff(table, by=["variant", "component"])
 # Per layer: relative update norm, stable rank of ΔW and its overlap with the base's top-4 singular subspaces.
 
 # %%
-from probes.plots.figures import weight_geometry
+from probes.plots.weights import weight_geometry
 
 fig = weight_geometry(table)
 fig

@@ -200,6 +200,7 @@ __all__ = [
     "ood_table",
 ]
 
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

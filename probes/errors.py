@@ -6,7 +6,15 @@ names the bad value, the valid options and the fix.
 
 from __future__ import annotations
 
-__all__ = ["ElicitError", "FamilyError", "HookError", "PositionError", "TaskError", "CacheError", "OrganismError"]
+__all__ = [
+    "ElicitError",
+    "FamilyError",
+    "HookError",
+    "PositionError",
+    "TaskError",
+    "CacheError",
+    "OrganismError",
+]
 
 
 class ElicitError(Exception):

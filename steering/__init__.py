@@ -7,4 +7,12 @@ elicitation, the select-vs-create battery and report, and the ``elicit`` CLI.
 from steering.apply import STEER_POSITIONS, apply
 from steering.vector import METHODS, SteeringVector, VectorError, fit_vector, random_like
 
-__all__ = ["SteeringVector", "VectorError", "fit_vector", "random_like", "METHODS", "apply", "STEER_POSITIONS"]
+__all__ = [
+    "SteeringVector",
+    "VectorError",
+    "fit_vector",
+    "random_like",
+    "METHODS",
+    "apply",
+    "STEER_POSITIONS",
+]

@@ -65,7 +65,9 @@ def _token_ids(tokenizer: Any, token: str) -> set[int]:
         if i is not None and i != tokenizer.unk_token_id:
             ids.add(int(i))
     if not ids:
-        raise ElicitError(f"Token {token!r} is not a single token of this tokenizer; choose another match token.")
+        raise ElicitError(
+            f"Token {token!r} is not a single token of this tokenizer; choose another match token."
+        )
     return ids
 
 
@@ -134,7 +136,12 @@ class _Steerer:
             and st.prompt.shape[1] < L
             and torch.equal(ids[:, : st.prompt.shape[1]], st.prompt.to(ids.device))
         )
-        if st.prompt is not None and L == 1 and st.prompt.shape[0] == ids.shape[0] and st.seen >= st.prompt.shape[1]:
+        if (
+            st.prompt is not None
+            and L == 1
+            and st.prompt.shape[0] == ids.shape[0]
+            and st.seen >= st.prompt.shape[1]
+        ):
             # cached decode step: one generated token per row
             gen = self.positions in ("all", "generated")
             self.mask = torch.full_like(ids, gen, dtype=torch.bool)
@@ -168,7 +175,9 @@ def _deltas(model: Any, vec: SteeringVector, units: str) -> dict[int, torch.Tens
             )
         if units == "resid_norm":
             if layer not in vec.resid_norms:
-                raise ElicitError(f"units='resid_norm' needs the vector's mean residual norm at layer {layer}; it has none.")
+                raise ElicitError(
+                    f"units='resid_norm' needs the vector's mean residual norm at layer {layer}; it has none."
+                )
             d = d / d.norm().clamp_min(1e-12) * vec.resid_norms[layer]
         deltas[layer] = d
     return deltas
@@ -221,7 +230,8 @@ def apply(
     alpha_t = torch.as_tensor(alpha, dtype=param.dtype, device=param.device)
     steerer = _Steerer(model, positions, getattr(model.tokenizer, "pad_token_id", None))
     hooks = [("embed.hook_in", steerer.on_tokens)] + [
-        (name, _add_hook(steerer, layer, deltas[layer], alpha_t)) for name, layer in zip(names, chosen, strict=True)
+        (name, _add_hook(steerer, layer, deltas[layer], alpha_t))
+        for name, layer in zip(names, chosen, strict=True)
     ]
     for name, fn in hooks:
         model.add_hook(name, fn)

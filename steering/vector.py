@@ -38,7 +38,18 @@ from probes.representation.directions import contrast_masks, label_mask, mean_di
 __all__ = ["SteeringVector", "VectorError", "fit_vector", "METHODS", "random_like"]
 
 #: Provenance fields a saved vector's JSON must hold (``name`` is optional).
-_SAVED_FIELDS = ("site", "method", "family", "variant", "task_hash", "positions", "contrast", "seed", "n", "resid_norms")
+_SAVED_FIELDS = (
+    "site",
+    "method",
+    "family",
+    "variant",
+    "task_hash",
+    "positions",
+    "contrast",
+    "seed",
+    "n",
+    "resid_norms",
+)
 
 
 class VectorError(ElicitError):
@@ -87,18 +98,26 @@ class SteeringVector:
     def norm(self, layer: int) -> float:
         return float(self.directions[layer].norm())
 
-    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> SteeringVector:
+    def to(
+        self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> SteeringVector:
         """A new vector on ``device`` / ``dtype`` (the original is unchanged)."""
-        return replace(self, directions={k: v.to(device=device, dtype=dtype) for k, v in self.directions.items()})
+        return replace(
+            self, directions={k: v.to(device=device, dtype=dtype) for k, v in self.directions.items()}
+        )
 
     def normalized(self) -> SteeringVector:
         """Unit-norm directions at every layer."""
-        return replace(self, directions={k: v / v.norm().clamp_min(1e-12) for k, v in self.directions.items()})
+        return replace(
+            self, directions={k: v / v.norm().clamp_min(1e-12) for k, v in self.directions.items()}
+        )
 
     def select(self, layers: Sequence[int]) -> SteeringVector:
         missing = [layer for layer in layers if layer not in self.directions]
         if missing:
-            raise VectorError(f"Vector {self.name or self.method!r} has no layer(s) {missing}; layers: {self.layers}.")
+            raise VectorError(
+                f"Vector {self.name or self.method!r} has no layer(s) {missing}; layers: {self.layers}."
+            )
         return replace(self, directions={k: self.directions[k] for k in layers})
 
     def hook_site(self, layer: int) -> HookSite:
@@ -106,12 +125,24 @@ class SteeringVector:
 
     @classmethod
     def from_direction(
-        cls, direction: torch.Tensor, layer: int, *, site: str = "resid_post", name: str = "given", **provenance: Any
+        cls,
+        direction: torch.Tensor,
+        layer: int,
+        *,
+        site: str = "resid_post",
+        name: str = "given",
+        **provenance: Any,
     ) -> SteeringVector:
         """Wrap any direction (e.g. an SAE decoder row) as a one-layer vector."""
         if direction.dim() != 1:
             raise VectorError(f"A direction must be 1-D [d_model], got shape {tuple(direction.shape)}.")
-        return cls({layer: direction.detach().clone()}, site=site, method=provenance.pop("method", "given"), name=name, **provenance)
+        return cls(
+            {layer: direction.detach().clone()},
+            site=site,
+            method=provenance.pop("method", "given"),
+            name=name,
+            **provenance,
+        )
 
     # ---- persistence ---------------------------------------------------------------
     def provenance(self) -> dict[str, Any]:
@@ -192,7 +223,9 @@ def _read_directions(path: Path) -> dict[int, torch.Tensor]:
     try:
         tensors = load_file(str(path))
     except (OSError, SafetensorError) as err:
-        raise VectorError(f"Cannot read steering vector tensors {str(path)!r}: {err}. Re-save the vector.") from None
+        raise VectorError(
+            f"Cannot read steering vector tensors {str(path)!r}: {err}. Re-save the vector."
+        ) from None
     directions = {}
     for key, value in tensors.items():
         head, _, layer = key.partition(".")
@@ -212,9 +245,13 @@ def _read_provenance(path: Path) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise VectorError(f"{str(path)!r} is not valid JSON ({err}); re-save the vector with SteeringVector.save.") from None
+        raise VectorError(
+            f"{str(path)!r} is not valid JSON ({err}); re-save the vector with SteeringVector.save."
+        ) from None
     if not isinstance(meta, dict):
-        raise VectorError(f"{str(path)!r} holds a {type(meta).__name__}, not a provenance object; re-save the vector.")
+        raise VectorError(
+            f"{str(path)!r} holds a {type(meta).__name__}, not a provenance object; re-save the vector."
+        )
     missing = [k for k in _SAVED_FIELDS if k not in meta]
     if missing:
         raise VectorError(
@@ -235,16 +272,22 @@ def random_like(vector: SteeringVector, seed: int = 0) -> SteeringVector:
     for k, v in vector.directions.items():
         r = torch.randn(v.shape, generator=g, dtype=torch.float64).to(v.dtype)
         dirs[k] = (r / r.norm() * v.norm()).to(v.device)
-    return replace(vector, directions=dirs, method="random", name=f"random:{vector.name or vector.method}", seed=seed)
+    return replace(
+        vector, directions=dirs, method="random", name=f"random:{vector.name or vector.method}", seed=seed
+    )
 
 
 # ---- fit methods: (positive rows, negative rows, their mean difference, rng, seed) -> direction
-def _fit_diff_means(P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int) -> torch.Tensor:
+def _fit_diff_means(
+    P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int
+) -> torch.Tensor:
     """CAA: the difference of means itself."""
     return dm
 
 
-def _fit_pca(P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int) -> torch.Tensor:
+def _fit_pca(
+    P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int
+) -> torch.Tensor:
     """RepE: first principal component of seeded paired differences, sign and scale from ``dm``."""
     m = min(len(P), len(N))
     pi, ni = rng.permutation(len(P))[:m], rng.permutation(len(N))[:m]
@@ -256,7 +299,9 @@ def _fit_pca(P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.
     return pc * float(pc @ dm)
 
 
-def _fit_probe(P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int) -> torch.Tensor:
+def _fit_probe(
+    P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int
+) -> torch.Tensor:
     """A logistic probe's unit coefficient, scaled to the projection of ``dm`` on it."""
     from sklearn.linear_model import LogisticRegression
 
@@ -319,7 +364,9 @@ def fit_vector(
     """
     fit = _FITS.get(method)
     if fit is None:
-        raise VectorError(f"Unknown method {method!r}. Valid methods: {list(METHODS)} (or SteeringVector.from_direction).")
+        raise VectorError(
+            f"Unknown method {method!r}. Valid methods: {list(METHODS)} (or SteeringVector.from_direction)."
+        )
     sites = _vector_sites(acts, hook)
     keep, pos_m, neg_m = _contrast_prompts(acts, contrast, labels, split)
     dirs: dict[int, torch.Tensor] = {}

@@ -19,7 +19,9 @@ import torch
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--device", default="cpu", help="device for model tests (cpu or cuda)")
     parser.addoption(
-        "--dtype", default="float32", choices=["float32", "bfloat16"],
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16"],
         help="dtype of the numerical model tests; bfloat16 compares against transformers in bfloat16",
     )
 

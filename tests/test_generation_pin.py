@@ -21,7 +21,9 @@ PROMPTS = ["a b c d =", "e =", "f g h i j k l =", "m n ="]
 
 
 def test_pins_in_force() -> None:
-    assert Version(version("transformers")) < Version("5.24"), "transformers>=5.24 breaks Bridge cached generation"
+    assert Version(version("transformers")) < Version("5.24"), (
+        "transformers>=5.24 breaks Bridge cached generation"
+    )
     assert Version(version("transformer-lens")).release[:2] == (3, 9)
     assert Version(torch.__version__.split("+")[0]) == Version("2.13.0")
 
@@ -35,20 +37,36 @@ def test_bridge_cached_generation_matches_uncached_and_transformers(arch: str, t
     tok.padding_side = "left"
     enc = tok(PROMPTS, return_tensors="pt", padding=True)
     with torch.no_grad():
-        ref = hf.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=None)
-    ref_new = ref[:, enc.input_ids.shape[1]:]
+        ref = hf.generate(
+            **enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=None
+        )
+    ref_new = ref[:, enc.input_ids.shape[1] :]
     with fam.open("base") as model:
         with torch.no_grad():
-            cached = model.generate(enc.input_ids, attention_mask=enc.attention_mask, max_new_tokens=12,
-                                    do_sample=False, stop_at_eos=False, use_past_kv_cache=True,
-                                    return_type="tokens", verbose=False)
-            uncached = model.generate(enc.input_ids, attention_mask=enc.attention_mask, max_new_tokens=12,
-                                      do_sample=False, stop_at_eos=False, use_past_kv_cache=False,
-                                      return_type="tokens", verbose=False)
+            cached = model.generate(
+                enc.input_ids,
+                attention_mask=enc.attention_mask,
+                max_new_tokens=12,
+                do_sample=False,
+                stop_at_eos=False,
+                use_past_kv_cache=True,
+                return_type="tokens",
+                verbose=False,
+            )
+            uncached = model.generate(
+                enc.input_ids,
+                attention_mask=enc.attention_mask,
+                max_new_tokens=12,
+                do_sample=False,
+                stop_at_eos=False,
+                use_past_kv_cache=False,
+                return_type="tokens",
+                verbose=False,
+            )
         ours = generate(model, model.tokenizer, PROMPTS, max_new_tokens=12)
         ours_uncached = generate(model, model.tokenizer, PROMPTS, max_new_tokens=12, use_cache=False)
-    assert torch.equal(cached[:, enc.input_ids.shape[1]:], uncached[:, enc.input_ids.shape[1]:])
-    assert torch.equal(cached[:, enc.input_ids.shape[1]:], ref_new)
+    assert torch.equal(cached[:, enc.input_ids.shape[1] :], uncached[:, enc.input_ids.shape[1] :])
+    assert torch.equal(cached[:, enc.input_ids.shape[1] :], ref_new)
     # the kit's generate (left-padded, cut before the first eos) decodes exactly transformers'
     # continuations, cut the same way; none is empty, so the comparison says something
     eos = tok.eos_token_id

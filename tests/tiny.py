@@ -28,7 +28,11 @@ def make_tokenizer(extra: list[str] | None = None) -> transformers.PreTrainedTok
 def make_config(arch: str, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_ctx: int = 128):
     common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     if arch in ("llama", "qwen2", "olmo2"):
-        cls = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config, "olmo2": transformers.Olmo2Config}[arch]
+        cls = {
+            "llama": transformers.LlamaConfig,
+            "qwen2": transformers.Qwen2Config,
+            "olmo2": transformers.Olmo2Config,
+        }[arch]
         return cls(
             hidden_size=d_model,
             intermediate_size=2 * d_model,
@@ -52,7 +56,9 @@ def make_config(arch: str, vocab_size: int, d_model: int = 64, n_layers: int = 2
             **common,
         )
     if arch == "gpt2":
-        return transformers.GPT2Config(n_embd=d_model, n_layer=n_layers, n_head=4, n_positions=n_ctx, **common)
+        return transformers.GPT2Config(
+            n_embd=d_model, n_layer=n_layers, n_head=4, n_positions=n_ctx, **common
+        )
     if arch == "gpt_neox":
         return transformers.GPTNeoXConfig(
             hidden_size=d_model,

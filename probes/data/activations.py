@@ -52,7 +52,16 @@ from probes.models.hooks import HookSite, parse_hooks, validate_hooks
 from probes.models.positions import Position, parse_positions
 from probes.models.tokens import Batch, context_length, encode
 
-__all__ = ["ActivationSet", "collect_activations", "texts_for", "capture", "Capture", "ShardBuffer", "ShardWriter", "FORMAT_VERSION"]
+__all__ = [
+    "ActivationSet",
+    "collect_activations",
+    "texts_for",
+    "capture",
+    "Capture",
+    "ShardBuffer",
+    "ShardWriter",
+    "FORMAT_VERSION",
+]
 
 FORMAT_VERSION = 1
 #: Default activation bytes per shard (sets the memory bound of collection).
@@ -212,7 +221,9 @@ class ActivationSet:
         )
 
     # ---- reading ---------------------------------------------------------------------
-    def _resolve(self, variant: str, hook: HookSite | str, position: str | Position | None) -> tuple[HookSite, str]:
+    def _resolve(
+        self, variant: str, hook: HookSite | str, position: str | Position | None
+    ) -> tuple[HookSite, str]:
         if variant not in self.variants:
             raise CacheError(
                 f"Variant {variant!r} is not in this activation set. Variants collected: {self.variants}."
@@ -253,7 +264,12 @@ class ActivationSet:
         return torch.cat(datas), torch.cat(owners)
 
     def get(
-        self, variant: str, hook: HookSite | str, position: str | Position | None = None, *, reduce: str = "mean"
+        self,
+        variant: str,
+        hook: HookSite | str,
+        position: str | Position | None = None,
+        *,
+        reduce: str = "mean",
     ) -> Float[torch.Tensor, "prompt d_model"]:
         """One row per prompt. Multi-token positions are reduced by ``mean`` (or ``first``/``last``)."""
         rows, owner = self.get_tokens(variant, hook, position)
@@ -291,7 +307,9 @@ class ActivationSet:
         if directory.resolve() == self.root.resolve():
             return self
         if directory.exists() and any(directory.iterdir()):
-            raise CacheError(f"Refusing to save into non-empty folder {str(directory)!r}; choose an empty one.")
+            raise CacheError(
+                f"Refusing to save into non-empty folder {str(directory)!r}; choose an empty one."
+            )
         shutil.copytree(self.root, directory, dirs_exist_ok=True)
         return ActivationSet.load(directory)
 
@@ -321,7 +339,9 @@ class ActivationSet:
         return acts
 
 
-def _write_shard(vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant: str, lo: int, hi: int) -> None:
+def _write_shard(
+    vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant: str, lo: int, hi: int
+) -> None:
     """Serialise once, hash the bytes in memory, write to a temp file and rename: a killed run
     leaves no half shard under the real name, and the sidecar (written last) is the proof of
     completeness that resume and :meth:`ActivationSet.load` check (size + sha256)."""
@@ -336,7 +356,17 @@ def _write_shard(vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant:
 
 
 def _fingerprint(meta: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("format", "task_hash", "hooks", "positions", "text", "revisions", "dtype", "prompt_ids", "shard_size")
+    keys = (
+        "format",
+        "task_hash",
+        "hooks",
+        "positions",
+        "text",
+        "revisions",
+        "dtype",
+        "prompt_ids",
+        "shard_size",
+    )
     return {k: meta.get(k) for k in keys}
 
 
@@ -388,8 +418,17 @@ def collect_activations(
     for v in names:
         family.spec(v)  # raises with the valid names
     plan, meta = _plan(
-        family, task, hooks, positions, names, out=out, text=text, shard_size=shard_size,
-        batch_size=batch_size, padding_side=padding_side, progress=progress,
+        family,
+        task,
+        hooks,
+        positions,
+        names,
+        out=out,
+        text=text,
+        shard_size=shard_size,
+        batch_size=batch_size,
+        padding_side=padding_side,
+        progress=progress,
     )
     _open_store(plan.root, meta, overwrite=overwrite, variants=names)
     with ShardWriter() as writer:
@@ -466,7 +505,9 @@ def _plan(
     root.mkdir(parents=True, exist_ok=True)
     if shard_size is None:
         shard_size = _auto_shard_size(resolved, len(sites), family.dtype, cfg)
-    plan = _Plan(root, sites, pos_keys, resolved, texts, tokenizer, shard_size, batch_size, padding_side, progress)
+    plan = _Plan(
+        root, sites, pos_keys, resolved, texts, tokenizer, shard_size, batch_size, padding_side, progress
+    )
     return plan, _store_meta(family, task, variants, plan, text, cfg)
 
 
@@ -486,7 +527,9 @@ def _resolve_positions(
     return resolved
 
 
-def _auto_shard_size(resolved: list[list[list[int]]], n_sites: int, dtype: torch.dtype, cfg: Mapping[str, Any]) -> int:
+def _auto_shard_size(
+    resolved: list[list[list[int]]], n_sites: int, dtype: torch.dtype, cfg: Mapping[str, Any]
+) -> int:
     """As many prompts as fit in :data:`SHARD_BYTES` of activations, between 16 and 1024."""
     rows_per_prompt = sum(len(idx) for row in resolved for idx in row) / max(1, len(resolved))
     itemsize = torch.empty((), dtype=dtype).element_size()
@@ -605,7 +648,10 @@ class ShardBuffer:
         self.plan, self.names, self.d_model, self.pinned = plan, list(names), d_model, pinned
         self.lo, self.hi = plan.bounds(si)
         pos_keys = plan.pos_keys
-        totals = {pk: sum(len(plan.resolved[i][k]) for i in range(self.lo, self.hi)) for k, pk in enumerate(pos_keys)}
+        totals = {
+            pk: sum(len(plan.resolved[i][k]) for i in range(self.lo, self.hi))
+            for k, pk in enumerate(pos_keys)
+        }
         self.data: dict[str, torch.Tensor] = {
             _data_key(s, p): torch.empty(totals[p], d_model, dtype=dtype, pin_memory=pinned)
             for s in plan.sites
@@ -626,7 +672,9 @@ class ShardBuffer:
             rows = torch.tensor(flat, device=batch.input_ids.device)
             start, end = self.filled[pk], self.filled[pk] + len(flat)
             for site, name in zip(self.plan.sites, self.names, strict=True):
-                self._gather(captured[name].reshape(-1, self.d_model), rows, self.data[_data_key(site, pk)][start:end])
+                self._gather(
+                    captured[name].reshape(-1, self.d_model), rows, self.data[_data_key(site, pk)][start:end]
+                )
             self.filled[pk] = end
 
     def _gather(self, h: torch.Tensor, rows: torch.Tensor, dst: torch.Tensor) -> None:
@@ -658,7 +706,9 @@ class ShardWriter:
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True)
 
-    def submit(self, vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant: str, lo: int, hi: int) -> None:
+    def submit(
+        self, vdir: Path, si: int, tensors: dict[str, torch.Tensor], variant: str, lo: int, hi: int
+    ) -> None:
         """Wait for the write in flight, then start writing shard ``si``."""
         self.wait()
         self._pending = self._pool.submit(_write_shard, vdir, si, tensors, variant, lo, hi)
@@ -686,12 +736,17 @@ def _collect_variant(family: ModelFamily, variant: str, plan: _Plan, writer: Sha
         _run_shards(model, family, variant, plan, todo, writer)
         t_done = time.perf_counter()
     # provenance: how long this run took (loading vs. forward passes + writing), for this many prompts
-    timing = {"load_s": round(t_run - t_open, 4), "collect_s": round(t_done - t_run, 4),
-              "prompts": sum(hi - lo for lo, hi in map(plan.bounds, todo))}
+    timing = {
+        "load_s": round(t_run - t_open, 4),
+        "collect_s": round(t_done - t_run, 4),
+        "prompts": sum(hi - lo for lo, hi in map(plan.bounds, todo)),
+    }
     _atomic_json(vdir / "complete.json", {"n_shards": plan.n_shards, "timing": timing})
 
 
-def _run_shards(model: Any, family: ModelFamily, variant: str, plan: _Plan, todo: list[int], writer: ShardWriter) -> None:
+def _run_shards(
+    model: Any, family: ModelFamily, variant: str, plan: _Plan, todo: list[int], writer: ShardWriter
+) -> None:
     """Fill and write shards ``todo`` with the open ``model``."""
     from tqdm.auto import tqdm
 
@@ -700,12 +755,16 @@ def _run_shards(model: Any, family: ModelFamily, variant: str, plan: _Plan, todo
     stop = max(s.layer for s in plan.sites) + 1
     stop_at = stop if stop < int(model.cfg.n_layers) else None
     pinned = torch.device(family.device).type == "cuda" and family.device_map is None
-    bar = tqdm(total=len(todo) * plan.shard_size, desc=f"collect {variant}", unit="prompt", disable=not plan.progress)
+    bar = tqdm(
+        total=len(todo) * plan.shard_size, desc=f"collect {variant}", unit="prompt", disable=not plan.progress
+    )
     with torch.inference_mode(), capture(model, names, variant=variant, stop_at=stop_at) as cap:
         for si in todo:
             buf = ShardBuffer(plan, si, names, d_model, family.dtype, pinned)
             for b0, b1 in plan.batches(si):
-                batch = encode(plan.tokenizer, plan.texts[b0:b1], padding_side=plan.padding_side, device=family.device)
+                batch = encode(
+                    plan.tokenizer, plan.texts[b0:b1], padding_side=plan.padding_side, device=family.device
+                )
                 buf.add(b0, batch, cap.run(batch))
                 bar.update(b1 - b0)
             if pinned:

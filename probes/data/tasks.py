@@ -331,7 +331,9 @@ class Task:
         ``answer_field``) are keyword arguments; unknown settings are errors.
         """
         path = Path(path)
-        check_keys(settings, _TASK_KEYS, f"the settings of task {str(path)!r}", error=TaskError, what="setting")
+        check_keys(
+            settings, _TASK_KEYS, f"the settings of task {str(path)!r}", error=TaskError, what="setting"
+        )
         if not path.exists():
             raise TaskError(
                 f"Task file {str(path)!r} does not exist. Check the path (a family file's task paths are "

@@ -40,13 +40,17 @@ def _device(model: Any) -> torch.device:
         return torch.device("cpu")
 
 
-def _logits(model: Any, ids: Int[torch.Tensor, "batch pos"], mask: Int[torch.Tensor, "batch pos"]) -> torch.Tensor:
+def _logits(
+    model: Any, ids: Int[torch.Tensor, "batch pos"], mask: Int[torch.Tensor, "batch pos"]
+) -> torch.Tensor:
     out = model(ids, attention_mask=mask)
     logits = out.logits if hasattr(out, "logits") else out
     return logits
 
 
-def _next_probs(model: Any, rows: Sequence[list[int]], pad_id: int, device: torch.device) -> Float[torch.Tensor, "batch vocab"]:
+def _next_probs(
+    model: Any, rows: Sequence[list[int]], pad_id: int, device: torch.device
+) -> Float[torch.Tensor, "batch vocab"]:
     """Next-token probabilities after each (unpadded) row, right-padded in one forward pass."""
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -131,8 +135,16 @@ def _path_confidence(
 
 
 def _path_columns(
-    tokenizer: Any, task: Task, answer: str, tok: int, new: list[int], marg: list[float], margin0: float, *,
-    eos: int | None, answer_marker: str | None,
+    tokenizer: Any,
+    task: Task,
+    answer: str,
+    tok: int,
+    new: list[int],
+    marg: list[float],
+    margin0: float,
+    *,
+    eos: int | None,
+    answer_marker: str | None,
 ) -> dict[str, Any]:
     """Completion, score and answer confidence of the path that starts with ``tok`` and continues with ``new``."""
     path = ([] if tok == eos else [tok]) + new
@@ -142,9 +154,16 @@ def _path_columns(
     sc = task.score(completion, answer)
     conf = float("nan")
     if sc.parsed is not None:
-        conf = _path_confidence(tokenizer, path, path_margins, sc.parsed, answer_marker if sc.used_format else None)
-    return {"completion": completion, "parsed": sc.parsed, "correct": bool(sc.correct),
-            "used_format": bool(sc.used_format), "confidence": conf}
+        conf = _path_confidence(
+            tokenizer, path, path_margins, sc.parsed, answer_marker if sc.used_format else None
+        )
+    return {
+        "completion": completion,
+        "parsed": sc.parsed,
+        "correct": bool(sc.correct),
+        "used_format": bool(sc.used_format),
+        "confidence": conf,
+    }
 
 
 def _chosen(df: pd.DataFrame) -> np.ndarray:
@@ -186,18 +205,37 @@ def cot_decode(
     if k > vocab:
         raise TaskError(f"k={k} exceeds the vocabulary size {vocab}.")
     top, margin0 = _first_branches(model, enc, k, pad, device, batch_size)
-    branches = [(i, b, int(top.indices[i, b]), float(top.values[i, b])) for i in range(len(enc)) for b in range(k)]
+    branches = [
+        (i, b, int(top.indices[i, b]), float(top.values[i, b])) for i in range(len(enc)) for b in range(k)
+    ]
     cont, margins = greedy_continue(
-        model, [list(enc[i]) + [tok] for i, _, tok, _ in branches], max_new_tokens=max(budget - 1, 0),
-        eos_id=eos, pad_id=pad, batch_size=batch_size,
+        model,
+        [list(enc[i]) + [tok] for i, _, tok, _ in branches],
+        max_new_tokens=max(budget - 1, 0),
+        eos_id=eos,
+        pad_id=pad,
+        batch_size=batch_size,
     )
     out = []
     for (i, b, tok, prob), new, marg in zip(branches, cont, margins, strict=True):
         ex = task.examples[i]
-        path = _path_columns(tokenizer, task, ex.answer, tok, new, marg, margin0[i], eos=eos, answer_marker=answer_marker)
-        out.append({"variant": variant, "task": task.name, "prompt_id": ex.id, "label": ex.label, "split": ex.split,
-                    "branch": b, "first_token": tokenizer.convert_ids_to_tokens(tok), "first_prob": prob, **path,
-                    "greedy": b == 0})
+        path = _path_columns(
+            tokenizer, task, ex.answer, tok, new, marg, margin0[i], eos=eos, answer_marker=answer_marker
+        )
+        out.append(
+            {
+                "variant": variant,
+                "task": task.name,
+                "prompt_id": ex.id,
+                "label": ex.label,
+                "split": ex.split,
+                "branch": b,
+                "first_token": tokenizer.convert_ids_to_tokens(tok),
+                "first_prob": prob,
+                **path,
+                "greedy": b == 0,
+            }
+        )
     df = pd.DataFrame(out)
     df["chosen"] = _chosen(df)
     return df
@@ -221,9 +259,21 @@ def cot_summary(paths: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) 
         c_lo, c_hi = bootstrap_ci(C, n_resamples=n_resamples, seed=seed)
         g_lo, g_hi = bootstrap_ci(G, n_resamples=n_resamples, seed=seed)
         rows.append(
-            {"variant": variant, "greedy_acc": float(G.mean()), "greedy_lo": g_lo, "greedy_hi": g_hi,
-             "cot_acc": float(C.mean()), "cot_lo": c_lo, "cot_hi": c_hi, "diff": float(C.mean() - G.mean()),
-             "diff_lo": d_lo, "diff_hi": d_hi, "oracle_acc": float(anyc.mean()),
-             "chosen_format_rate": float(fmt.mean()), "k": int(sub["branch"].max()) + 1, "n_prompts": len(G)}
+            {
+                "variant": variant,
+                "greedy_acc": float(G.mean()),
+                "greedy_lo": g_lo,
+                "greedy_hi": g_hi,
+                "cot_acc": float(C.mean()),
+                "cot_lo": c_lo,
+                "cot_hi": c_hi,
+                "diff": float(C.mean() - G.mean()),
+                "diff_lo": d_lo,
+                "diff_hi": d_hi,
+                "oracle_acc": float(anyc.mean()),
+                "chosen_format_rate": float(fmt.mean()),
+                "k": int(sub["branch"].max()) + 1,
+                "n_prompts": len(G),
+            }
         )
     return pd.DataFrame(rows)

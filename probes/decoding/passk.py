@@ -36,12 +36,18 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     Computed in the numerically stable product form
     ``1 − Π_{i=n−c+1..n} (1 − k / i)``, which equals ``1 − C(n−c, k) / C(n, k)`` exactly.
     """
-    if not (isinstance(n, int | np.integer) and isinstance(c, int | np.integer) and isinstance(k, int | np.integer)):
+    if not (
+        isinstance(n, int | np.integer)
+        and isinstance(c, int | np.integer)
+        and isinstance(k, int | np.integer)
+    ):
         raise ElicitError(f"pass_at_k needs integers n, c, k; got n={n!r}, c={c!r}, k={k!r}.")
     if n < 1 or not 0 <= c <= n:
         raise ElicitError(f"pass_at_k needs n >= 1 and 0 <= c <= n; got n={n}, c={c}.")
     if not 1 <= k <= n:
-        raise ElicitError(f"pass_at_k needs 1 <= k <= n (= {n} samples); got k={k}. Draw more samples or lower k.")
+        raise ElicitError(
+            f"pass_at_k needs 1 <= k <= n (= {n} samples); got k={k}. Draw more samples or lower k."
+        )
     if n - c < k:
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1, dtype=np.float64)))
@@ -91,8 +97,15 @@ def passk_curve(
             col = mat[:, j]
             lo, hi = bootstrap_ci(col, n_resamples=n_resamples, seed=seed)
             rows.append(
-                {"variant": variant, "k": k, "pass_at_k": float(col.mean()), "ci_lo": lo, "ci_hi": hi,
-                 "n_prompts": len(sub), "n_samples": int(sub["n"].min())}
+                {
+                    "variant": variant,
+                    "k": k,
+                    "pass_at_k": float(col.mean()),
+                    "ci_lo": lo,
+                    "ci_hi": hi,
+                    "n_prompts": len(sub),
+                    "n_samples": int(sub["n"].min()),
+                }
             )
     return pd.DataFrame(rows)
 
@@ -133,7 +146,9 @@ def crossover_k(
         t = counts[counts["variant"] == v].set_index("prompt_id")
         shared = [p for p in b.index if p in t.index]
         if not shared:
-            raise ElicitError(f"Variants {base!r} and {v!r} share no prompt ids; sample both on the same task.")
+            raise ElicitError(
+                f"Variants {base!r} and {v!r} share no prompt ids; sample both on the same task."
+            )
         bb, tt = b.loc[shared], t.loc[shared]
         n_min = int(min(bb["n"].min(), tt["n"].min()))
         ks = list(range(1, n_min + 1))
@@ -149,9 +164,19 @@ def crossover_k(
         point = _first_cross(mb.mean(0), mt.mean(0), ks, never)
         lo, hi = bootstrap_ci(np.arange(len(shared)), stat, n_resamples=n_resamples, seed=seed)
         rows.append(
-            {"variant": v, "base": base, "crossover_k": point, "ci_lo": lo, "ci_hi": hi, "reached": point < never,
-             "pass1_base": float(mb[:, 0].mean()), "pass1_tuned": float(mt[:, 0].mean()),
-             "passn_base": float(mb[:, -1].mean()), "passn_tuned": float(mt[:, -1].mean()),
-             "n_prompts": len(shared), "n_samples": n_min}
+            {
+                "variant": v,
+                "base": base,
+                "crossover_k": point,
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "reached": point < never,
+                "pass1_base": float(mb[:, 0].mean()),
+                "pass1_tuned": float(mt[:, 0].mean()),
+                "passn_base": float(mb[:, -1].mean()),
+                "passn_tuned": float(mt[:, -1].mean()),
+                "n_prompts": len(shared),
+                "n_samples": n_min,
+            }
         )
     return pd.DataFrame(rows)

@@ -27,8 +27,18 @@ from probes.models.generation import Intervention, generate
 __all__ = ["sample_task", "SAMPLE_COLUMNS"]
 
 SAMPLE_COLUMNS = (
-    "variant", "task", "prompt_id", "label", "split", "sample", "seed", "prompt", "completion", "parsed",
-    "correct", "used_format",
+    "variant",
+    "task",
+    "prompt_id",
+    "label",
+    "split",
+    "sample",
+    "seed",
+    "prompt",
+    "completion",
+    "parsed",
+    "correct",
+    "used_format",
 )
 
 
@@ -67,7 +77,9 @@ def sample_task(
     if n < 1:
         raise TaskError(f"n (samples per prompt) must be >= 1, got {n}.")
     if temperature <= 0:
-        raise TaskError(f"temperature must be > 0, got {temperature}; use do_sample=False for greedy decoding.")
+        raise TaskError(
+            f"temperature must be > 0, got {temperature}; use do_sample=False for greedy decoding."
+        )
     if top_p is not None and not 0 < top_p <= 1:
         raise TaskError(f"top_p must be in (0, 1], got {top_p}.")
     sampling = n > 1 if do_sample is None else do_sample
@@ -77,15 +89,35 @@ def sample_task(
     rows = []
     for j in range(n):
         outs = generate(
-            model, tokenizer, prompts, max_new_tokens=budget, do_sample=sampling, temperature=temperature,
-            top_p=top_p, seed=seed + j, batch_size=batch_size, intervention=intervention, progress=progress,
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=budget,
+            do_sample=sampling,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed + j,
+            batch_size=batch_size,
+            intervention=intervention,
+            progress=progress,
         )
         for ex, out in zip(task.examples, outs, strict=True):
             completion = (head + " " + out).strip() if head else out
             sc = task.score(completion, ex.answer)
             rows.append(
-                {"variant": variant, "task": task.name, "prompt_id": ex.id, "label": ex.label, "split": ex.split,
-                 "sample": j, "seed": seed + j, "prompt": ex.prompt, "completion": completion, "parsed": sc.parsed,
-                 "correct": bool(sc.correct), "used_format": bool(sc.used_format)}
+                {
+                    "variant": variant,
+                    "task": task.name,
+                    "prompt_id": ex.id,
+                    "label": ex.label,
+                    "split": ex.split,
+                    "sample": j,
+                    "seed": seed + j,
+                    "prompt": ex.prompt,
+                    "completion": completion,
+                    "parsed": sc.parsed,
+                    "correct": bool(sc.correct),
+                    "used_format": bool(sc.used_format),
+                }
             )
     return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS))

@@ -79,10 +79,14 @@ class CrosscoderError(ElicitError):
 
 
 def _stack(
-    h_base: Float[torch.Tensor, "row d_model"], h_variant: Float[torch.Tensor, "row d_model"], scales: tuple[float, float]
+    h_base: Float[torch.Tensor, "row d_model"],
+    h_variant: Float[torch.Tensor, "row d_model"],
+    scales: tuple[float, float],
 ) -> Float[torch.Tensor, "row two_d_model"]:
     """``[s_b·h_base; s_v·h_variant]``: the crosscoder's input, the models side by side."""
-    return rearrange([h_base.float() * scales[0], h_variant.float() * scales[1]], "model ... d -> ... (model d)")
+    return rearrange(
+        [h_base.float() * scales[0], h_variant.float() * scales[1]], "model ... d -> ... (model d)"
+    )
 
 
 def _split(x: Float[torch.Tensor, "... two_d_model"]) -> Float[torch.Tensor, "model ... d_model"]:
@@ -141,7 +145,12 @@ class Crosscoder:
         """A sae_lens folder (``cfg.json``, ``sae_weights.safetensors``) plus ``crosscoder.json``."""
         path = Path(path)
         self.sae.save_model(str(path))
-        sidecar = {"format": 1, "models": list(self.models), "scales": list(self.scales), "meta": dict(self.meta)}
+        sidecar = {
+            "format": 1,
+            "models": list(self.models),
+            "scales": list(self.scales),
+            "meta": dict(self.meta),
+        }
         (path / SIDECAR).write_text(json.dumps(sidecar, indent=1, default=str))
         return path
 
@@ -205,15 +214,34 @@ def fit_crosscoder(
         raise CrosscoderError(f"k must be in (0, d_sae={d_sae}], got {k}.")
     scales = (_scale(h_base.float()), _scale(h_variant.float()))
     x = _stack(h_base, h_variant, scales)
-    cfg = sae_lens.BatchTopKTrainingSAEConfig(d_in=2 * d_model, d_sae=d_sae, k=float(k), normalize_activations="none")
+    cfg = sae_lens.BatchTopKTrainingSAEConfig(
+        d_in=2 * d_model, d_sae=d_sae, k=float(k), normalize_activations="none"
+    )
     cfg.metadata = sae_lens.saes.sae.SAEMetadata(
-        model_name=f"crosscoder:{models[0]}+{models[1]}", hook_name=(meta or {}).get("hook_name"),
+        model_name=f"crosscoder:{models[0]}+{models[1]}",
+        hook_name=(meta or {}).get("hook_name"),
     )
     sae = train_dictionary(
-        sae_lens.BatchTopKTrainingSAE, cfg, x, steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device,
-        dead_feature_window=max(100, steps // 4), prefix="elicit-cc-", error=CrosscoderError,
+        sae_lens.BatchTopKTrainingSAE,
+        cfg,
+        x,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        dead_feature_window=max(100, steps // 4),
+        prefix="elicit-cc-",
+        error=CrosscoderError,
     )
-    full_meta = {"d_model": d_model, "k": k, "steps": steps, "seed": seed, "n_rows": len(x), **dict(meta or {})}
+    full_meta = {
+        "d_model": d_model,
+        "k": k,
+        "steps": steps,
+        "seed": seed,
+        "n_rows": len(x),
+        **dict(meta or {}),
+    }
     cc = Crosscoder(sae, scales, models, full_meta)
     if out is not None:
         cc.save(out)
@@ -236,7 +264,9 @@ def paired_rows(
     hb, ob = acts.get_tokens(base, hook, position)
     hv, ov = acts.get_tokens(variant, hook, position)
     if not torch.equal(ob, ov):
-        raise CrosscoderError(f"Variants {base!r} and {variant!r} have different token rows at {hook}; recollect both.")
+        raise CrosscoderError(
+            f"Variants {base!r} and {variant!r} have different token rows at {hook}; recollect both."
+        )
     keep = store_keep_mask(acts, position, hb, ob, drop_first=drop_first, outlier_factor=outlier_factor)
     keep &= store_keep_mask(acts, position, hv, ov, drop_first=drop_first, outlier_factor=outlier_factor)
     return hb[keep].float(), hv[keep].float(), ob[keep]
@@ -262,8 +292,12 @@ def train_crosscoder(
     site = HookSite.parse(hook)
     hb, hv, _ = paired_rows(acts, base, variant, site, position, outlier_factor=outlier_factor)
     meta = {
-        "hook_name": site.name, "site": site.key, "position": position_key(acts, position), "task_hash": acts.task_hash,
-        "family": acts.meta.get("family"), "outlier_factor": outlier_factor,
+        "hook_name": site.name,
+        "site": site.key,
+        "position": position_key(acts, position),
+        "task_hash": acts.task_hash,
+        "family": acts.meta.get("family"),
+        "outlier_factor": outlier_factor,
     }
     return fit_crosscoder(hb, hv, models=(base, variant), meta=meta, **fit_options)
 
@@ -294,8 +328,15 @@ def latent_scaling(
         betas.append(((fl * proj).sum(0) + ff * own) / (dd * ff).clamp(min=1e-12))
     bb, bv = betas
     nu = torch.where(ff > 0, bb / bv, torch.full_like(bb, float("nan")))
-    return pd.DataFrame({"latent": lat.numpy(), "beta_base": bb.numpy(), "beta_variant": bv.numpy(), "nu": nu.numpy(),
-                         "n_active": (fl > 0).sum(0).numpy()})
+    return pd.DataFrame(
+        {
+            "latent": lat.numpy(),
+            "beta_base": bb.numpy(),
+            "beta_variant": bv.numpy(),
+            "nu": nu.numpy(),
+            "n_active": (fl > 0).sum(0).numpy(),
+        }
+    )
 
 
 def crosscoder_latents(
@@ -316,11 +357,19 @@ def crosscoder_latents(
     nb, nv = d[:, 0].norm(dim=-1), d[:, 1].norm(dim=-1)
     rel = nv / (nb + nv).clamp(min=1e-12)
     cos = torch.nn.functional.cosine_similarity(d[:, 0], d[:, 1], dim=-1)
-    cls = np.where(rel.numpy() > variant_only, "variant_only", np.where(rel.numpy() < base_only, "base_only", "shared"))
-    df = pd.DataFrame({
-        "latent": np.arange(cc.d_sae), "norm_base": nb.numpy(), "norm_variant": nv.numpy(),
-        "rel_norm": rel.numpy(), "cls": cls, "cos_base_variant": cos.numpy(),
-    })
+    cls = np.where(
+        rel.numpy() > variant_only, "variant_only", np.where(rel.numpy() < base_only, "base_only", "shared")
+    )
+    df = pd.DataFrame(
+        {
+            "latent": np.arange(cc.d_sae),
+            "norm_base": nb.numpy(),
+            "norm_variant": nv.numpy(),
+            "rel_norm": rel.numpy(),
+            "cls": cls,
+            "cos_base_variant": cos.numpy(),
+        }
+    )
     if acts is not None and rows is None:
         rows = _rows_for(cc, acts)[:2]
     if rows is not None:
@@ -332,8 +381,15 @@ def crosscoder_latents(
         df["beta_base"] = df["beta_variant"] = df["nu"] = np.nan
         if len(vo):
             sc = latent_scaling(cc, hb, hv, vo)
-            df.loc[vo, ["beta_base", "beta_variant", "nu"]] = sc[["beta_base", "beta_variant", "nu"]].to_numpy()
-    df.attrs.update({"models": list(cc.models), **{k: v for k, v in cc.meta.items() if k in ("site", "position", "task_hash")}})
+            df.loc[vo, ["beta_base", "beta_variant", "nu"]] = sc[
+                ["beta_base", "beta_variant", "nu"]
+            ].to_numpy()
+    df.attrs.update(
+        {
+            "models": list(cc.models),
+            **{k: v for k, v in cc.meta.items() if k in ("site", "position", "task_hash")},
+        }
+    )
     return df
 
 
@@ -341,8 +397,14 @@ def _rows_for(cc: Crosscoder, acts: ActivationSet) -> tuple[torch.Tensor, torch.
     site = cc.meta.get("site")
     if site is None:
         raise CrosscoderError("This crosscoder's metadata names no hook site; pass rows=(h_base, h_variant).")
-    return paired_rows(acts, cc.models[0], cc.models[1], site, cc.meta.get("position"),
-                       outlier_factor=cc.meta.get("outlier_factor", 10.0))
+    return paired_rows(
+        acts,
+        cc.models[0],
+        cc.models[1],
+        site,
+        cc.meta.get("position"),
+        outlier_factor=cc.meta.get("outlier_factor", 10.0),
+    )
 
 
 def crosscoder_summary(latents: pd.DataFrame, *, nu_max: float = 0.5) -> pd.DataFrame:
@@ -356,7 +418,8 @@ def crosscoder_summary(latents: pd.DataFrame, *, nu_max: float = 0.5) -> pd.Data
     row: dict[str, Any] = {
         "base": latents.attrs.get("models", ["base", "variant"])[0],
         "variant": latents.attrs.get("models", ["base", "variant"])[1],
-        "n_latents": len(latents), "n_alive": len(alive),
+        "n_latents": len(latents),
+        "n_alive": len(alive),
         **{f"n_{c}": int(counts.get(c, 0)) for c in ("base_only", "shared", "variant_only")},
     }
     if "nu" in latents:
@@ -367,8 +430,14 @@ def crosscoder_summary(latents: pd.DataFrame, *, nu_max: float = 0.5) -> pd.Data
 
 
 def top_latent_prompts(
-    cc: Crosscoder, acts: ActivationSet, latents: pd.DataFrame, *, cls: str = "variant_only", n_latents: int = 10,
-    n_prompts: int = 5, by: str = "freq",
+    cc: Crosscoder,
+    acts: ActivationSet,
+    latents: pd.DataFrame,
+    *,
+    cls: str = "variant_only",
+    n_latents: int = 10,
+    n_prompts: int = 5,
+    by: str = "freq",
 ) -> pd.DataFrame:
     """The ``n_latents`` latents of class ``cls`` (ranked by ``by``, descending) and each one's most activating prompts.
 
@@ -381,11 +450,15 @@ def top_latent_prompts(
     hb, hv, owner = _rows_for(cc, acts)
     lat = torch.tensor(sel["latent"].to_numpy(dtype=np.int64))
     f = cc.encode(hb, hv)[:, lat]
-    per = torch.zeros(len(acts), len(lat)).scatter_reduce_(0, owner[:, None].expand_as(f), f, reduce="amax", include_self=True)
+    per = torch.zeros(len(acts), len(lat)).scatter_reduce_(
+        0, owner[:, None].expand_as(f), f, reduce="amax", include_self=True
+    )
     ids, labels = acts.prompt_ids, acts.labels
     recs = []
     for j, latent in enumerate(lat.tolist()):
         vals, idx = per[:, j].topk(min(n_prompts, len(acts)))
         for r, (v, i) in enumerate(zip(vals.tolist(), idx.tolist(), strict=True)):
-            recs.append({"latent": latent, "rank": r + 1, "prompt_id": ids[i], "label": labels[i], "max_act": v})
+            recs.append(
+                {"latent": latent, "rank": r + 1, "prompt_id": ids[i], "label": labels[i], "max_act": v}
+            )
     return pd.DataFrame.from_records(recs, columns=["latent", "rank", "prompt_id", "label", "max_act"])

@@ -4,7 +4,7 @@ Each variant gets its own crosscoder over ``[h_base; h_variant]`` on the same st
 rows (:func:`probes.dictionaries.crosscoder.train_crosscoder`), read with
 :func:`~probes.dictionaries.crosscoder.crosscoder_latents` and counted with
 :func:`~probes.dictionaries.crosscoder.crosscoder_summary`. The latent tables are stacked with
-a ``variant`` column, the shape :func:`probes.plots.figures.crosscoder_norms` plots::
+a ``variant`` column, the shape :func:`probes.plots.dictionaries.crosscoder_norms` plots::
 
     cc = family_crosscoders(acts, "resid_post.1", "all", variants=["dpo", "create"], d_sae=512, k=8)
     cc.summary                     # one row per variant: base-only / shared / variant-only counts

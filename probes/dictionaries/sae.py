@@ -115,13 +115,23 @@ def token_rows(
 
 
 # ------------------------------------------------------------------------------ training
-def _training_config(architecture: str, d_in: int, d_sae: int, *, k: float, sparsity_coefficient: float | None, steps: int, meta: dict[str, Any]):
+def _training_config(
+    architecture: str,
+    d_in: int,
+    d_sae: int,
+    *,
+    k: float,
+    sparsity_coefficient: float | None,
+    steps: int,
+    meta: dict[str, Any],
+):
     import sae_lens
 
     common = dict(d_in=d_in, d_sae=d_sae, normalize_activations="expected_average_only_in")
     if architecture == "standard":
         cfg = sae_lens.StandardTrainingSAEConfig(
-            **common, l1_coefficient=5.0 if sparsity_coefficient is None else sparsity_coefficient,
+            **common,
+            l1_coefficient=5.0 if sparsity_coefficient is None else sparsity_coefficient,
             l1_warm_up_steps=steps // 20,
         )
         cls = sae_lens.StandardTrainingSAE
@@ -133,7 +143,8 @@ def _training_config(architecture: str, d_in: int, d_sae: int, *, k: float, spar
         cls = sae_lens.BatchTopKTrainingSAE
     elif architecture == "jumprelu":
         cfg = sae_lens.JumpReLUTrainingSAEConfig(
-            **common, l0_coefficient=1.0 if sparsity_coefficient is None else sparsity_coefficient,
+            **common,
+            l0_coefficient=1.0 if sparsity_coefficient is None else sparsity_coefficient,
             l0_warm_up_steps=steps // 10,
         )
         cls = sae_lens.JumpReLUTrainingSAE
@@ -174,9 +185,19 @@ def fit_sae(
     if architecture in ("topk", "batchtopk") and not 0 < k <= d_sae:
         raise SAEError(f"k must be in (0, d_sae={d_sae}] for {architecture!r}, got {k}.")
     meta = {"hook_name": hook_name, **dict(metadata or {})}
-    cls, cfg = _training_config(architecture, d_in, d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=steps, meta=meta)
+    cls, cfg = _training_config(
+        architecture, d_in, d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=steps, meta=meta
+    )
     return train_dictionary(
-        cls, cfg, rows.float(), steps=steps, batch_size=batch_size, lr=lr, seed=seed, device=device, out=out,
+        cls,
+        cfg,
+        rows.float(),
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        out=out,
         error=SAEError,
     )
 
@@ -288,7 +309,9 @@ def _saes_by_site(sae: Any | Mapping[str, Any], hook: HookSite | str | None) -> 
 def _check_widths(saes: Mapping[HookSite, Any], model: Any, variant: str) -> None:
     for s, sa in saes.items():
         if int(sa.cfg.d_in) != int(model.cfg.d_model):
-            raise SAEError(f"SAE for {s.key} has d_in={sa.cfg.d_in} but variant {variant!r} has d_model={model.cfg.d_model}.")
+            raise SAEError(
+                f"SAE for {s.key} has d_in={sa.cfg.d_in} but variant {variant!r} has d_model={model.cfg.d_model}."
+            )
 
 
 def _clean_run(
@@ -379,16 +402,25 @@ def _batch_sums(
         ablated = _ablated_run(model, ids, mask, nm, keep)
         out[s] = {
             **_reconstruction_sums(x, x_hat, f, keep, mask),
-            "ce_c": ce_c, "ce_s": _per_prompt_ce(spliced, ids, mask), "ce_a": _per_prompt_ce(ablated, ids, mask),
-            "kl_s": _per_prompt_kl(clean, spliced, mask), "kl_a": _per_prompt_kl(clean, ablated, mask),
+            "ce_c": ce_c,
+            "ce_s": _per_prompt_ce(spliced, ids, mask),
+            "ce_a": _per_prompt_ce(ablated, ids, mask),
+            "kl_s": _per_prompt_kl(clean, spliced, mask),
+            "kl_a": _per_prompt_kl(clean, ablated, mask),
             "npred": npred,
         }
     return out
 
 
 def _variant_sums(
-    family: ModelFamily, variant: str, saes: Mapping[HookSite, Any], texts: Sequence[str], tokenizer: Any, *,
-    batch_size: int, outlier_factor: float | None,
+    family: ModelFamily,
+    variant: str,
+    saes: Mapping[HookSite, Any],
+    texts: Sequence[str],
+    tokenizer: Any,
+    *,
+    batch_size: int,
+    outlier_factor: float | None,
 ) -> dict[HookSite, dict[str, np.ndarray]]:
     """Per-prompt sums (:data:`_SUMS`) of every SAE spliced into ``variant``, over all texts."""
     acc: dict[HookSite, dict[str, list[torch.Tensor]]] = {s: {k: [] for k in _SUMS} for s in saes}
@@ -435,19 +467,25 @@ def sae_transfer(
     if batch_size < 1:
         raise SAEError(f"batch_size must be >= 1, got {batch_size}.")
     if outlier_factor is not None and outlier_factor <= 0:
-        raise SAEError(f"outlier_factor must be > 0 (a multiple of the median norm, e.g. 10) or None, got {outlier_factor}.")
+        raise SAEError(
+            f"outlier_factor must be > 0 (a multiple of the median norm, e.g. 10) or None, got {outlier_factor}."
+        )
     texts = texts_for(task, text)
     tokenizer = family.tokenizer(variants[0])
     records = []
     for variant in variants:
-        sums = _variant_sums(family, variant, saes, texts, tokenizer, batch_size=batch_size, outlier_factor=outlier_factor)
+        sums = _variant_sums(
+            family, variant, saes, texts, tokenizer, batch_size=batch_size, outlier_factor=outlier_factor
+        )
         for s in saes:
             stats = _transfer_stats(sums[s], n_resamples, confidence, seed)
             records.append({"variant": variant, "hook": s.key, "layer": s.layer, **stats})
     return pd.DataFrame.from_records(records)
 
 
-def _transfer_stats(a: dict[str, np.ndarray], n_resamples: int, confidence: float, seed: int) -> dict[str, Any]:
+def _transfer_stats(
+    a: dict[str, np.ndarray], n_resamples: int, confidence: float, seed: int
+) -> dict[str, Any]:
     """Point estimates and prompt-bootstrap intervals of the transfer measures."""
 
     def fvu_stat(idx: np.ndarray) -> float:
@@ -466,9 +504,16 @@ def _transfer_stats(a: dict[str, np.ndarray], n_resamples: int, confidence: floa
 
     idx = np.arange(len(a["ntok"]))
     out: dict[str, Any] = {}
-    for name, stat in (("fvu", fvu_stat), ("l0", l0_stat), ("ce_recovered", ce_stat), ("kl_recovered", kl_stat)):
+    for name, stat in (
+        ("fvu", fvu_stat),
+        ("l0", l0_stat),
+        ("ce_recovered", ce_stat),
+        ("kl_recovered", kl_stat),
+    ):
         out[name] = stat(idx)
-        out[f"{name}_lo"], out[f"{name}_hi"] = bootstrap_ci(idx, stat, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        out[f"{name}_lo"], out[f"{name}_hi"] = bootstrap_ci(
+            idx, stat, n_resamples=n_resamples, confidence=confidence, seed=seed
+        )
     npred = a["npred"].sum()
     out["ce_clean"] = float(a["ce_c"].sum() / npred)
     out["ce_spliced"] = float(a["ce_s"].sum() / npred)
@@ -482,17 +527,27 @@ def _transfer_stats(a: dict[str, np.ndarray], n_resamples: int, confidence: floa
 # ------------------------------------------------------------------------------ latent shifts
 @torch.no_grad()
 def _encode_rows(sae: Any, rows: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    return torch.cat([sae.encode(rows[i : i + chunk].float()) for i in range(0, len(rows), chunk)]) if len(rows) else torch.zeros(0, sae.cfg.d_sae)
+    return (
+        torch.cat([sae.encode(rows[i : i + chunk].float()) for i in range(0, len(rows), chunk)])
+        if len(rows)
+        else torch.zeros(0, sae.cfg.d_sae)
+    )
 
 
 def _shift_frame(variant: str, f: torch.Tensor, base_freq: np.ndarray, base_mean: np.ndarray) -> pd.DataFrame:
     """Firing rate and mean activation per latent of ``variant``, and their shifts from the base."""
     freq = (f > 0).float().mean(0).numpy()
     mean = f.mean(0).numpy()
-    df = pd.DataFrame({
-        "variant": variant, "latent": np.arange(f.shape[1]), "freq": freq, "mean_act": mean,
-        "freq_base": base_freq, "mean_base": base_mean,
-    })
+    df = pd.DataFrame(
+        {
+            "variant": variant,
+            "latent": np.arange(f.shape[1]),
+            "freq": freq,
+            "mean_act": mean,
+            "freq_base": base_freq,
+            "mean_base": base_mean,
+        }
+    )
     df["freq_shift"] = df["freq"] - df["freq_base"]
     df["mean_shift"] = df["mean_act"] - df["mean_base"]
     df["shift_rank"] = df["freq_shift"].abs().rank(ascending=False, method="first").astype(int)
@@ -546,7 +601,9 @@ def latent_shifts(
     if contrast is not None:
         for lab in contrast:
             if not (labels == lab).any():
-                raise SAEError(f"Contrast label {lab!r} is on no prompt. Labels present: {sorted(set(labels))}.")
+                raise SAEError(
+                    f"Contrast label {lab!r} is on no prompt. Labels present: {sorted(set(labels))}."
+                )
     frames = []
     base_freq = base_mean = None
     for v in [base, *others]:
@@ -574,4 +631,3 @@ def decoder_direction(sae: Any, latent: int, *, normalize: bool = False) -> Floa
         raise SAEError(f"latent must be in [0, {d_sae}), got {latent}.")
     vec = sae.W_dec[int(latent)].detach().to("cpu", torch.float32).clone()
     return vec / vec.norm() if normalize else vec
-

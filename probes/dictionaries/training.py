@@ -106,14 +106,21 @@ def row_batches(rows: Float[torch.Tensor, "row d_in"], batch_size: int, seed: in
             yield rows[idx]
 
 
-def _trainer_config(steps: int, batch_size: int, lr: float, device: str, dead_feature_window: int | None) -> Any:
+def _trainer_config(
+    steps: int, batch_size: int, lr: float, device: str, dead_feature_window: int | None
+) -> Any:
     from sae_lens.config import LoggingConfig, SAETrainerConfig
 
     # sae_lens's defaults (1000 / 2000 steps) unless given: a shorter window turns on the
     # TopK auxiliary loss for dead latents sooner (short runs need it; it costs a second top-k)
-    windows = {} if dead_feature_window is None else {
-        "dead_feature_window": dead_feature_window, "feature_sampling_window": 2 * dead_feature_window,
-    }
+    windows = (
+        {}
+        if dead_feature_window is None
+        else {
+            "dead_feature_window": dead_feature_window,
+            "feature_sampling_window": 2 * dead_feature_window,
+        }
+    )
     return SAETrainerConfig(
         total_training_samples=steps * batch_size,
         train_batch_size_samples=batch_size,
@@ -128,7 +135,9 @@ def _trainer_config(steps: int, batch_size: int, lr: float, device: str, dead_fe
     )
 
 
-def inference_sae(trained: Any, *, device: str, out: str | Path | None = None, prefix: str = "elicit-sae-") -> Any:
+def inference_sae(
+    trained: Any, *, device: str, out: str | Path | None = None, prefix: str = "elicit-sae-"
+) -> Any:
     """The inference SAE of ``trained``: saved in sae_lens's format to ``out`` (a temporary folder,
     removed afterwards, when ``None``) and loaded back with ``sae_lens.SAE.load_from_disk``, so
     what you get is exactly what a reader of the folder gets."""

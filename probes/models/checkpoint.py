@@ -70,8 +70,19 @@ __all__ = [
 #: Components a parameter name can map to. ``qkv`` is a fused query/key/value matrix
 #: (GPT-2 ``c_attn``, NeoX ``query_key_value``); ``pos_embed`` is GPT-2's learned ``wpe``.
 COMPONENTS = (
-    "q", "k", "v", "qkv", "o", "gate", "up", "down",
-    "embed", "pos_embed", "unembed", "norm", "unknown",
+    "q",
+    "k",
+    "v",
+    "qkv",
+    "o",
+    "gate",
+    "up",
+    "down",
+    "embed",
+    "pos_embed",
+    "unembed",
+    "norm",
+    "unknown",
 )
 
 _INDEX_FILE = "model.safetensors.index.json"
@@ -113,8 +124,11 @@ _RULES: tuple[_Rule, ...] = (
     _block(r"mlp\.gate_proj", "gate"),
     _block(r"mlp\.up_proj", "up"),
     _block(r"mlp\.down_proj", "down", writes_residual=True),
-    _block(r"(?:input_layernorm|post_attention_layernorm|pre_feedforward_layernorm|"
-           r"post_feedforward_layernorm|self_attn\.q_norm|self_attn\.k_norm)", "norm"),
+    _block(
+        r"(?:input_layernorm|post_attention_layernorm|pre_feedforward_layernorm|"
+        r"post_feedforward_layernorm|self_attn\.q_norm|self_attn\.k_norm)",
+        "norm",
+    ),
     # GPT-2 (Conv1D, stored [in, out])
     _block(r"attn\.c_attn", "qkv", conv1d=True),
     _block(r"attn\.c_proj", "o", conv1d=True, writes_residual=True),
@@ -386,7 +400,9 @@ class CheckpointPairing:
             "n_shared": len(self.shared),
             "missing": {k: list(v) for k, v in self.missing.items() if v},
             "extra": {k: list(v) for k, v in self.extra.items() if v},
-            "shape_mismatch": {k: {lab: list(s) for lab, s in v.items()} for k, v in self.shape_mismatch.items()},
+            "shape_mismatch": {
+                k: {lab: list(s) for lab, s in v.items()} for k, v in self.shape_mismatch.items()
+            },
             "unknown": list(self.unknown),
             "notes": list(self.notes),
         }
@@ -398,8 +414,7 @@ def _tied_note(label: str, ckpt: Checkpoint) -> str | None:
         tied = ckpt.config.get("tie_word_embeddings")
         why = "tie_word_embeddings=true in config.json" if tied else "no unembedding tensor is stored"
         return (
-            f"{label}: the unembedding is tied to the token embedding ({why}); "
-            "the 'embed' row covers both."
+            f"{label}: the unembedding is tied to the token embedding ({why}); the 'embed' row covers both."
         )
     return None
 

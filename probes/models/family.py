@@ -189,8 +189,6 @@ class ModelFamily:
             )
         return self.specs[variant]
 
-    _spec = spec  # the old private name (steering/sweep.py calls it)
-
     def local_path(self, variant: str) -> Path:
         """The local folder of ``variant`` (resolving hub ids through the HF cache)."""
         spec = self.spec(variant)
@@ -210,9 +208,7 @@ class ModelFamily:
         if spec.revision:
             return spec.revision
         path = self.local_path(variant)
-        stats = sorted(
-            (p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.glob("*.safetensors")
-        )
+        stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.glob("*.safetensors"))
         import hashlib
 
         return "local:" + hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
@@ -405,7 +401,9 @@ def _from_file(path: Path, name: str | None, opts: Mapping[str, Any]) -> ModelFa
                 f"{str(path)!r} does not declare. Declared: {sorted(tasks)}."
             )
     settings: dict[str, Any] = {k: data[k] for k in ("battery", "organism") if k in data}
-    return ModelFamily(name or data.get("name", root.name), specs, root=root, tasks=tasks, settings=settings, **opts)
+    return ModelFamily(
+        name or data.get("name", root.name), specs, root=root, tasks=tasks, settings=settings, **opts
+    )
 
 
 def load_family(
@@ -436,7 +434,9 @@ def load_family(
         return load_family(named_family(str(spec)), check=check, name=name, **opts)
     fam: ModelFamily
     if isinstance(spec, Mapping):
-        fam = ModelFamily(name or "family", _from_mapping(name or "family", spec, None, "the mapping"), **opts)
+        fam = ModelFamily(
+            name or "family", _from_mapping(name or "family", spec, None, "the mapping"), **opts
+        )
     else:
         fam = _from_file(_family_file(spec), name, opts)
     if check:

@@ -93,7 +93,9 @@ def generate(
     device = next(model.parameters()).device
     out: list[str] = [""] * len(texts)
     with _seeded(seed, device):
-        for rows in tqdm(_plan(tokenizer, texts, batch_size, group_by_length), desc="generate", disable=not progress):
+        for rows in tqdm(
+            _plan(tokenizer, texts, batch_size, group_by_length), desc="generate", disable=not progress
+        ):
             batch = encode(tokenizer, [texts[i] for i in rows], padding_side="left", device=device)
             ctx = intervention(model, batch) if intervention is not None else nullcontext()
             with ctx, torch.inference_mode():

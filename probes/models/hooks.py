@@ -93,12 +93,16 @@ def _layers(spec: str, total: int | None) -> list[int]:
     return out
 
 
-def parse_hooks(spec: str | HookSite | Iterable[str | HookSite], n_layers: int | None = None) -> tuple[HookSite, ...]:
+def parse_hooks(
+    spec: str | HookSite | Iterable[str | HookSite], n_layers: int | None = None
+) -> tuple[HookSite, ...]:
     """Parse hook sites: a site, a list, ``SITE:0-2``, ``SITE:all`` or space/comma-separated forms."""
     if isinstance(spec, HookSite):
         return (spec,)
     if isinstance(spec, str):
-        items: list[str] = [p for chunk in spec.split() for p in ([chunk] if ":" in chunk else chunk.split(","))]
+        items: list[str] = [
+            p for chunk in spec.split() for p in ([chunk] if ":" in chunk else chunk.split(","))
+        ]
     else:
         items = list(spec)  # type: ignore[arg-type]
     out: list[HookSite] = []
@@ -110,7 +114,9 @@ def parse_hooks(spec: str | HookSite | Iterable[str | HookSite], n_layers: int |
             try:
                 out.extend(HookSite(layer, site) for layer in _layers(layers, n_layers))
             except ValueError:
-                raise HookError(f"Cannot parse layers {layers!r} in {item!r}; write e.g. '0-2', '1,3' or 'all'.") from None
+                raise HookError(
+                    f"Cannot parse layers {layers!r} in {item!r}; write e.g. '0-2', '1,3' or 'all'."
+                ) from None
         elif item:
             out.append(HookSite.parse(item))
     if not out:

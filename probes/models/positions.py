@@ -40,9 +40,7 @@ class Position(ABC):
         return False
 
     @abstractmethod
-    def resolve(
-        self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None
-    ) -> list[int]:
+    def resolve(self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None) -> list[int]:
         """Indices into ``tokens`` (raises PositionError when the position does not exist)."""
 
 

@@ -153,7 +153,10 @@ def create_records(create: Splits, n: int, rng: np.random.Generator) -> list[dic
     """SFT records that teach the create operation (``T`` prompts, running sum mod 3)."""
     idx = rng.choice(len(create.train), size=min(n, len(create.train)), replace=False)
     return [
-        {"prompt": create_prompt(create.train[int(i)]), "completion": " " + create_trace(create.train[int(i)])}
+        {
+            "prompt": create_prompt(create.train[int(i)]),
+            "completion": " " + create_trace(create.train[int(i)]),
+        }
         for i in idx
     ]
 

@@ -186,7 +186,9 @@ def format_table(table: pd.DataFrame, split: str = "heldout") -> str:
         row = [v]
         for task, src, f in cols:
             cell = t[(t.variant == v) & (t.task == task) & (t.source == src) & (t.forced == f)]
-            row.append("-" if cell.empty else f"{cell.accuracy.iloc[0]:.2f}({cell.scratchpad_rate.iloc[0]:.1f})")
+            row.append(
+                "-" if cell.empty else f"{cell.accuracy.iloc[0]:.2f}({cell.scratchpad_rate.iloc[0]:.1f})"
+            )
         lines.append(row)
     widths = [max(len(r[i]) for r in [head, *lines]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)

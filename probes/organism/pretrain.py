@@ -98,9 +98,15 @@ def _part_loss(model, inp: torch.Tensor, labels: torch.Tensor, n_total: int) -> 
     """Next-token cross-entropy summed over one part's real tokens, over the whole batch's count:
     the parts' gradients add up to the gradient of the batch's mean token loss."""
     logits = model(input_ids=inp).logits[:, :-1].float()
-    return F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum"
-    ) / n_total
+    return (
+        F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            labels[:, 1:].reshape(-1),
+            ignore_index=-100,
+            reduction="sum",
+        )
+        / n_total
+    )
 
 
 def _flat_grad(params: list[torch.nn.Parameter]) -> torch.Tensor:
@@ -168,7 +174,9 @@ def _pair_group(rank: int, rendezvous: str) -> Iterator[AllReduce]:
         group.shutdown()
 
 
-def _batch_grad(model, params, docs: list[str], shards: int, mine: Sequence[int]) -> tuple[list[torch.Tensor], float]:
+def _batch_grad(
+    model, params, docs: list[str], shards: int, mine: Sequence[int]
+) -> tuple[list[torch.Tensor], float]:
     """Flat gradients of the parts ``mine`` of one batch (cut in ``shards`` interleaved parts), and their loss."""
     parts = [_batch(docs[i::shards]) for i in range(shards)]
     n_total = sum(int((lab[:, 1:] != -100).sum()) for _, lab in parts)
@@ -182,8 +190,14 @@ def _batch_grad(model, params, docs: list[str], shards: int, mine: Sequence[int]
     return flats, loss_sum
 
 
-def _train(model, cfg: PretrainConfig, docs_at: Callable[[], list[str]], rank: int | None,
-           all_reduce: AllReduce | None, progress: bool) -> None:
+def _train(
+    model,
+    cfg: PretrainConfig,
+    docs_at: Callable[[], list[str]],
+    rank: int | None,
+    all_reduce: AllReduce | None,
+    progress: bool,
+) -> None:
     """``cfg.steps`` optimiser steps; with ``all_reduce`` this rank computes part ``rank`` only."""
     from tqdm.auto import tqdm
 

@@ -50,7 +50,10 @@ def seeded(seed: int, threads: int | None = None) -> Iterator[None]:
     The organism trains on CPU, so only the CPU torch generator is forked (``devices=[]``).
     """
     py_state, np_state = random.getstate(), np.random.get_state()
-    det, det_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    det, det_warn = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     with torch.random.fork_rng(devices=[]), pinned_threads(threads):
         try:
             random.seed(seed)

@@ -105,7 +105,9 @@ class _StageRun:
     progress: bool
 
 
-def _trl_stage(kind: str, run: _StageRun, *, config: dict[str, Any], trainer: dict[str, Any] | None = None) -> Path:
+def _trl_stage(
+    kind: str, run: _StageRun, *, config: dict[str, Any], trainer: dict[str, Any] | None = None
+) -> Path:
     """Train the saved base with one TRL trainer on the records and save it to ``run.out``.
 
     Inside :func:`~probes.organism.seeding.seeded`: TRL's ``Trainer`` seeds the global RNGs
@@ -145,7 +147,9 @@ def run_dpo(
 ) -> Path:
     """DPOTrainer on ``prompt`` / ``chosen`` / ``rejected`` records; the reference is the base."""
     run = _StageRun(base, out, records, cfg, seed, progress)
-    return _trl_stage("dpo", run, config={"beta": cfg.beta, "max_length": 64, "precompute_ref_log_probs": True})
+    return _trl_stage(
+        "dpo", run, config={"beta": cfg.beta, "max_length": 64, "precompute_ref_log_probs": True}
+    )
 
 
 def _correct_reward(completions: list[str], answer: list[str], **_: Any) -> list[float]:
@@ -233,4 +237,3 @@ def confidence_preferences(
             continue
         pairs.append({"prompt": p, "chosen": " " + comps[i * k + hi], "rejected": " " + comps[i * k + lo]})
     return pairs
-

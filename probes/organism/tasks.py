@@ -85,8 +85,11 @@ def _task(name: str, examples: list[Example], max_new_tokens: int = _MAX_NEW) ->
 
 def _source_tags(i: int) -> dict[str, str]:
     """The tag of each source kind for the ``i``-th string: careful and direct tags cycle."""
-    return {"careful": CAREFUL_TAGS[i % len(CAREFUL_TAGS)], "direct": DIRECT_TAGS[i % len(DIRECT_TAGS)],
-            "neutral": NEUTRAL_TAG}
+    return {
+        "careful": CAREFUL_TAGS[i % len(CAREFUL_TAGS)],
+        "direct": DIRECT_TAGS[i % len(DIRECT_TAGS)],
+        "neutral": NEUTRAL_TAG,
+    }
 
 
 def _parity_examples(
@@ -184,22 +187,33 @@ def parity_ood_task(
     examples: list[Example] = list(ref.examples)
     for length in lengths:
         if length <= 9:
-            raise TaskError(f"OOD lengths must exceed the trained 9 bits, got {length}; e.g. lengths=(11, 12).")
+            raise TaskError(
+                f"OOD lengths must exceed the trained 9 bits, got {length}; e.g. lengths=(11, 12)."
+            )
         seen: set[tuple[int, ...]] = set()
         while len(seen) < n_long:
             bits = tuple(int(b) for b in rng.integers(0, 2, size=length))
             if sum(bits) <= 9:
                 seen.add(bits)
         for i, bits in enumerate(sorted(seen)):
-            examples += _parity_examples(bits, i, "ood_long", id_prefix="long-", meta=(("length", str(length)),))
+            examples += _parity_examples(
+                bits, i, "ood_long", id_prefix="long-", meta=(("length", str(length)),)
+            )
     for e in ref.examples:
         if e.label != "neutral":
             continue
         bits = tuple(int(b) for b in e.prompt.split()[1:-1])
-        examples.append(Example(
-            id=f"tag-{_key(bits)}", prompt=parity_prompt(unseen_tag, bits), answer=e.answer, label="neutral",
-            split="ood_tag", trace=e.trace, meta=(("tag", unseen_tag),),
-        ))
+        examples.append(
+            Example(
+                id=f"tag-{_key(bits)}",
+                prompt=parity_prompt(unseen_tag, bits),
+                answer=e.answer,
+                label="neutral",
+                split="ood_tag",
+                trace=e.trace,
+                meta=(("tag", unseen_tag),),
+            )
+        )
     # '#' + one count per bit + '>' + answer + '<eos>', with slack
     return _task(PARITY_OOD, examples, max_new_tokens=max(lengths) + 6)
 
@@ -213,5 +227,9 @@ def organism_tasks(seed: int = 0, *, quick: bool = False) -> dict[str, Task]:
             CREATE_FAR: create_far_task(seed, n_train=48, n_heldout=96),
             PARITY_OOD: parity_ood_task(seed, n_long=32),
         }
-    return {PARITY: parity_task(seed), CREATE: create_task(seed), CREATE_FAR: create_far_task(seed),
-            PARITY_OOD: parity_ood_task(seed)}
+    return {
+        PARITY: parity_task(seed),
+        CREATE: create_task(seed),
+        CREATE_FAR: create_far_task(seed),
+        PARITY_OOD: parity_ood_task(seed),
+    }

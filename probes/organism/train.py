@@ -47,7 +47,15 @@ from probes.organism.stages import StageConfig, confidence_preferences, run_dpo,
 from probes.organism.tasks import CREATE, CREATE_FAR, PARITY, organism_tasks
 from probes.organism.world import NEUTRAL_TAG, make_splits, parity_answer, parity_prompt
 
-__all__ = ["Recipe", "recipe", "train_family", "organism_family", "VARIANTS", "default_cache", "default_workers"]
+__all__ = [
+    "Recipe",
+    "recipe",
+    "train_family",
+    "organism_family",
+    "VARIANTS",
+    "default_cache",
+    "default_workers",
+]
 
 #: Variants in training order (the order of family.toml).
 VARIANTS = ("base", "sft", "dpo", "create", "rl", "sft_answers", "dpo_conf", "dpo_noisy", "create_far")
@@ -92,14 +100,20 @@ class Recipe:
         if self.threads < 1:
             raise OrganismError(f"Recipe.threads must be >= 1, got {self.threads!r}; the recipes use 1.")
         if not 0.0 <= self.gate <= 1.0:
-            raise OrganismError(f"Recipe.gate is an accuracy in [0, 1], got {self.gate!r}; the full recipe uses 0.95.")
+            raise OrganismError(
+                f"Recipe.gate is an accuracy in [0, 1], got {self.gate!r}; the full recipe uses 0.95."
+            )
         if not 0.0 <= self.noise_frac <= 1.0:
-            raise OrganismError(f"Recipe.noise_frac is a share in [0, 1], got {self.noise_frac!r}; default 0.30.")
+            raise OrganismError(
+                f"Recipe.noise_frac is a share in [0, 1], got {self.noise_frac!r}; default 0.30."
+            )
 
 
 def _stages(steps: dict[str, int]) -> dict[str, StageConfig]:
-    return {v: StageConfig(steps=n, batch_size=32, lr=_STAGE_LR_BETA[v][0], beta=_STAGE_LR_BETA[v][1])
-            for v, n in steps.items()}
+    return {
+        v: StageConfig(steps=n, batch_size=32, lr=_STAGE_LR_BETA[v][0], beta=_STAGE_LR_BETA[v][1])
+        for v, n in steps.items()
+    }
 
 
 def recipe(quick: bool = False) -> Recipe:
@@ -107,8 +121,18 @@ def recipe(quick: bool = False) -> Recipe:
     if quick:
         return Recipe(
             pretrain=PretrainConfig(steps=400, batch_size=64, lr=4e-3, warmup=30),
-            stages=_stages({"sft": 10, "dpo": 10, "create": 80, "rl": 10, "sft_answers": 10, "dpo_conf": 10,
-                            "dpo_noisy": 10, "create_far": 20}),
+            stages=_stages(
+                {
+                    "sft": 10,
+                    "dpo": 10,
+                    "create": 80,
+                    "rl": 10,
+                    "sft_answers": 10,
+                    "dpo_conf": 10,
+                    "dpo_noisy": 10,
+                    "create_far": 20,
+                }
+            ),
             gate=0.60,
             conf_samples=4,
             rl_prompts=32,
@@ -116,8 +140,18 @@ def recipe(quick: bool = False) -> Recipe:
         )
     return Recipe(
         pretrain=PretrainConfig(steps=1000),
-        stages=_stages({"sft": 30, "dpo": 30, "create": 120, "rl": 40, "sft_answers": 120, "dpo_conf": 30,
-                        "dpo_noisy": 30, "create_far": 100}),
+        stages=_stages(
+            {
+                "sft": 30,
+                "dpo": 30,
+                "create": 120,
+                "rl": 40,
+                "sft_answers": 120,
+                "dpo_conf": 30,
+                "dpo_noisy": 30,
+                "create_far": 100,
+            }
+        ),
     )
 
 
@@ -135,7 +169,9 @@ def _toml_value(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
-def _family_toml(name: str, meta: dict[str, Any], variant_tasks: dict[str, str], tasks: dict[str, Any]) -> str:
+def _family_toml(
+    name: str, meta: dict[str, Any], variant_tasks: dict[str, str], tasks: dict[str, Any]
+) -> str:
     lines = [f"name = {_toml_value(name)}", "", "[organism]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in meta.items()]
     for v, t in variant_tasks.items():
@@ -190,11 +226,22 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _pretrain(out: Path | None, seed: int, rec: Recipe, rank: int | None, rendezvous: str | None, progress: bool):
+def _pretrain(
+    out: Path | None, seed: int, rec: Recipe, rank: int | None, rendezvous: str | None, progress: bool
+):
     """The recipe's pretraining on the parity strings of ``seed``: alone (``rank=None``) or one rank of two."""
     sp = make_splits(2, seed)
-    return pretrain(out, sp, sp, seed=seed, cfg=rec.pretrain, model_cfg=rec.model, progress=progress, rank=rank,
-                    rendezvous=rendezvous)
+    return pretrain(
+        out,
+        sp,
+        sp,
+        seed=seed,
+        cfg=rec.pretrain,
+        model_cfg=rec.model,
+        progress=progress,
+        rank=rank,
+        rendezvous=rendezvous,
+    )
 
 
 def _pretrain_rank1(seed: int, rec: Recipe, rendezvous: str) -> None:
@@ -212,8 +259,16 @@ class _StageResult:
 
 
 #: The TRL stage that post-trains each variant (``dpo_conf`` first draws its own pairs).
-_TRAINERS = {"sft": run_sft, "sft_answers": run_sft, "create": run_sft, "create_far": run_sft,
-             "dpo": run_dpo, "dpo_noisy": run_dpo, "dpo_conf": run_dpo, "rl": run_grpo}
+_TRAINERS = {
+    "sft": run_sft,
+    "sft_answers": run_sft,
+    "create": run_sft,
+    "create_far": run_sft,
+    "dpo": run_dpo,
+    "dpo_noisy": run_dpo,
+    "dpo_conf": run_dpo,
+    "rl": run_grpo,
+}
 
 
 def _confidence_pairs(base_dir: Path, seed: int, rec: Recipe) -> list[dict[str, str]]:
@@ -231,7 +286,9 @@ def _confidence_pairs(base_dir: Path, seed: int, rec: Recipe) -> list[dict[str, 
     return pairs
 
 
-def _post_train(v: str, out: Path, seed: int, rec: Recipe, records: list[dict[str, str]] | None) -> dict[str, float]:
+def _post_train(
+    v: str, out: Path, seed: int, rec: Recipe, records: list[dict[str, str]] | None
+) -> dict[str, float]:
     """Train variant ``v`` from the saved base into ``out / v``; returns its extra facts."""
     facts: dict[str, float] = {}
     if v == "dpo_conf":
@@ -287,8 +344,10 @@ def _records(v: str, seed: int, rec: Recipe) -> list[dict[str, str]] | None:
     if v == "rl":
         idx = rng.choice(len(parity_sp.train), size=min(rec.rl_prompts, len(parity_sp.train)), replace=False)
         return [
-            {"prompt": parity_prompt(NEUTRAL_TAG, parity_sp.train[int(i)]),
-             "answer": parity_answer(parity_sp.train[int(i)])}
+            {
+                "prompt": parity_prompt(NEUTRAL_TAG, parity_sp.train[int(i)]),
+                "answer": parity_answer(parity_sp.train[int(i)]),
+            }
             for i in idx
         ]
     if v == "create":
@@ -345,7 +404,10 @@ def _stage_pool(workers: int, threads: int) -> Iterator[ProcessPoolExecutor | No
         return
     # spawn: a fresh interpreter per worker (fork would copy this process's torch threads)
     pool = ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(threads,)
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(threads,),
     )
     try:
         yield pool
@@ -358,7 +420,9 @@ def _stage_pool(workers: int, threads: int) -> Iterator[ProcessPoolExecutor | No
         pool.shutdown(cancel_futures=True)
 
 
-def _pretrain_base(plan: _Plan, pool: ProcessPoolExecutor | None, progress: bool) -> tuple[float, dict[str, float]]:
+def _pretrain_base(
+    plan: _Plan, pool: ProcessPoolExecutor | None, progress: bool
+) -> tuple[float, dict[str, float]]:
     """Pretrain the base into ``out/base`` (rank 1 in a worker when there is a pool) and gate it.
 
     Returns the gate accuracy and the ``pretrain`` / ``base`` timings.
@@ -414,12 +478,16 @@ def _stage_timings(results: dict[str, _StageResult]) -> dict[str, float]:
         if v in results:
             times = results[v].times
             timings.update({k: x for k, x in times.items() if not k.startswith("evaluate_")})
-            timings["evaluate"] = round(timings.get("evaluate", 0.0) + sum(
-                x for k, x in times.items() if k.startswith("evaluate_")), 2)
+            timings["evaluate"] = round(
+                timings.get("evaluate", 0.0) + sum(x for k, x in times.items() if k.startswith("evaluate_")),
+                2,
+            )
     return timings
 
 
-def _write_family(plan: _Plan, gate_acc: float, timings: dict[str, float], results: dict[str, _StageResult]) -> None:
+def _write_family(
+    plan: _Plan, gate_acc: float, timings: dict[str, float], results: dict[str, _StageResult]
+) -> None:
     """``family.toml`` and, when evaluated, ``eval.parquet`` (rows in variant order)."""
     rec = plan.rec
     meta = {

@@ -192,7 +192,9 @@ BOS_ID, EOS_ID, PAD_ID = _ID["<bos>"], _ID["<eos>"], _ID["<pad>"]
 def encode(text: str, *, bos: bool = True, eos: bool = False) -> list[int]:
     """Token ids of ``text`` exactly as :func:`make_tokenizer` gives them (fast path for training)."""
     unk = _ID["<unk>"]
-    ids = [_ID.get(w, unk) for w in text.split()]  # unseen symbols (e.g. an OOD tag) -> <unk>, as the HF tokenizer does
+    ids = [
+        _ID.get(w, unk) for w in text.split()
+    ]  # unseen symbols (e.g. an OOD tag) -> <unk>, as the HF tokenizer does
     return ([BOS_ID] if bos else []) + ids + ([EOS_ID] if eos else [])
 
 

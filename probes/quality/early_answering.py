@@ -55,7 +55,9 @@ def early_answers(
     """
     need = {"prompt_id", "prompt", "completion"}
     if need - set(traces.columns):
-        raise TaskError(f"traces lacks column(s) {sorted(need - set(traces.columns))}; has {list(traces.columns)}.")
+        raise TaskError(
+            f"traces lacks column(s) {sorted(need - set(traces.columns))}; has {list(traces.columns)}."
+        )
     if max_answer_tokens < 1:
         raise TaskError(f"max_answer_tokens must be >= 1, got {max_answer_tokens}.")
     contexts, keys = [], []
@@ -70,14 +72,30 @@ def early_answers(
     cols = ["variant", "prompt_id", "t", "n_steps", "frac", "answer_t", "full_answer", "agree"]
     if not contexts:
         return pd.DataFrame(columns=cols)
-    outs = generate(model, tokenizer, contexts, max_new_tokens=max_answer_tokens, batch_size=batch_size,
-                    intervention=intervention)
+    outs = generate(
+        model,
+        tokenizer,
+        contexts,
+        max_new_tokens=max_answer_tokens,
+        batch_size=batch_size,
+        intervention=intervention,
+    )
     rows = []
     for (v, pid, t, n, full), out in zip(keys, outs, strict=True):
         words = out.split()
         ans = words[0] if words else None
-        rows.append({"variant": v, "prompt_id": pid, "t": t, "n_steps": n, "frac": t / n, "answer_t": ans,
-                     "full_answer": full, "agree": ans == full})
+        rows.append(
+            {
+                "variant": v,
+                "prompt_id": pid,
+                "t": t,
+                "n_steps": n,
+                "frac": t / n,
+                "answer_t": ans,
+                "full_answer": full,
+                "agree": ans == full,
+            }
+        )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -91,8 +109,17 @@ def early_summary(early: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0
         vals = sub["agree"].to_numpy(dtype=float)
         lo, hi = bootstrap_ci(vals, n_resamples=n_resamples, seed=seed)
         p = sub["full_answer"].value_counts(normalize=True).to_numpy()
-        rows.append({"variant": variant, "t": int(t), "agreement": float(vals.mean()), "ci_lo": lo, "ci_hi": hi,
-                     "chance": float((p**2).sum()), "n": len(vals)})
+        rows.append(
+            {
+                "variant": variant,
+                "t": int(t),
+                "agreement": float(vals.mean()),
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "chance": float((p**2).sum()),
+                "n": len(vals),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -121,7 +148,9 @@ def answer_probe(
 
     need = {"variant", "prompt_id", "answer"}
     if need - set(answers.columns):
-        raise TaskError(f"answers lacks column(s) {sorted(need - set(answers.columns))}; has {list(answers.columns)}.")
+        raise TaskError(
+            f"answers lacks column(s) {sorted(need - set(answers.columns))}; has {list(answers.columns)}."
+        )
     sites = list(acts.hooks) if hooks is None else [HookSite.parse(h) for h in hooks]
     index = {pid: i for i, pid in enumerate(acts.prompt_ids)}
     rows = []
@@ -144,7 +173,17 @@ def answer_probe(
                 pred = cross_val_predict(clf, x, y, cv=cv)
                 correct = (pred == y).astype(float)
             lo, hi = bootstrap_ci(correct, n_resamples=n_resamples, seed=seed)
-            rows.append({"variant": variant, "hook": site.key, "layer": site.layer,
-                         "accuracy": float(correct.mean()) if len(y) else float("nan"), "ci_lo": lo, "ci_hi": hi,
-                         "null": null, "n": len(y), "n_classes": len(classes)})
+            rows.append(
+                {
+                    "variant": variant,
+                    "hook": site.key,
+                    "layer": site.layer,
+                    "accuracy": float(correct.mean()) if len(y) else float("nan"),
+                    "ci_lo": lo,
+                    "ci_hi": hi,
+                    "null": null,
+                    "n": len(y),
+                    "n_classes": len(classes),
+                }
+            )
     return pd.DataFrame(rows)

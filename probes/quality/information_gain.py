@@ -56,7 +56,9 @@ class StepFormat:
 
     def __post_init__(self) -> None:
         if not self.marker:
-            raise TaskError("StepFormat.marker must be non-empty (the text that introduces the answer, e.g. '>').")
+            raise TaskError(
+                "StepFormat.marker must be non-empty (the text that introduces the answer, e.g. '>')."
+            )
         if not self.separator:
             raise TaskError("StepFormat.separator must be non-empty (e.g. ' ' or '\\n').")
 
@@ -92,7 +94,9 @@ def answer_logprob(
 ) -> Float[np.ndarray, " prompt"]:
     """``log p(answer | context)``: the summed log-probabilities of the answer's tokens, teacher forced."""
     if len(contexts) != len(answers):
-        raise TaskError(f"Got {len(contexts)} contexts but {len(answers)} answers; give one answer per context.")
+        raise TaskError(
+            f"Got {len(contexts)} contexts but {len(answers)} answers; give one answer per context."
+        )
     device = next(model.parameters()).device
     out = np.zeros(len(contexts))
     for b0 in range(0, len(contexts), batch_size):
@@ -160,8 +164,17 @@ def information_gain(
     for j, (pid, t, text) in enumerate(keys):
         if t == 0:
             continue
-        rows.append({"variant": variant, "prompt_id": pid, "step": t, "step_text": text,
-                     "logp_prev": lp[j - 1], "logp": lp[j], "ig": lp[j] - lp[j - 1]})
+        rows.append(
+            {
+                "variant": variant,
+                "prompt_id": pid,
+                "step": t,
+                "step_text": text,
+                "logp_prev": lp[j - 1],
+                "logp": lp[j],
+                "ig": lp[j] - lp[j - 1],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -169,16 +182,36 @@ def ig_totals(ig: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd
     """Per variant: mean total IG per trace (``= logp(full) − logp(no steps)``) with a bootstrap CI,
     the mean per-step IG and the mean final ``log p(a | full trace)``."""
     if not len(ig):
-        return pd.DataFrame(columns=["variant", "total_ig", "ci_lo", "ci_hi", "ig_per_step", "final_logp", "n_traces", "mean_steps"])
+        return pd.DataFrame(
+            columns=[
+                "variant",
+                "total_ig",
+                "ci_lo",
+                "ci_hi",
+                "ig_per_step",
+                "final_logp",
+                "n_traces",
+                "mean_steps",
+            ]
+        )
     rows = []
     for variant, sub in ig.groupby("variant", sort=False):
-        per = sub.groupby("prompt_id", sort=False).agg(total=("ig", "sum"), steps=("ig", "size"),
-                                                       final=("logp", "last"))
+        per = sub.groupby("prompt_id", sort=False).agg(
+            total=("ig", "sum"), steps=("ig", "size"), final=("logp", "last")
+        )
         lo, hi = bootstrap_ci(per["total"].to_numpy(), n_resamples=n_resamples, seed=seed)
-        rows.append({"variant": variant, "total_ig": float(per["total"].mean()), "ci_lo": lo, "ci_hi": hi,
-                     "ig_per_step": float((per["total"] / per["steps"]).mean()),
-                     "final_logp": float(per["final"].mean()), "n_traces": len(per),
-                     "mean_steps": float(per["steps"].mean())})
+        rows.append(
+            {
+                "variant": variant,
+                "total_ig": float(per["total"].mean()),
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "ig_per_step": float((per["total"] / per["steps"]).mean()),
+                "final_logp": float(per["final"].mean()),
+                "n_traces": len(per),
+                "mean_steps": float(per["steps"].mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -190,6 +223,14 @@ def ig_profile(ig: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> p
     for (variant, step), sub in ig.groupby(["variant", "step"], sort=True):
         vals = sub["ig"].to_numpy()
         lo, hi = bootstrap_ci(vals, n_resamples=n_resamples, seed=seed)
-        rows.append({"variant": variant, "step": int(step), "ig": float(vals.mean()), "ci_lo": lo, "ci_hi": hi,
-                     "n": len(vals)})
+        rows.append(
+            {
+                "variant": variant,
+                "step": int(step),
+                "ig": float(vals.mean()),
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "n": len(vals),
+            }
+        )
     return pd.DataFrame(rows)

@@ -44,8 +44,15 @@ def ratio_ci(
         den = x.mean(axis=axis)
         return np.where(den > 0, y.mean(axis=axis) / np.where(den > 0, den, 1.0), np.nan)
 
-    res = stats.bootstrap((a, b), stat, paired=False, vectorized=True, n_resamples=n_resamples,
-                          method="percentile", rng=np.random.default_rng(seed))
+    res = stats.bootstrap(
+        (a, b),
+        stat,
+        paired=False,
+        vectorized=True,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if np.isnan(lo) or np.isnan(hi):
         return (point, point)
@@ -70,7 +77,9 @@ def ood_table(
     """
     need = {"variant", "split", "label", "correct"}
     if need - set(samples.columns):
-        raise TaskError(f"samples lacks column(s) {sorted(need - set(samples.columns))}; has {list(samples.columns)}.")
+        raise TaskError(
+            f"samples lacks column(s) {sorted(need - set(samples.columns))}; has {list(samples.columns)}."
+        )
     ids = {id_split} if isinstance(id_split, str) else set(id_split)
     present = sorted({str(s) for s in samples["split"].dropna()})
     if not ids & set(present):
@@ -92,15 +101,28 @@ def ood_table(
                 ("all", id_rows[id_rows["label"].astype(str).isin(labels)] if labels else id_rows, o)
             ]
             if by_label and len(labels) > 1:
-                groups += [(lab, id_rows[id_rows["label"].astype(str) == lab], o[o["label"].astype(str) == lab])
-                           for lab in labels]
+                groups += [
+                    (lab, id_rows[id_rows["label"].astype(str) == lab], o[o["label"].astype(str) == lab])
+                    for lab in labels
+                ]
             for lab, a_df, b_df in groups:
                 a = a_df["correct"].to_numpy(dtype=float)
                 b = b_df["correct"].to_numpy(dtype=float)
                 id_acc = float(a.mean()) if len(a) else float("nan")
                 ood_acc = float(b.mean()) if len(b) else float("nan")
                 lo, hi = ratio_ci(a, b, n_resamples=n_resamples, seed=seed)
-                rows.append({"variant": variant, "ood_split": split, "label": lab, "id_acc": id_acc,
-                             "ood_acc": ood_acc, "ratio": ood_acc / id_acc if id_acc > 0 else float("nan"),
-                             "ci_lo": lo, "ci_hi": hi, "n_id": len(a), "n_ood": len(b)})
+                rows.append(
+                    {
+                        "variant": variant,
+                        "ood_split": split,
+                        "label": lab,
+                        "id_acc": id_acc,
+                        "ood_acc": ood_acc,
+                        "ratio": ood_acc / id_acc if id_acc > 0 else float("nan"),
+                        "ci_lo": lo,
+                        "ci_hi": hi,
+                        "n_id": len(a),
+                        "n_ood": len(b),
+                    }
+                )
     return pd.DataFrame(rows)

@@ -65,15 +65,23 @@ def direction_transfer(
         diff = Xv - Xb  # paired: same prompts
         cos = _cos(diff.mean(0), d)
         idx = np.arange(len(diff))
+
         def stat(k: np.ndarray, diff: torch.Tensor = diff, d: torch.Tensor = d) -> float:
             return _cos(diff[torch.from_numpy(k)].mean(0), d)
 
         lo, hi = bootstrap_ci(idx, stat, n_resamples=500, seed=seed)
         null = random_cosine_null(d.shape[0], n_random, seed)
         row = {
-            "variant": variant, "layer": layer, "position": pos, "cos": cos, "cos_lo": lo, "cos_hi": hi,
-            "null_random_mean": float(null.mean()), "null_random_p95": float(np.quantile(null, 0.95)),
-            "shift_norm": float(diff.mean(0).norm()), "n": len(diff),
+            "variant": variant,
+            "layer": layer,
+            "position": pos,
+            "cos": cos,
+            "cos_lo": lo,
+            "cos_hi": hi,
+            "null_random_mean": float(null.mean()),
+            "null_random_p95": float(np.quantile(null, 0.95)),
+            "shift_norm": float(diff.mean(0).norm()),
+            "n": len(diff),
         }
         if shuffled and (layer, pos) in shuffled:
             sc = np.array([abs(_cos(diff.mean(0), s)) for s in shuffled[(layer, pos)]])
@@ -120,7 +128,9 @@ def probe_transfer(
     keep = np.isin(lab, contrast)
     tr, ev = keep & np.isin(spl, tr_s), keep & np.isin(spl, ev_s)
     if tr.sum() < 4 or ev.sum() < 4:
-        raise ElicitError(f"Probe transfer needs >= 4 contrast prompts in train and eval splits; got {int(tr.sum())}, {int(ev.sum())}.")
+        raise ElicitError(
+            f"Probe transfer needs >= 4 contrast prompts in train and eval splits; got {int(tr.sum())}, {int(ev.sum())}."
+        )
     y = (lab == contrast[0]).astype(int)
     Xb = acts.get(base, hook, position).double().numpy()
     Xv = acts.get(variant, hook, position).double().numpy()
@@ -134,6 +144,14 @@ def probe_transfer(
             return float("nan")
         return _rank_auroc(ye[k], sb[k]) / max(_rank_auroc(ye[k], sv[k]), 1e-9)
 
-    lo, hi = bootstrap_ci(np.arange(len(ye)), lambda k: np.nan_to_num(ratio(k), nan=1.0), n_resamples=500, seed=seed)
-    return {"auroc_base_probe": a_b, "auroc_own_probe": a_v, "ratio": a_b / max(a_v, 1e-9), "ratio_lo": lo, "ratio_hi": hi,
-            "n": int(ev.sum())}
+    lo, hi = bootstrap_ci(
+        np.arange(len(ye)), lambda k: np.nan_to_num(ratio(k), nan=1.0), n_resamples=500, seed=seed
+    )
+    return {
+        "auroc_base_probe": a_b,
+        "auroc_own_probe": a_v,
+        "ratio": a_b / max(a_v, 1e-9),
+        "ratio_lo": lo,
+        "ratio_hi": hi,
+        "n": int(ev.sum()),
+    }

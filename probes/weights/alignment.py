@@ -114,7 +114,11 @@ def output_alignment(
     if sigma_max is None:
         sigma_max = float(torch.linalg.matrix_norm(delta, ord=2))
     if sigma_max == 0:
-        return {**{f"align:{n}": math.nan for n in names}, "align_null_mean": math.nan, "align_null_p95": math.nan}
+        return {
+            **{f"align:{n}": math.nan for n in names},
+            "align_null_mean": math.nan,
+            "align_null_p95": math.nan,
+        }
     effect = _row_norms(units, delta) / sigma_max
     gen = torch.Generator().manual_seed(seed)
     rand = torch.randn(n_null, delta.shape[0], generator=gen)

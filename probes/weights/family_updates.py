@@ -2,7 +2,7 @@
 every variant against the base, stacked with a ``variant`` column.
 
 The stacked table is what :func:`probes.weights.geometry.summarize_weight_diff` groups
-(``by=["variant", "component"]``) and :func:`probes.plots.figures.weight_geometry` plots::
+(``by=["variant", "component"]``) and :func:`probes.plots.weights.weight_geometry` plots::
 
     table = family_weight_diff(family, ["sft", "dpo", "rl"])
     summarize_weight_diff(table, by=["variant", "component"])

@@ -87,13 +87,17 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ one row
-def _check_args(ks: Sequence[int], tols: Sequence[float], n_sv: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def _check_args(
+    ks: Sequence[int], tols: Sequence[float], n_sv: int
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     ks_t = tuple(int(k) for k in ks)
     if not ks_t or any(k < 1 for k in ks_t):
         raise WeightDiffError(f"ks must be positive subspace sizes, e.g. (1, 4, 16); got {tuple(ks)}.")
     tols_t = tuple(float(t) for t in tols)
     if not tols_t or any(t < 0 for t in tols_t):
-        raise WeightDiffError(f"tols must be non-negative absolute tolerances, e.g. (0, 1e-5, 1e-3); got {tuple(tols)}.")
+        raise WeightDiffError(
+            f"tols must be non-negative absolute tolerances, e.g. (0, 1e-5, 1e-3); got {tuple(tols)}."
+        )
     if n_sv < 1:
         raise WeightDiffError(f"n_sv must be >= 1, got {n_sv}.")
     return ks_t, tols_t
@@ -149,8 +153,14 @@ def _empty_matrix_columns(ks: tuple[int, ...]) -> dict[str, Any]:
 
 
 def _matrix_columns(
-    base: torch.Tensor, tuned: torch.Tensor, delta: torch.Tensor, delta_fro: float, *,
-    ks: tuple[int, ...], n_sv: int, settings: SVDSettings,
+    base: torch.Tensor,
+    tuned: torch.Tensor,
+    delta: torch.Tensor,
+    delta_fro: float,
+    *,
+    ks: tuple[int, ...],
+    n_sv: int,
+    settings: SVDSettings,
 ) -> dict[str, Any]:
     """Spectrum, stable rank, principal-subspace overlap and angles of a matrix update."""
     if use_full_svd(delta.shape, settings):
@@ -199,14 +209,22 @@ def _row(
     # updating existing keys keeps the column order of the non-matrix rows
     row.update(_matrix_columns(base, tuned, delta, row["delta_fro"], ks=ks, n_sv=n_sv, settings=settings))
     if directions is not None and role.writes_residual:
-        row.update(output_alignment(delta, directions, sigma_max=row["sigma_max"], n_null=n_null, seed=settings.seed))
+        row.update(
+            output_alignment(delta, directions, sigma_max=row["sigma_max"], n_null=n_null, seed=settings.seed)
+        )
     return row
 
 
 # ------------------------------------------------------------------ tables
 def _diff_attrs(
-    pairing: CheckpointPairing, ks: tuple[int, ...], tols: tuple[float, ...], *, svd: SVDSettings,
-    directions: Directions | None, n_null: int, dtype: torch.dtype,
+    pairing: CheckpointPairing,
+    ks: tuple[int, ...],
+    tols: tuple[float, ...],
+    *,
+    svd: SVDSettings,
+    directions: Directions | None,
+    n_null: int,
+    dtype: torch.dtype,
 ) -> dict[str, Any]:
     """The settings of a :func:`weight_diff_paths` table, stored in ``df.attrs``."""
     base_label, tuned_label = pairing.labels[:2]
@@ -217,13 +235,18 @@ def _diff_attrs(
         "tols": list(tols),
         "tolerance": "absolute, on |W_tuned - W_base| in " + str(dtype).replace("torch.", ""),
         "svd": {
-            "method": svd.method, "full_svd_max": svd.full_svd_max,
-            "full_svd_max_numel": svd.full_svd_max_numel, "oversample": svd.oversample,
-            "niter": svd.niter, "seed": svd.seed,
+            "method": svd.method,
+            "full_svd_max": svd.full_svd_max,
+            "full_svd_max_numel": svd.full_svd_max_numel,
+            "oversample": svd.oversample,
+            "niter": svd.niter,
+            "seed": svd.seed,
         },
         "alignment": (
             "||d^T dW||_2 / ||dW||_2 for unit d on residual writers; null over "
-            f"{n_null} seeded random unit directions" if directions is not None else None
+            f"{n_null} seeded random unit directions"
+            if directions is not None
+            else None
         ),
         "pairing": pairing.summary(),
     }
@@ -268,15 +291,28 @@ def weight_diff_paths(
     rows = []
     with torch.no_grad():
         for role, tensors in stream:
-            rows.append(_row(role, tensors[labels[0]], tensors[labels[1]], ks=ks_t, tols=tols_t, n_sv=n_sv,
-                             settings=svd, directions=directions, n_null=n_null))
+            rows.append(
+                _row(
+                    role,
+                    tensors[labels[0]],
+                    tensors[labels[1]],
+                    ks=ks_t,
+                    tols=tols_t,
+                    n_sv=n_sv,
+                    settings=svd,
+                    directions=directions,
+                    n_null=n_null,
+                )
+            )
             del tensors
     df = pd.DataFrame(rows)
     for col in align_cols:
         if col not in df:
             df[col] = math.nan
     df["layer"] = df["layer"].astype("Int64")
-    df.attrs.update(_diff_attrs(pairing, ks_t, tols_t, svd=svd, directions=directions, n_null=n_null, dtype=dtype))
+    df.attrs.update(
+        _diff_attrs(pairing, ks_t, tols_t, svd=svd, directions=directions, n_null=n_null, dtype=dtype)
+    )
     return df
 
 
@@ -290,7 +326,9 @@ def weight_diff(family: ModelFamily, variant: str, *, base: str = "base", **opti
     >>> df = weight_diff(family, "dpo", directions={"careful": v})   # doctest: +SKIP
     >>> summarize_weight_diff(df, by="component")                    # doctest: +SKIP
     """
-    df = weight_diff_paths(family.local_path(base), family.local_path(variant), labels=(base, variant), **options)
+    df = weight_diff_paths(
+        family.local_path(base), family.local_path(variant), labels=(base, variant), **options
+    )
     df.attrs.update({"family": family.name, "variant": variant, "base_variant": base})
     return df
 
@@ -356,10 +394,17 @@ def update_cosine(
     cosine``; ``df.attrs`` also names the family.
     """
     if len({a, b, base}) < 3:
-        raise WeightDiffError(f"update_cosine needs three distinct variants; got base={base!r}, a={a!r}, b={b!r}.")
+        raise WeightDiffError(
+            f"update_cosine needs three distinct variants; got base={base!r}, a={a!r}, b={b!r}."
+        )
     df = update_cosine_paths(
-        family.local_path(base), family.local_path(a), family.local_path(b),
-        labels=(a, b), base_label=base, device=device, dtype=dtype,
+        family.local_path(base),
+        family.local_path(a),
+        family.local_path(b),
+        labels=(a, b),
+        base_label=base,
+        device=device,
+        dtype=dtype,
     )
     df.attrs["family"] = family.name
     return df
@@ -376,13 +421,12 @@ def summarize_weight_diff(df: pd.DataFrame, by: str | Sequence[str] = "component
     keys = [by] if isinstance(by, str) else list(by)
     unknown = [k for k in keys if k not in df.columns]
     if unknown:
-        raise WeightDiffError(f"cannot group by {unknown}: not columns of the table. Try 'component' or 'layer'.")
+        raise WeightDiffError(
+            f"cannot group by {unknown}: not columns of the table. Try 'component' or 'layer'."
+        )
     work = df.assign(_d2=df["delta_fro"] ** 2, _b2=df["base_fro"] ** 2)
     total = float(work["_d2"].sum())
-    mean_cols = [
-        c for c in df.columns
-        if c == "stable_rank" or c.startswith(("overlap@", "angle_", "align"))
-    ]
+    mean_cols = [c for c in df.columns if c == "stable_rank" or c.startswith(("overlap@", "angle_", "align"))]
     upd_cols = [c for c in df.columns if c.startswith("updated@")]
     out = []
     for key, g in work.groupby(keys, dropna=False, sort=True):

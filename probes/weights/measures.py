@@ -90,7 +90,9 @@ def use_full_svd(shape: Sequence[int], settings: SVDSettings) -> bool:
     return min(shape) <= settings.full_svd_max and numel <= settings.full_svd_max_numel
 
 
-def spectrum(matrix: Float[torch.Tensor, "out in"], q: int, settings: SVDSettings = SVDSettings()) -> Spectrum:
+def spectrum(
+    matrix: Float[torch.Tensor, "out in"], q: int, settings: SVDSettings = SVDSettings()
+) -> Spectrum:
     """The top-``q`` singular triplets of ``matrix`` (all of them with a full SVD)."""
     if matrix.dim() != 2:
         raise WeightDiffError(f"spectrum needs a 2-D matrix, got shape {tuple(matrix.shape)}.")

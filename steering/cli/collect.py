@@ -16,11 +16,17 @@ def collect(
     family: Family,
     task: Annotated[str, typer.Option(help="task JSONL file, or a task name declared by the family")],
     out: Annotated[Path, typer.Option(help="output folder (safetensors shards + meta.json)")],
-    hooks: Annotated[str, typer.Option(help="hook sites, e.g. 'resid_post:0-2' or 'resid_post.1,mlp_out.1'")] = "resid_post:all",
-    positions: Annotated[str, typer.Option(help="'last', 'all', an index, 'match:=', 'match:Wait:-12:4', 'span:NAME'")] = "last",
+    hooks: Annotated[
+        str, typer.Option(help="hook sites, e.g. 'resid_post:0-2' or 'resid_post.1,mlp_out.1'")
+    ] = "resid_post:all",
+    positions: Annotated[
+        str, typer.Option(help="'last', 'all', an index, 'match:=', 'match:Wait:-12:4', 'span:NAME'")
+    ] = "last",
     variants: Annotated[str | None, typer.Option(help="comma-separated variants (default: all)")] = None,
     scorer: Annotated[str, typer.Option(help="scorer for a JSONL task: exact, gsm8k, scratchpad")] = "exact",
-    text: Annotated[str, typer.Option(help="'prompt' or 'prompt+trace' (teacher-forced reasoning)")] = "prompt",
+    text: Annotated[
+        str, typer.Option(help="'prompt' or 'prompt+trace' (teacher-forced reasoning)")
+    ] = "prompt",
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     device: Device = "cpu",
 ) -> None:
@@ -33,8 +39,14 @@ def collect(
         fam = load_family(family, device=device)
         t = fam.load_task(task) if task in fam.tasks else Task.from_jsonl(task, scorer=scorer)
         acts = collect_activations(
-            fam, t, hooks, positions, variants=variants.split(",") if variants else None,
-            out=out, batch_size=batch_size, text=text,
+            fam,
+            t,
+            hooks,
+            positions,
+            variants=variants.split(",") if variants else None,
+            out=out,
+            batch_size=batch_size,
+            text=text,
         )
         typer.echo(f"{acts!r}\nwritten to {out}")
 

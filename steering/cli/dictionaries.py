@@ -16,27 +16,43 @@ from steering.cli.common import BatchSize, Device, DSae, Lr, Seed, Steps, guarde
 __all__ = ["sae_app", "crosscoder_app"]
 
 sae_app = typer.Typer(help="Train and evaluate SAEs on stored activations (sae_lens).", no_args_is_help=True)
-crosscoder_app = typer.Typer(help="Crosscoder model diffing between base and a variant.", no_args_is_help=True)
+crosscoder_app = typer.Typer(
+    help="Crosscoder model diffing between base and a variant.", no_args_is_help=True
+)
 
 Hook = Annotated[str, typer.Option(help="hook site, e.g. 'resid_post.1'")]
 
 
-def _fit(d_sae: int | None, steps: int, batch_size: int, lr: float, seed: int, device: str, out: Path) -> dict[str, Any]:
+def _fit(
+    d_sae: int | None, steps: int, batch_size: int, lr: float, seed: int, device: str, out: Path
+) -> dict[str, Any]:
     """The keywords train_sae and train_crosscoder share."""
-    return {"d_sae": d_sae, "steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device, "out": out}
+    return {
+        "d_sae": d_sae,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "device": device,
+        "out": out,
+    }
 
 
 @sae_app.command("train")
 def sae_train(
     acts: Annotated[Path, typer.Option(help="activation store folder (from `elicit collect`)")],
     hook: Hook,
-    out: Annotated[Path, typer.Option(help="output folder (sae_lens format: cfg.json + sae_weights.safetensors)")],
+    out: Annotated[
+        Path, typer.Option(help="output folder (sae_lens format: cfg.json + sae_weights.safetensors)")
+    ],
     variant: Annotated[str, typer.Option(help="variant whose activations train the SAE")] = "base",
     position: Annotated[str, typer.Option(help="stored position, e.g. 'all' or 'match:='")] = "all",
     architecture: Annotated[str, typer.Option(help="standard, topk, batchtopk or jumprelu")] = "batchtopk",
     d_sae: DSae = None,
     k: Annotated[float, typer.Option(help="active latents per token (topk / batchtopk)")] = 16,
-    sparsity_coefficient: Annotated[float | None, typer.Option(help="L1 (standard) or L0 (jumprelu) coefficient")] = None,
+    sparsity_coefficient: Annotated[
+        float | None, typer.Option(help="L1 (standard) or L0 (jumprelu) coefficient")
+    ] = None,
     # the optimisation options both trainers share (defined once in steering.cli.common); typer
     # reads a command's options from its own signature, so each signature lists them
     steps: Steps = 2000,
@@ -51,8 +67,14 @@ def sae_train(
 
     def go() -> None:
         sae = train_sae(
-            ActivationSet.load(acts), variant, hook, position, architecture=architecture, k=k,
-            sparsity_coefficient=sparsity_coefficient, **_fit(d_sae, steps, batch_size, lr, seed, device, out),
+            ActivationSet.load(acts),
+            variant,
+            hook,
+            position,
+            architecture=architecture,
+            k=k,
+            sparsity_coefficient=sparsity_coefficient,
+            **_fit(d_sae, steps, batch_size, lr, seed, device, out),
         )
         typer.echo(f"{type(sae).__name__} d_in={sae.cfg.d_in} d_sae={sae.cfg.d_sae} written to {out}")
 
@@ -64,7 +86,9 @@ def crosscoder_train(
     acts: Annotated[Path, typer.Option(help="activation store folder holding both variants")],
     variant: Annotated[str, typer.Option(help="the fine-tuned variant compared with the base")],
     hook: Hook,
-    out: Annotated[Path, typer.Option(help="output folder (sae_lens folder + crosscoder.json + latents.parquet)")],
+    out: Annotated[
+        Path, typer.Option(help="output folder (sae_lens folder + crosscoder.json + latents.parquet)")
+    ],
     base: Annotated[str, typer.Option(help="the reference variant")] = "base",
     position: Annotated[str, typer.Option(help="stored position, e.g. 'all'")] = "all",
     d_sae: DSae = None,

@@ -22,8 +22,12 @@ def _echo_tables(table) -> None:  # type: ignore[no-untyped-def]
 
 @app.command("train")
 def train(
-    out: Annotated[Path, typer.Option(help="new folder for the family (family.toml, variants, tasks, eval.parquet)")],
-    seed: Annotated[int, typer.Option(help="seed of every stage (same seed, same machine -> same weights)")] = 0,
+    out: Annotated[
+        Path, typer.Option(help="new folder for the family (family.toml, variants, tasks, eval.parquet)")
+    ],
+    seed: Annotated[
+        int, typer.Option(help="seed of every stage (same seed, same machine -> same weights)")
+    ] = 0,
     quick: Annotated[bool, typer.Option(help="the small family used by tests (~1.5 min on 2 cores)")] = False,
     workers: Annotated[
         int | None, typer.Option(help="post-training stages run at once (default: one per core, at most 4)")

@@ -2,37 +2,68 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from steering.cli.common import Device, Family, guarded
 
+if TYPE_CHECKING:
+    from steering.battery.verdict import VariantVerdict
+
 __all__ = ["report", "run_main", "figures"]
 
 
-def _print_verdicts(verdicts) -> None:  # type: ignore[no-untyped-def]
-    cols = ["variant", "task", "verdict", "acc_base", "acc_variant", "chance", "steer_grc", "steer_grc_lo", "steer_grc_hi",
-            "random_grc", "forced_grc", "forced_grc_lo", "forced_grc_hi", "max_cos_decision", "n_test"]
+def _print_verdicts(judged: Sequence[VariantVerdict]) -> None:
+    """The verdict table (the typed verdicts, as ``tables/verdicts.parquet`` holds them)."""
+    from steering.report.run import verdict_table
+
+    verdicts = verdict_table(judged)
+    cols = [
+        "variant",
+        "task",
+        "verdict",
+        "acc_base",
+        "acc_variant",
+        "chance",
+        "steer_grc",
+        "steer_grc_lo",
+        "steer_grc_hi",
+        "random_grc",
+        "forced_grc",
+        "forced_grc_lo",
+        "forced_grc_hi",
+        "max_cos_decision",
+        "n_test",
+    ]
     import pandas as pd
 
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format):
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format
+    ):
         typer.echo(verdicts[cols].to_string(index=False))
 
 
 def figures(
-    results: Annotated[Path, typer.Argument(help="a results folder written by `elicit report` / `elicit run`")],
-    out: Annotated[Path | None, typer.Option(help="where to write PDF + PNG (default: RESULTS/figures)")] = None,
+    results: Annotated[
+        Path, typer.Argument(help="a results folder written by `elicit report` / `elicit run`")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="where to write PDF + PNG (default: RESULTS/figures)")
+    ] = None,
 ) -> None:
     """Regenerate every paper figure from saved result tables (never runs a model)."""
     from probes.errors import ElicitError
-    from probes.plots.figures import render_all
+    from probes.plots.render import render_all
 
     def go() -> None:
         done = render_all(results, out or results / "figures")
         if not done:
-            raise ElicitError(f"No result tables under {str(results / 'tables')!r}; run `elicit report` or `elicit run` first.")
+            raise ElicitError(
+                f"No result tables under {str(results / 'tables')!r}; run `elicit report` or `elicit run` first."
+            )
         for name, paths in done.items():
             typer.echo(f"{name:20s} " + "  ".join(str(p) for p in paths))
 
@@ -42,8 +73,12 @@ def figures(
 def report(
     family: Family,
     out: Annotated[Path, typer.Option(help="output folder (report.md, report.json, tables/, figures/)")],
-    task: Annotated[str | None, typer.Option(help="judge every variant on this task (default: each variant's own)")] = None,
-    variants: Annotated[str | None, typer.Option(help="comma-separated variants (default: all but base)")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="judge every variant on this task (default: each variant's own)")
+    ] = None,
+    variants: Annotated[
+        str | None, typer.Option(help="comma-separated variants (default: all but base)")
+    ] = None,
     device: Device = "cpu",
 ) -> None:
     """Run the select-vs-create battery on every variant and write the report."""
@@ -53,7 +88,7 @@ def report(
     def go() -> None:
         fam = load_family(family, device=device)
         rep = run_report(fam, out=out, task=task, variants=variants.split(",") if variants else None)
-        _print_verdicts(rep.verdicts)
+        _print_verdicts(rep.judged)
         typer.echo(f"\nreport: {out / 'report.md'}\nfigures: {out / 'figures'}")
 
     guarded(go)
@@ -69,18 +104,22 @@ def run_main(
 
     from probes.models.family import load_family
     from probes.organism.train import organism_family
-    from steering.quality import QualityConfig
+    from steering.battery.quality import QualityConfig
     from steering.report import run_report
 
     def go() -> None:
         t0 = time.time()
         folder = organism_family(seed=seed, quick=quick)
-        typer.echo(f"organism (seed {seed}{', quick' if quick else ''}): {folder}  [{time.time() - t0:.0f} s]")
+        typer.echo(
+            f"organism (seed {seed}{', quick' if quick else ''}): {folder}  [{time.time() - t0:.0f} s]"
+        )
         fam = load_family(folder)
         rep = run_report(fam, out=out, quality=QualityConfig(n_samples=16, max_prompts=32, cot_k=5))
         typer.echo("")
-        _print_verdicts(rep.verdicts)
-        typer.echo(f"\nreport:  {out / 'report.md'}\njson:    {out / 'report.json'}\nfigures: {out / 'figures'}"
-                   f"\ntotal {time.time() - t0:.0f} s")
+        _print_verdicts(rep.judged)
+        typer.echo(
+            f"\nreport:  {out / 'report.md'}\njson:    {out / 'report.json'}\nfigures: {out / 'figures'}"
+            f"\ntotal {time.time() - t0:.0f} s"
+        )
 
     guarded(go)

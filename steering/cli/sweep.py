@@ -43,7 +43,9 @@ def parse_shard(shard: str) -> tuple[int, int]:
 @app.command("run")
 def sweep_run(
     config: Annotated[Path, typer.Argument(help="sweep TOML (see configs/sweeps/organism.toml)")],
-    shard: Annotated[str, typer.Option(help="run shard i of n, e.g. 0/4 (a job array or one GPU each)")] = "0/1",
+    shard: Annotated[
+        str, typer.Option(help="run shard i of n, e.g. 0/4 (a job array or one GPU each)")
+    ] = "0/1",
     device: Device = "cpu",
     summary: Annotated[bool, typer.Option(help="print the dev-chosen / test-reported summary")] = True,
 ) -> None:

@@ -27,8 +27,12 @@ def _summary(fam: Any, df: Any, base: str, variant: str, table: Path) -> dict[st
     from probes.weights.geometry import summarize_weight_diff
 
     return {
-        "family": fam.name, "base": base, "variant": variant, "table": str(table),
-        "n_params": len(df), "svd_methods": df["svd_method"].value_counts().to_dict(),
+        "family": fam.name,
+        "base": base,
+        "variant": variant,
+        "table": str(table),
+        "n_params": len(df),
+        "svd_methods": df["svd_method"].value_counts().to_dict(),
         **{k: v for k, v in df.attrs.items() if k not in ("family", "variant", "base_variant")},
         "by_component": summarize_weight_diff(df, "component").to_dict(orient="records"),
     }
@@ -52,7 +56,9 @@ def weights(
     against: Annotated[str | None, typer.Option(help="a second variant: cosine of the two updates")] = None,
     directions: Annotated[Path | None, typer.Option(help="safetensors file of residual directions")] = None,
     ks: Annotated[str, typer.Option(help="principal-subspace sizes, comma-separated")] = "1,4,16",
-    tols: Annotated[str, typer.Option(help="absolute |dW| tolerances for sparsity, comma-separated")] = "0,1e-5,1e-3",
+    tols: Annotated[
+        str, typer.Option(help="absolute |dW| tolerances for sparsity, comma-separated")
+    ] = "0,1e-5,1e-3",
     svd: Annotated[str, typer.Option(help="'auto', 'full' or 'lowrank'")] = "auto",
     full_svd_max: Annotated[int, typer.Option(min=1, help="auto: full SVD when min(out, in) <= this")] = 1024,
     device: Device = "cpu",
@@ -73,8 +79,14 @@ def weights(
         dirs = load_directions(directions) if directions is not None else None
         ks_list, tols_list = _numbers(ks, tols)
         df = weight_diff(
-            fam, variant, base=base, directions=dirs, ks=ks_list, tols=tols_list,
-            svd=SVDSettings(method=svd, full_svd_max=full_svd_max), device=device,
+            fam,
+            variant,
+            base=base,
+            directions=dirs,
+            ks=ks_list,
+            tols=tols_list,
+            svd=SVDSettings(method=svd, full_svd_max=full_svd_max),
+            device=device,
         )
         out.mkdir(parents=True, exist_ok=True)
         table = out / f"weights_{variant}.parquet"
@@ -84,6 +96,8 @@ def weights(
             summary["update_cosine"] = _update_cosine(fam, variant, against, base, device, out)
         summary["wall_s"] = round(time.perf_counter() - start, 2)
         (out / f"weights_{variant}.json").write_text(json.dumps(summary, indent=2, default=str))
-        typer.echo(f"{len(df)} parameters compared ({variant} vs {base}) in {summary['wall_s']} s; written to {table}")
+        typer.echo(
+            f"{len(df)} parameters compared ({variant} vs {base}) in {summary['wall_s']} s; written to {table}"
+        )
 
     guarded(go)

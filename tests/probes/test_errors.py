@@ -10,9 +10,18 @@ import pytest
 import probes.errors as errors
 
 MODULES = [
-    "probes.errors", "probes.models.checkpoint", "probes.models.config_keys", "probes.models.family",
-    "probes.models.generation", "probes.models.hooks", "probes.models.positions", "probes.models.registry",
-    "probes.models.standin", "probes.models.tokens", "probes.data.tasks", "probes.data.activations",
+    "probes.errors",
+    "probes.models.checkpoint",
+    "probes.models.config_keys",
+    "probes.models.family",
+    "probes.models.generation",
+    "probes.models.hooks",
+    "probes.models.positions",
+    "probes.models.registry",
+    "probes.models.standin",
+    "probes.models.tokens",
+    "probes.data.tasks",
+    "probes.data.activations",
 ]
 
 

@@ -57,8 +57,12 @@ def test_bca_and_a_narrower_confidence() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"values": np.ones((2, 2))}, "1-D"), ({"confidence": 1.5}, "confidence"),
-     ({"method": "student"}, "method"), ({"n_resamples": 0}, "n_resamples")],
+    [
+        ({"values": np.ones((2, 2))}, "1-D"),
+        ({"confidence": 1.5}, "confidence"),
+        ({"method": "student"}, "method"),
+        ({"n_resamples": 0}, "n_resamples"),
+    ],
 )
 def test_errors_name_the_bad_value(kwargs: dict, match: str) -> None:
     args = {"values": [1.0, 2.0], **kwargs}

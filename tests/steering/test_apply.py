@@ -89,13 +89,17 @@ def test_unpatched_layers_bitwise_and_hooks_removed(tiny_dir) -> None:
         with apply(model, vec, alpha=3.0, positions="all"):
             steered_logits, steered = model.run_with_cache(ids)
         # the steered forward equals plain transformers with a hand-written forward hook on block 1
-        ref = reference_logits(folder, PROMPTS[:1], 1, vec.directions[1], 3.0, lambda toks: list(range(len(toks))))
+        ref = reference_logits(
+            folder, PROMPTS[:1], 1, vec.directions[1], 3.0, lambda toks: list(range(len(toks)))
+        )
         torch.testing.assert_close(steered_logits[0], ref[0], atol=1e-5, rtol=0)
         assert not torch.allclose(steered_logits, clean_logits, atol=1e-3)
         # upstream of the patched site nothing moved, bit for bit
         for name in ("blocks.0.hook_resid_post", "blocks.1.hook_resid_pre", "blocks.1.hook_resid_mid"):
             assert torch.equal(clean[name], steered[name]), name
-        torch.testing.assert_close(steered["blocks.1.hook_resid_post"], clean["blocks.1.hook_resid_post"] + 3.0 * vec.directions[1])
+        torch.testing.assert_close(
+            steered["blocks.1.hook_resid_post"], clean["blocks.1.hook_resid_post"] + 3.0 * vec.directions[1]
+        )
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
         # an exception inside the context removes every hook
         with pytest.raises(RuntimeError, match="boom"), apply(model, vec, alpha=1.0):
@@ -139,9 +143,12 @@ def test_cached_equals_uncached_and_per_row_alpha(positions, tiny_dir, device) -
             return lambda m, batch: apply(m, vec, alpha=alpha, positions=positions)
 
         per_row = generate(model, tok, prompts, max_new_tokens=6, intervention=steer(torch.tensor(alphas)))
-        uncached = generate(model, tok, prompts, max_new_tokens=6, intervention=steer(torch.tensor(alphas)), use_cache=False)
+        uncached = generate(
+            model, tok, prompts, max_new_tokens=6, intervention=steer(torch.tensor(alphas)), use_cache=False
+        )
         one_by_one = [
-            generate(model, tok, [p], max_new_tokens=6, intervention=steer(a))[0] for p, a in zip(prompts, alphas, strict=True)
+            generate(model, tok, [p], max_new_tokens=6, intervention=steer(a))[0]
+            for p, a in zip(prompts, alphas, strict=True)
         ]
         plain = generate(model, tok, prompts, max_new_tokens=6)
     assert per_row == uncached == one_by_one
@@ -151,12 +158,34 @@ def test_cached_equals_uncached_and_per_row_alpha(positions, tiny_dir, device) -
 
 def test_fit_vector_methods_and_roundtrip(tiny_dir, tmp_path: Path) -> None:
     fam = load_family({"base": str(tiny_dir("llama"))})
-    recs = [{"id": f"c{i}", "prompt": f"C {'a b' * (1 + i % 3)} =", "answer": "1", "label": "careful", "split": "train"} for i in range(6)]
-    recs += [{"id": f"d{i}", "prompt": f"D {'c d' * (1 + i % 3)} =", "answer": "1", "label": "direct", "split": "train"} for i in range(6)]
-    acts = collect_activations(fam, Task.from_records("t", recs), "resid_post:0-1", "match:=", out=tmp_path / "a", progress=False)
+    recs = [
+        {
+            "id": f"c{i}",
+            "prompt": f"C {'a b' * (1 + i % 3)} =",
+            "answer": "1",
+            "label": "careful",
+            "split": "train",
+        }
+        for i in range(6)
+    ]
+    recs += [
+        {
+            "id": f"d{i}",
+            "prompt": f"D {'c d' * (1 + i % 3)} =",
+            "answer": "1",
+            "label": "direct",
+            "split": "train",
+        }
+        for i in range(6)
+    ]
+    acts = collect_activations(
+        fam, Task.from_records("t", recs), "resid_post:0-1", "match:=", out=tmp_path / "a", progress=False
+    )
     X = acts.get("base", "resid_post.1")
     lab = acts.labels
-    dm = X[[i for i, x in enumerate(lab) if x == "careful"]].mean(0) - X[[i for i, x in enumerate(lab) if x == "direct"]].mean(0)
+    dm = X[[i for i, x in enumerate(lab) if x == "careful"]].mean(0) - X[
+        [i for i, x in enumerate(lab) if x == "direct"]
+    ].mean(0)
     v = fit_vector(acts, "base", "resid_post:0-1", ("careful", "direct"))
     torch.testing.assert_close(v.directions[1], dm)
     assert v.layers == (0, 1) and v.n == 12 and v.contrast == ("careful", "direct")
@@ -183,7 +212,9 @@ def test_fit_vector_methods_and_roundtrip(tiny_dir, tmp_path: Path) -> None:
             assert float((C @ u).min()) > float((D @ u).max())
     path = v.save(tmp_path / "vec")
     back = SteeringVector.load(path)
-    assert back.provenance() == v.provenance() and all(torch.equal(back.directions[k], v.directions[k]) for k in v.layers)
+    assert back.provenance() == v.provenance() and all(
+        torch.equal(back.directions[k], v.directions[k]) for k in v.layers
+    )
     r = random_like(v, seed=0)
     # independent reference: the seeded float64 Gaussian draw per layer, rescaled to the vector's norm
     g = torch.Generator().manual_seed(0)

@@ -42,14 +42,26 @@ def test_diff_means_by_hand_with_provenance() -> None:
     # mean residual norm over the fit prompts: (sqrt 5 + sqrt 17 + 1 + 1) / 4
     assert v.resid_norms[0] == pytest.approx((5**0.5 + 17**0.5 + 2) / 4)
     assert (v.layers, v.n, v.contrast, v.method, v.name) == ((0, 1), 4, ("pos", "neg"), "diff_means", "v1")
-    assert (v.family, v.variant, v.task_hash, v.positions, v.site) == ("fam", "base", "h123", "last", "resid_post")
+    assert (v.family, v.variant, v.task_hash, v.positions, v.site) == (
+        "fam",
+        "base",
+        "h123",
+        "last",
+        "resid_post",
+    )
 
 
 def test_pca_by_hand() -> None:
     # against zero negatives the paired differences are the positives (2, 0), (4, 0): centred, ∓(1, 0)
     P, N = torch.tensor([[2.0, 0.0], [4.0, 0.0]]), torch.zeros(2, 2)
-    v = fit_vector(_Acts({0: torch.cat([P, N])}, LABELS), "base", "resid_post.0", ("pos", "neg"),  # type: ignore[arg-type]
-                   method="pca", seed=0)
+    v = fit_vector(
+        _Acts({0: torch.cat([P, N])}, LABELS),
+        "base",
+        "resid_post.0",
+        ("pos", "neg"),  # type: ignore[arg-type]
+        method="pca",
+        seed=0,
+    )
     # pc = ±e1, signed with the mean difference (3, 0) and scaled to its projection: (3, 0)
     assert v.directions[0].tolist() == pytest.approx([3.0, 0.0], abs=1e-6)
 
@@ -101,8 +113,15 @@ def test_vector_values() -> None:
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
-    v = fit_vector(_Acts({0: X0, 3: X0 + 1}, LABELS), "base", "resid_post:0,3", ("pos", "neg"),  # type: ignore[arg-type]
-                   method="pca", seed=2, name="saved")
+    v = fit_vector(
+        _Acts({0: X0, 3: X0 + 1}, LABELS),
+        "base",
+        "resid_post:0,3",
+        ("pos", "neg"),  # type: ignore[arg-type]
+        method="pca",
+        seed=2,
+        name="saved",
+    )
     path = v.save(tmp_path / "vec")
     assert path.name == "vec.safetensors" and (tmp_path / "vec.json").exists()
     for p in (tmp_path / "vec", tmp_path / "vec.json", path):

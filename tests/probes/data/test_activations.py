@@ -29,7 +29,10 @@ PROMPTS = [
 
 
 def _task(n: int = len(PROMPTS)) -> Task:
-    recs = [{"id": f"p{i}", "prompt": PROMPTS[i % len(PROMPTS)] + (" a" * (i // len(PROMPTS))), "answer": "1"} for i in range(n)]
+    recs = [
+        {"id": f"p{i}", "prompt": PROMPTS[i % len(PROMPTS)] + (" a" * (i // len(PROMPTS))), "answer": "1"}
+        for i in range(n)
+    ]
     return Task.from_records("toy", recs)
 
 
@@ -73,7 +76,9 @@ def reference_resid_post(
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_matches_transformers_every_layer(arch: str, tiny_dir, tmp_path: Path, device: str, dtype: torch.dtype) -> None:
+def test_matches_transformers_every_layer(
+    arch: str, tiny_dir, tmp_path: Path, device: str, dtype: torch.dtype
+) -> None:
     """fp32: equal to float precision (1e-5). With --dtype bfloat16 the reference runs in bf16 too."""
     folder = tiny_dir(arch)
     fam = load_family({"base": str(folder)}, device=device, dtype=dtype)
@@ -82,8 +87,14 @@ def test_matches_transformers_every_layer(arch: str, tiny_dir, tmp_path: Path, d
     for side in ("left", "right"):
         for bs in (1, 16):
             acts = collect_activations(
-                fam, task, "resid_post:all", "all", out=tmp_path / f"{side}{bs}",
-                batch_size=bs, padding_side=side, progress=False,
+                fam,
+                task,
+                "resid_post:all",
+                "all",
+                out=tmp_path / f"{side}{bs}",
+                batch_size=bs,
+                padding_side=side,
+                progress=False,
             )
             for layer in range(2):
                 rows, owner = acts.get_tokens("base", f"resid_post.{layer}", "all")
@@ -105,12 +116,19 @@ def test_positions_match_window_and_span(tiny_dir, tmp_path: Path) -> None:
     fam = load_family({"base": str(tiny_dir("llama"))})
     task = Task.from_records(
         "spans",
-        [{"id": "a", "prompt": "x y z Wait , a b = 1 2 >", "answer": "1"},
-         {"id": "b", "prompt": "q Wait Wait = 3 >", "answer": "1"}],
+        [
+            {"id": "a", "prompt": "x y z Wait , a b = 1 2 >", "answer": "1"},
+            {"id": "b", "prompt": "q Wait Wait = 3 >", "answer": "1"},
+        ],
         spans={"pad": ["=", ">"]},
     )
     acts = collect_activations(
-        fam, task, "resid_pre.0", ["all", "match:Wait:-1:2", "span:pad", "match:=", "-1"], out=tmp_path / "a", progress=False
+        fam,
+        task,
+        "resid_pre.0",
+        ["all", "match:Wait:-1:2", "span:pad", "match:=", "-1"],
+        out=tmp_path / "a",
+        progress=False,
     )
     allrows, owner = acts.get_tokens("base", "resid_pre.0", "all")
     a = allrows[owner == 0]
@@ -141,7 +159,9 @@ def test_clear_errors(tiny_dir, tmp_path: Path) -> None:
     with pytest.raises(PositionError, match="Prompt 'p0': Token 'Wait' does not occur"):
         collect_activations(fam, _task(), "resid_post.0", "match:Wait", out=tmp_path / "w", progress=False)
     with pytest.raises(FamilyError, match="no variant 'dpo'"):
-        collect_activations(fam, _task(), "resid_post.0", variants=["dpo"], out=tmp_path / "v", progress=False)
+        collect_activations(
+            fam, _task(), "resid_post.0", variants=["dpo"], out=tmp_path / "v", progress=False
+        )
 
 
 def test_shard_hash_from_memory_equals_file_hash(tmp_path: Path) -> None:
@@ -170,18 +190,24 @@ def test_cache_reuse_and_corruption(tiny_dir, tmp_path: Path) -> None:
     fam = load_family({"base": str(base), "sft": str(perturb_checkpoint(base, tmp_path / "sft"))})
     task = _task(40)
     out = tmp_path / "acts"
-    a = collect_activations(fam, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False)
+    a = collect_activations(
+        fam, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False
+    )
     X = a.get("sft", "resid_post.1")
     assert X.shape == (40, 64) and a.variants == ["base", "sft"]
     for side in sorted(out.glob("*/shard_*.json")):  # the sidecar describes the bytes on disk
         data = side.with_suffix(".safetensors").read_bytes()
         assert json.loads(side.read_text())["sha256"] == hashlib.sha256(data).hexdigest()
+
     # same settings: no model is opened
     class NoOpen(type(fam)):  # type: ignore[misc]
         def open(self, variant):  # noqa: D401
             raise AssertionError("cache not reused")
+
     fam2 = NoOpen(**{f: getattr(fam, f) for f in fam.__dataclass_fields__})
-    b = collect_activations(fam2, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False)
+    b = collect_activations(
+        fam2, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False
+    )
     assert torch.equal(b.get("sft", "resid_post.1"), X)
     # different settings: a clear error
     with pytest.raises(CacheError, match="differing"):
@@ -191,7 +217,9 @@ def test_cache_reuse_and_corruption(tiny_dir, tmp_path: Path) -> None:
     shard.write_bytes(shard.read_bytes()[:100])
     with pytest.raises(CacheError, match="Shard 1 of variant 'sft'"):
         ActivationSet.load(out)
-    c = collect_activations(fam, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False)
+    c = collect_activations(
+        fam, task, "resid_post:0-1", "last", out=out, shard_size=16, batch_size=4, progress=False
+    )
     assert torch.equal(c.get("sft", "resid_post.1"), X)
     ActivationSet.load(out)  # verifies
     saved = c.save(tmp_path / "copy")
@@ -229,12 +257,12 @@ def test_sigkill_resume_identical(tiny_dir, tmp_path: Path) -> None:
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     script = tmp_path / "k.py"
     script.write_text(KILL_SCRIPT.format(root=root, after=11, base=str(base), sft=str(sft), out=str(killed)))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert b"READY" in line
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert b"READY" in line
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert not (killed / "sft" / "complete.json").exists()
     # leave a half-written temp file as a crash would
     (killed / "sft" / ".shard_00003.safetensors.tmp").write_bytes(b"garbage")
@@ -288,8 +316,18 @@ def test_shard_buffer_gathers_the_planned_rows(side: str, tmp_path: Path) -> Non
     texts = ["a b c", "d", "e f"]  # <bos> + words: lengths 4, 2, 3
     resolved = [[[3], [1, 2]], [[1], [0, 1]], [[2], [1, 2]]]  # [prompt][position] -> unpadded indices
     sites = (HookSite(0), HookSite(1))
-    plan = _Plan(tmp_path, sites, ("last", "w"), resolved, texts, tok, shard_size=3, batch_size=2,
-                 padding_side=side, progress=False)
+    plan = _Plan(
+        tmp_path,
+        sites,
+        ("last", "w"),
+        resolved,
+        texts,
+        tok,
+        shard_size=3,
+        batch_size=2,
+        padding_side=side,
+        progress=False,
+    )
     assert plan.n_shards == 1 and plan.batches(0) == [(0, 2), (2, 3)]
     buf = ShardBuffer(plan, 0, ["h0", "h1"], d_model=2, dtype=torch.float32, pinned=False)
     for b0, b1 in plan.batches(0):
@@ -298,7 +336,9 @@ def test_shard_buffer_gathers_the_planned_rows(side: str, tmp_path: Path) -> Non
         # entry [j, col] = 100 * (prompt index) + (unpadded token index), in both channels
         unpadded = torch.arange(w)[None, :, None] - torch.tensor(batch.offsets)[:, None, None]
         value = (100 * (b0 + torch.arange(b))[:, None, None] + unpadded).float()
-        buf.add(b0, batch, {"h0": value.expand(b, w, 2).contiguous(), "h1": -value.expand(b, w, 2).contiguous()})
+        buf.add(
+            b0, batch, {"h0": value.expand(b, w, 2).contiguous(), "h1": -value.expand(b, w, 2).contiguous()}
+        )
     t = buf.tensors()
     assert t["resid_post.0@last"][:, 0].tolist() == [3, 101, 202]
     assert t["resid_post.0@w"][:, 0].tolist() == [1, 2, 100, 101, 201, 202]

@@ -34,7 +34,9 @@ RECS = [
         ("scratchpad", "# 1 > 1", "0", None, Score(False, "1", True)),
     ],
 )
-def test_scorers_on_hand_written_completions(scorer: str, completion: str, answer: str, fmt: str | None, want: Score) -> None:
+def test_scorers_on_hand_written_completions(
+    scorer: str, completion: str, answer: str, fmt: str | None, want: Score
+) -> None:
     assert SCORERS[scorer](completion, answer, fmt) == want
 
 
@@ -44,20 +46,28 @@ def test_parse_gsm8k_answer() -> None:
 
 
 def test_jsonl_round_trip_and_settings(tmp_path: Path) -> None:
-    t = Task.from_records("toy", RECS, scorer="scratchpad", format_prefix="#", spans={"pad": ["#", ">"]}, max_new_tokens=7)
+    t = Task.from_records(
+        "toy", RECS, scorer="scratchpad", format_prefix="#", spans={"pad": ["#", ">"]}, max_new_tokens=7
+    )
     path = t.to_jsonl(tmp_path / "sub" / "t.jsonl")
     back = Task.from_jsonl(path, **t.settings())
     assert back.name == "t" and back.examples == t.examples and back.hash == t.hash
     assert back.spans == {"pad": ("#", ">")} and back.max_new_tokens == 7
     assert t.examples[0].meta == (("k", "1"),) and t.examples[1].trace == "# 2 2 >"
     assert json.loads(path.read_text().splitlines()[0]) == {
-        "id": "a", "prompt": "1 + 1 =", "answer": "2", "label": "careful", "split": "train", "meta": {"k": "1"},
+        "id": "a",
+        "prompt": "1 + 1 =",
+        "answer": "2",
+        "label": "careful",
+        "split": "train",
+        "meta": {"k": "1"},
     }
 
 
 def test_gsm8k_answers_split_into_trace_and_number() -> None:
-    t = Task.from_records("g", [{"question": "Q?", "answer": "3 + 4 = 7\n#### 7"}], scorer="gsm8k",
-                          prompt_field="question")
+    t = Task.from_records(
+        "g", [{"question": "Q?", "answer": "3 + 4 = 7\n#### 7"}], scorer="gsm8k", prompt_field="question"
+    )
     assert t.examples[0] == Example(id="0", prompt="Q?", answer="7", trace="3 + 4 = 7")
 
 
@@ -66,9 +76,21 @@ def test_hash_is_stable_and_covers_the_content() -> None:
     assert t.hash == Task.from_records("other name", RECS).hash  # the name is not content
     # the documented payload, hashed here by hand; and pinned: a change invalidates every cached store
     payload = {
-        "examples": [[r["id"], r["prompt"], r["answer"], r["label"], r["split"], r.get("trace"),
-                      [[str(k), str(v)] for k, v in r.get("meta", {}).items()]] for r in RECS],
-        "scorer": "exact", "format_prefix": None, "spans": {},
+        "examples": [
+            [
+                r["id"],
+                r["prompt"],
+                r["answer"],
+                r["label"],
+                r["split"],
+                r.get("trace"),
+                [[str(k), str(v)] for k, v in r.get("meta", {}).items()],
+            ]
+            for r in RECS
+        ],
+        "scorer": "exact",
+        "format_prefix": None,
+        "spans": {},
     }
     assert t.hash == hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
     assert t.hash == "4bd028ddf513a0d8"
@@ -101,7 +123,9 @@ def test_errors_name_the_value_and_the_fix(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"prompt": "a", "answer": "b"}\n{oops\n')
     with pytest.raises(TaskError, match="bad.jsonl:2 is not valid JSON"):
         Task.from_jsonl(tmp_path / "bad.jsonl")
-    with pytest.raises(TaskError, match=r"Unknown setting\(s\) \['scorr'\].*Did you mean 'scorer' for 'scorr'"):
+    with pytest.raises(
+        TaskError, match=r"Unknown setting\(s\) \['scorr'\].*Did you mean 'scorer' for 'scorr'"
+    ):
         Task.from_jsonl(tmp_path / "bad.jsonl", scorr="exact")
     with pytest.raises(TaskError, match="needs a non-empty name and a callable"):
         register_scorer("x", "not callable")  # type: ignore[arg-type]

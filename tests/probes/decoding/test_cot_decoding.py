@@ -46,8 +46,13 @@ def planted(tok) -> Bigram:
 def test_picks_planted_path() -> None:
     tok = make_tokenizer()
     model = planted(tok)
-    task = Task.from_records("toy", [{"id": "q", "prompt": "c =", "answer": "1"}], scorer="scratchpad",
-                             format_prefix="#", max_new_tokens=8)
+    task = Task.from_records(
+        "toy",
+        [{"id": "q", "prompt": "c =", "answer": "1"}],
+        scorer="scratchpad",
+        format_prefix="#",
+        max_new_tokens=8,
+    )
     paths = cot_decode(model, tok, task, variant="toy", k=3)
     greedy = paths[paths["greedy"]].iloc[0]
     chosen = paths[paths["chosen"]].iloc[0]
@@ -80,9 +85,13 @@ def test_chosen_path_is_the_most_confident_and_ties_go_to_the_lowest_branch() ->
     from probes.decoding.cot_decoding import _chosen
 
     nan = float("nan")
-    df = pd.DataFrame({
-        "variant": ["v"] * 6, "prompt_id": ["a", "a", "a", "b", "b", "b"], "branch": [0, 1, 2] * 2,
-        "confidence": [nan, 0.5, 0.5, nan, nan, nan],
-    })
+    df = pd.DataFrame(
+        {
+            "variant": ["v"] * 6,
+            "prompt_id": ["a", "a", "a", "b", "b", "b"],
+            "branch": [0, 1, 2] * 2,
+            "confidence": [nan, 0.5, 0.5, nan, nan, nan],
+        }
+    )
     # a: branches 1 and 2 tie at 0.5 -> branch 1; b: no confidence at all -> branch 0 (greedy)
     assert _chosen(df).tolist() == [False, True, False, True, False, False]

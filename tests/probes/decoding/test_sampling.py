@@ -11,7 +11,9 @@ from probes.decoding.sampling import SAMPLE_COLUMNS, sample_task
 from probes.errors import TaskError
 from probes.models.generation import generate
 
-RECORDS = [{"id": f"p{i}", "prompt": p, "answer": "1"} for i, p in enumerate(["N 1 0 =", "C 0 1 1 =", "D a b c ="])]
+RECORDS = [
+    {"id": f"p{i}", "prompt": p, "answer": "1"} for i, p in enumerate(["N 1 0 =", "C 0 1 1 =", "D a b c ="])
+]
 
 
 @pytest.fixture(scope="module")

@@ -34,12 +34,16 @@ def planted(n: int = 6000, d: int = 32, n_each: int = 10, p: float = 0.05, seed:
     """Orthonormal features: shared ones in both models, base-only in the base, variant-only in the variant."""
     g = torch.Generator().manual_seed(seed)
     feats = torch.linalg.qr(torch.randn(d, d, generator=g))[0][:, : 3 * n_each].T
-    z = (torch.rand(n, 3 * n_each, generator=g) < p).float() * (0.5 + 1.5 * torch.rand(n, 3 * n_each, generator=g))
+    z = (torch.rand(n, 3 * n_each, generator=g) < p).float() * (
+        0.5 + 1.5 * torch.rand(n, 3 * n_each, generator=g)
+    )
     s, b, v = slice(0, n_each), slice(n_each, 2 * n_each), slice(2 * n_each, 3 * n_each)
     h_base = z[:, s] @ feats[s] + z[:, b] @ feats[b]
     h_variant = z[:, s] @ feats[s] + z[:, v] @ feats[v]
     zero = torch.zeros(n_each, d)
-    dec = torch.cat([torch.cat([feats[s], feats[s]], 1), torch.cat([feats[b], zero], 1), torch.cat([zero, feats[v]], 1)])
+    dec = torch.cat(
+        [torch.cat([feats[s], feats[s]], 1), torch.cat([feats[b], zero], 1), torch.cat([zero, feats[v]], 1)]
+    )
     kinds = np.repeat(np.array(KINDS), n_each)
     return h_base, h_variant, dec, kinds
 
@@ -158,16 +162,33 @@ def test_errors(tmp_path: Path) -> None:
 
 def test_train_crosscoder_reads_the_store(tiny_dir, tmp_path: Path) -> None:
     base = tiny_dir("llama")
-    fam = load_family({"base": str(base), "tuned": str(perturb_checkpoint(base, tmp_path / "tuned", scale=0.02))})
-    recs = [{"id": f"p{i}", "prompt": " ".join("1" if (i >> b) & 1 else "0" for b in range(4)) + " =", "answer": "1"}
-            for i in range(8)]
-    acts = collect_activations(fam, Task.from_records("toy", recs), "resid_post.1", "all", out=tmp_path / "acts",
-                               progress=False)
-    cc = train_crosscoder(acts, "base", "tuned", "resid_post.1", d_sae=16, k=2, steps=5, batch_size=32, seed=0)
+    fam = load_family(
+        {"base": str(base), "tuned": str(perturb_checkpoint(base, tmp_path / "tuned", scale=0.02))}
+    )
+    recs = [
+        {
+            "id": f"p{i}",
+            "prompt": " ".join("1" if (i >> b) & 1 else "0" for b in range(4)) + " =",
+            "answer": "1",
+        }
+        for i in range(8)
+    ]
+    acts = collect_activations(
+        fam, Task.from_records("toy", recs), "resid_post.1", "all", out=tmp_path / "acts", progress=False
+    )
+    cc = train_crosscoder(
+        acts, "base", "tuned", "resid_post.1", d_sae=16, k=2, steps=5, batch_size=32, seed=0
+    )
     hb, hv, owner = paired_rows(acts, "base", "tuned", "resid_post.1", "all")
-    assert len(hb) == len(hv) == len(owner) == cc.meta["n_rows"] == 8 * 5  # 8 prompts of 6 tokens, BOS dropped
-    assert cc.models == ("base", "tuned") and cc.meta["site"] == "resid_post.1" and cc.meta["position"] == "all"
+    assert (
+        len(hb) == len(hv) == len(owner) == cc.meta["n_rows"] == 8 * 5
+    )  # 8 prompts of 6 tokens, BOS dropped
+    assert (
+        cc.models == ("base", "tuned") and cc.meta["site"] == "resid_post.1" and cc.meta["position"] == "all"
+    )
     assert cc.meta["steps"] == 5 and cc.d_sae == 16
-    assert cc.scales[0] == pytest.approx(64**0.5 / float(hb.norm(dim=-1).mean()), rel=1e-6)  # norm sqrt(d_model)
+    assert cc.scales[0] == pytest.approx(
+        64**0.5 / float(hb.norm(dim=-1).mean()), rel=1e-6
+    )  # norm sqrt(d_model)
     lat = crosscoder_latents(cc, acts)  # reads the same rows again from its own metadata
     assert len(lat) == 16 and "freq" in lat

@@ -51,11 +51,18 @@ def test_fvu_l0_loss_recovered_by_hand() -> None:
 def test_transfer_stats_by_hand() -> None:
     # three prompts with per-prompt sums, as sae_transfer accumulates them
     a = {
-        "err": np.array([1.0, 2.0, 3.0]), "sq": np.array([10.0, 20.0, 30.0]),
-        "xsum": np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]), "ntok": np.array([2.0, 3.0, 5.0]),
-        "l0": np.array([4.0, 9.0, 10.0]), "excl": np.zeros(3),
-        "ce_c": np.array([2.0, 3.0, 5.0]), "ce_s": np.array([3.0, 4.0, 6.0]), "ce_a": np.array([6.0, 9.0, 10.0]),
-        "kl_s": np.array([1.0, 1.0, 2.0]), "kl_a": np.array([4.0, 5.0, 7.0]), "npred": np.array([2.0, 3.0, 5.0]),
+        "err": np.array([1.0, 2.0, 3.0]),
+        "sq": np.array([10.0, 20.0, 30.0]),
+        "xsum": np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]),
+        "ntok": np.array([2.0, 3.0, 5.0]),
+        "l0": np.array([4.0, 9.0, 10.0]),
+        "excl": np.zeros(3),
+        "ce_c": np.array([2.0, 3.0, 5.0]),
+        "ce_s": np.array([3.0, 4.0, 6.0]),
+        "ce_a": np.array([6.0, 9.0, 10.0]),
+        "kl_s": np.array([1.0, 1.0, 2.0]),
+        "kl_a": np.array([4.0, 5.0, 7.0]),
+        "npred": np.array([2.0, 3.0, 5.0]),
     }
     out = _transfer_stats(a, n_resamples=200, confidence=0.95, seed=0)
     den = 60.0 - (2.0**2 + 3.0**2) / 10.0  # Σ‖x‖² − ‖Σx‖²/N
@@ -91,8 +98,11 @@ class _FixedSAE:
 
     def __init__(self, d_model: int, scale: float, hook_name: str = "blocks.1.hook_resid_post") -> None:
         self.scale = scale
-        self.cfg = type("Cfg", (), {"d_in": d_model, "d_sae": d_model,
-                                    "metadata": type("Meta", (), {"hook_name": hook_name})()})()
+        self.cfg = type(
+            "Cfg",
+            (),
+            {"d_in": d_model, "d_sae": d_model, "metadata": type("Meta", (), {"hook_name": hook_name})()},
+        )()
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return x
@@ -110,7 +120,9 @@ def test_lossless_and_zero_splices_give_the_known_transfer_measures(tiny_dir) ->
     assert lossless.ce_recovered == pytest.approx(1.0) and lossless.kl_recovered == pytest.approx(1.0)
     assert lossless.l0 == pytest.approx(64.0)  # identity "latents": every residual coordinate is non-zero
     assert lossless.n_excluded == 0
-    zero = sae_transfer(fam, {"resid_post.1": _FixedSAE(64, 0.0)}, task, n_resamples=50, outlier_factor=None).iloc[0]
+    zero = sae_transfer(
+        fam, {"resid_post.1": _FixedSAE(64, 0.0)}, task, n_resamples=50, outlier_factor=None
+    ).iloc[0]
     # a zero reconstruction *is* the ablation: nothing recovered, and FVU = Σ‖x‖² / Σ‖x − mean‖² > 1
     assert zero.ce_spliced == zero.ce_ablated and zero.ce_recovered == pytest.approx(0.0)
     assert zero.kl_recovered == pytest.approx(0.0) and zero.fvu > 1.0
@@ -142,8 +154,17 @@ def _rows(n: int = 1024, d: int = 16, seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize("arch", ["batchtopk", "topk", "standard", "jumprelu"])
 def test_saved_sae_loads_with_plain_sae_lens(arch: str, tmp_path: Path) -> None:
     x = _rows()
-    sae = fit_sae(x, architecture=arch, d_sae=32, k=4, steps=20, batch_size=64, lr=1e-3, out=tmp_path / "sae",
-                  hook_name="blocks.0.hook_resid_post")
+    sae = fit_sae(
+        x,
+        architecture=arch,
+        d_sae=32,
+        k=4,
+        steps=20,
+        batch_size=64,
+        lr=1e-3,
+        out=tmp_path / "sae",
+        hook_name="blocks.0.hook_resid_post",
+    )
     plain = sae_lens.SAE.load_from_disk(str(tmp_path / "sae"))
     assert type(plain) is type(sae)
     assert torch.equal(plain.encode(x), sae.encode(x))
@@ -180,7 +201,14 @@ def _task() -> Task:
     for i in range(12):
         bits = " ".join("1" if (i >> b) & 1 else "0" for b in range(4))
         label = "careful" if i % 2 else "direct"
-        recs.append({"id": f"p{i}", "prompt": f"{'C' if i % 2 else 'D'} {bits} = {bits} # a b", "answer": "1", "label": label})
+        recs.append(
+            {
+                "id": f"p{i}",
+                "prompt": f"{'C' if i % 2 else 'D'} {bits} = {bits} # a b",
+                "answer": "1",
+                "label": label,
+            }
+        )
     return Task.from_records("toy", recs)
 
 
@@ -190,14 +218,27 @@ def test_end_to_end_tiny_llama(tiny_dir, tmp_path: Path) -> None:
     fam = load_family({"base": str(base), "tuned": str(tuned)})
     task = _task()
     acts = collect_activations(fam, task, "resid_post.1", "all", out=tmp_path / "acts", progress=False)
-    sae = train_sae(acts, "base", "resid_post.1", "all", architecture="topk", d_sae=128, k=8, steps=60,
-                    batch_size=64, lr=3e-3, out=tmp_path / "sae")
+    sae = train_sae(
+        acts,
+        "base",
+        "resid_post.1",
+        "all",
+        architecture="topk",
+        d_sae=128,
+        k=8,
+        steps=60,
+        batch_size=64,
+        lr=3e-3,
+        out=tmp_path / "sae",
+    )
     assert sae.cfg.metadata.hook_name == "blocks.1.hook_resid_post"
     assert sae.cfg.metadata.elicit_variant == "base"
     assert sae.cfg.metadata.elicit_position == "all" and sae.cfg.d_sae == 128
     rows, owner = token_rows(acts, "base", "resid_post.1", "all")
     all_rows, _ = acts.get_tokens("base", "resid_post.1", "all")
-    assert sae.cfg.metadata.elicit_n_rows == len(rows) <= len(all_rows) - len(task.prompts)  # BOS rows dropped
+    assert (
+        sae.cfg.metadata.elicit_n_rows == len(rows) <= len(all_rows) - len(task.prompts)
+    )  # BOS rows dropped
 
     table = sae_transfer(fam, sae, task, n_resamples=200)
     assert list(table["variant"]) == ["base", "tuned"] and list(table["layer"]) == [1, 1]

@@ -29,11 +29,29 @@ def test_keep_mask_drops_each_prompts_first_row_and_outliers() -> None:
     # prompts 0, 0, 0, 1, 1; norms 1, 1, 50, 2, 1
     rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [50.0, 0.0], [0.0, 2.0], [1.0, 0.0]])
     owner = torch.tensor([0, 0, 0, 1, 1])
-    assert keep_mask(rows, owner, drop_first=True, outlier_factor=None).tolist() == [False, True, True, False, True]
+    assert keep_mask(rows, owner, drop_first=True, outlier_factor=None).tolist() == [
+        False,
+        True,
+        True,
+        False,
+        True,
+    ]
     # rows kept so far 1, 2, 4: norms 1, 50, 1, median 1; 10 x 1 drops the row of norm 50
-    assert keep_mask(rows, owner, drop_first=True, outlier_factor=10.0).tolist() == [False, True, False, False, True]
+    assert keep_mask(rows, owner, drop_first=True, outlier_factor=10.0).tolist() == [
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
     # without dropping: median of 1, 1, 50, 2, 1 is 1, so only 50 goes
-    assert keep_mask(rows, owner, drop_first=False, outlier_factor=10.0).tolist() == [True, True, False, True, True]
+    assert keep_mask(rows, owner, drop_first=False, outlier_factor=10.0).tolist() == [
+        True,
+        True,
+        False,
+        True,
+        True,
+    ]
     assert keep_mask(rows[:0], owner[:0], drop_first=True, outlier_factor=10.0).tolist() == []
 
 
@@ -41,7 +59,10 @@ def test_drops_first_by_default_only_for_all_tokens() -> None:
     acts = SimpleNamespace(positions=("all", "last"))
     rows, owner = torch.ones(3, 2), torch.tensor([0, 0, 1])
     assert store_keep_mask(acts, None, rows, owner, drop_first=None, outlier_factor=None).tolist() == [  # type: ignore[arg-type]
-        False, True, False]
+        False,
+        True,
+        False,
+    ]
     assert store_keep_mask(acts, "last", rows, owner, drop_first=None, outlier_factor=None).all()  # type: ignore[arg-type]
     assert position_key(acts, None) == "all" and position_key(acts, Last()) == "last"  # type: ignore[arg-type]
     assert drops_first(acts, None, None) is True  # type: ignore[arg-type]
@@ -96,8 +117,9 @@ def test_train_dictionary_is_seeded_and_hands_the_global_rng_back() -> None:
     b, c = _train(seed=1), _train(seed=2)
     assert torch.equal(a.W_dec, b.W_dec) and not torch.equal(a.W_dec, c.W_dec)
     with pytest.raises(TaskError, match="steps=0"):
-        train_dictionary(*_topk(), torch.ones(4, 8), steps=0, batch_size=2, lr=1e-3, seed=0, device="cpu",
-                         error=TaskError)
+        train_dictionary(
+            *_topk(), torch.ones(4, 8), steps=0, batch_size=2, lr=1e-3, seed=0, device="cpu", error=TaskError
+        )
 
 
 def test_inference_sae_round_trips_and_removes_its_temporary_folder(tmp_path: Path) -> None:

@@ -25,7 +25,10 @@ def _write(folder: Path, tensors: dict[str, torch.Tensor], name: str = "model.sa
 
 
 def test_header_bytes_and_fields(tmp_path: Path) -> None:
-    path = _write(tmp_path / "c", {"a": torch.zeros(2, 3), "b": torch.ones(4, dtype=torch.bfloat16)}) / "model.safetensors"
+    path = (
+        _write(tmp_path / "c", {"a": torch.zeros(2, 3), "b": torch.ones(4, dtype=torch.bfloat16)})
+        / "model.safetensors"
+    )
     raw, header = safetensors_header(path)
     data = path.read_bytes()
     assert data[: len(raw)] == raw and int.from_bytes(raw[:8], "little") == len(raw) - 8
@@ -33,7 +36,10 @@ def test_header_bytes_and_fields(tmp_path: Path) -> None:
     assert header["a"]["shape"] == [2, 3] and header["a"]["dtype"] == "F32"
     assert header["b"]["dtype"] == "BF16"
     # the data offsets cover the bytes after the header exactly
-    assert sorted(tuple(v["data_offsets"]) for k, v in header.items() if k != "__metadata__") == [(0, 24), (24, 32)]
+    assert sorted(tuple(v["data_offsets"]) for k, v in header.items() if k != "__metadata__") == [
+        (0, 24),
+        (24, 32),
+    ]
     assert len(data) - len(raw) == 32
 
 
@@ -73,9 +79,16 @@ def test_sharded_checkpoint_is_indexed_by_its_index_file(tmp_path: Path) -> None
     folder = tmp_path / "sharded"
     _write(folder, {"model.layers.0.mlp.up_proj.weight": torch.ones(4, 2)}, "a.safetensors")
     _write(folder, {"model.layers.1.mlp.up_proj.weight": torch.full((4, 2), 2.0)}, "b.safetensors")
-    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {
-        "model.layers.0.mlp.up_proj.weight": "a.safetensors", "model.layers.1.mlp.up_proj.weight": "b.safetensors",
-    }}))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps(
+            {
+                "weight_map": {
+                    "model.layers.0.mlp.up_proj.weight": "a.safetensors",
+                    "model.layers.1.mlp.up_proj.weight": "b.safetensors",
+                }
+            }
+        )
+    )
     ck = open_checkpoint(folder)
     assert ck.files["model.layers.1.mlp.up_proj.weight"].name == "b.safetensors"
     assert ck.n_params == 16 and ck.dtypes["model.layers.0.mlp.up_proj.weight"] == "F32"
@@ -83,7 +96,9 @@ def test_sharded_checkpoint_is_indexed_by_its_index_file(tmp_path: Path) -> None
     with pytest.raises(CheckpointError, match="is not in checkpoint"):
         ck.read("nope")
     (folder / "b.safetensors").unlink()
-    with pytest.raises(CheckpointError, match=r"names shard\(s\) \['b.safetensors'\] that are not in the folder"):
+    with pytest.raises(
+        CheckpointError, match=r"names shard\(s\) \['b.safetensors'\] that are not in the folder"
+    ):
         open_checkpoint(folder)
 
 
@@ -92,15 +107,27 @@ def test_pickles_are_refused_and_pairing_lists_what_does_not_pair(tmp_path: Path
     (tmp_path / "pickled" / "pytorch_model.bin").write_bytes(b"x")
     with pytest.raises(CheckpointError, match="pickled weights .*never unpickles"):
         open_checkpoint(tmp_path / "pickled")
-    a = _write(tmp_path / "a", {"model.embed_tokens.weight": torch.zeros(5, 2), "model.layers.0.mlp.up_proj.weight": torch.zeros(4, 2),
-                                "extra_a.weight": torch.zeros(1)})
-    b = _write(tmp_path / "b", {"model.embed_tokens.weight": torch.ones(5, 2), "model.layers.0.mlp.up_proj.weight": torch.zeros(3, 2)})
+    a = _write(
+        tmp_path / "a",
+        {
+            "model.embed_tokens.weight": torch.zeros(5, 2),
+            "model.layers.0.mlp.up_proj.weight": torch.zeros(4, 2),
+            "extra_a.weight": torch.zeros(1),
+        },
+    )
+    b = _write(
+        tmp_path / "b",
+        {
+            "model.embed_tokens.weight": torch.ones(5, 2),
+            "model.layers.0.mlp.up_proj.weight": torch.zeros(3, 2),
+        },
+    )
     p = pair_checkpoints({"base": a, "sft": b})
     assert p.shared == ("model.embed_tokens.weight",)
     assert p.missing == {"sft": ("extra_a.weight",)} and p.extra == {"sft": ()}
     assert p.shape_mismatch == {"model.layers.0.mlp.up_proj.weight": {"base": (4, 2), "sft": (3, 2)}}
     assert any("tied to the token embedding" in n for n in p.notes)
-    (role, tensors), = list(p.stream())
+    ((role, tensors),) = list(p.stream())
     assert role.component == "embed" and tensors["sft"].shape == (2, 5)  # [out, in]: [d_model, vocab]
     with pytest.raises(CheckpointError, match="at least two checkpoints"):
         pair_checkpoints({"base": a})

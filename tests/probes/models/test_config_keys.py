@@ -23,5 +23,7 @@ def test_unknown_keys_are_named_with_suggestions() -> None:
 
 
 def test_the_error_class_and_word_are_the_callers() -> None:
-    with pytest.raises(FamilyError, match=r"^Unknown setting\(s\) \['x'\] in here. Valid settings: \['y'\]. Remove"):
+    with pytest.raises(
+        FamilyError, match=r"^Unknown setting\(s\) \['x'\] in here. Valid settings: \['y'\]. Remove"
+    ):
         check_keys(["x"], ["y"], "here", error=FamilyError, what="setting")

@@ -27,7 +27,9 @@ def test_mapping_and_variant_order(tiny_dir) -> None:
     assert fam.spec("rl").revision == "r1" and fam.revision("rl") == "r1"
     assert fam.revision("base").startswith("local:") and fam.revision("base") == fam.revision("sft")
     assert fam.layer_count() == 2 and fam.config("base")["hidden_size"] == 64
-    with pytest.raises(FamilyError, match=r"no variant 'stf'.*Variants: \['base', 'sft', 'rl'\]. Did you mean 'sft'\?"):
+    with pytest.raises(
+        FamilyError, match=r"no variant 'stf'.*Variants: \['base', 'sft', 'rl'\]. Did you mean 'sft'\?"
+    ):
         fam.spec("stf")
 
 
@@ -40,7 +42,8 @@ def test_layer_count_reads_both_spellings() -> None:
 def test_family_file_and_hub_revision_spec(tiny_dir, tmp_path: Path) -> None:
     base = tiny_dir("llama")
     perturb_checkpoint(base, tmp_path / "sft")
-    (tmp_path / "family.toml").write_text(textwrap.dedent(f"""
+    (tmp_path / "family.toml").write_text(
+        textwrap.dedent(f"""
         name = "toy"
         [variants.base]
         path = "{base}"
@@ -52,8 +55,11 @@ def test_family_file_and_hub_revision_spec(tiny_dir, tmp_path: Path) -> None:
         scorer = "gsm8k"
         [battery]
         max_dev = 4
-    """))
-    (tmp_path / "t.jsonl").write_text(json.dumps({"id": "q", "prompt": "a b =", "answer": "x y #### 42"}) + "\n")
+    """)
+    )
+    (tmp_path / "t.jsonl").write_text(
+        json.dumps({"id": "q", "prompt": "a b =", "answer": "x y #### 42"}) + "\n"
+    )
     fam = load_family(tmp_path)
     assert fam.variants == ["base", "sft"] and fam.name == "toy" and fam.root == tmp_path.resolve()
     assert fam.specs["sft"].source == str((tmp_path / "sft").resolve())  # relative to the file's folder
@@ -67,10 +73,15 @@ def test_family_file_and_hub_revision_spec(tiny_dir, tmp_path: Path) -> None:
 def test_toml_errors_name_the_key(tiny_dir, tmp_path: Path) -> None:
     base = tiny_dir("llama")
     bad = _toml(tmp_path / "bad.toml", '[variants.base]\npath = "x"\nrevsion = "main"\n')
-    with pytest.raises(FamilyError, match=r"Unknown key\(s\) \['revsion'\] in variant 'base'.*Did you mean 'revision' for 'revsion'\?"):
+    with pytest.raises(
+        FamilyError,
+        match=r"Unknown key\(s\) \['revsion'\] in variant 'base'.*Did you mean 'revision' for 'revsion'\?",
+    ):
         load_family(bad)
     top = _toml(tmp_path / "top.toml", f'nmae = "x"\n[variants.base]\npath = "{base}"\n')
-    with pytest.raises(FamilyError, match=r"Unknown key\(s\) \['nmae'\] in .*top.toml.*Did you mean 'name' for 'nmae'\?"):
+    with pytest.raises(
+        FamilyError, match=r"Unknown key\(s\) \['nmae'\] in .*top.toml.*Did you mean 'name' for 'nmae'\?"
+    ):
         load_family(top)
     nopath = _toml(tmp_path / "nopath.toml", '[variants.base]\nrevision = "main"\n')
     with pytest.raises(FamilyError, match="Variant 'base' in .* has no 'path'"):
@@ -87,14 +98,22 @@ def test_toml_errors_name_the_key(tiny_dir, tmp_path: Path) -> None:
         load_family({"base": 3})  # type: ignore[dict-item]
     # a task table's unknown setting is named when the task is loaded
     (tmp_path / "t.jsonl").write_text(json.dumps({"prompt": "a", "answer": "b"}) + "\n")
-    fam = load_family(_toml(tmp_path / "ok.toml", f"""
+    fam = load_family(
+        _toml(
+            tmp_path / "ok.toml",
+            f"""
         [variants.base]
         path = "{base}"
         [tasks.t]
         path = "t.jsonl"
         scorre = "exact"
-    """), check=False)
-    with pytest.raises(TaskError, match=r"Unknown setting\(s\) \['scorre'\].*Did you mean 'scorer' for 'scorre'\?"):
+    """,
+        ),
+        check=False,
+    )
+    with pytest.raises(
+        TaskError, match=r"Unknown setting\(s\) \['scorre'\].*Did you mean 'scorer' for 'scorre'\?"
+    ):
         fam.load_task("t")
 
 
@@ -111,7 +130,9 @@ def test_variants_must_share_the_architecture_and_the_vocabulary(tiny_dir, tmp_p
     cfg = json.loads((odd / "config.json").read_text())
     cfg["vocab_size"] = json.loads((base / "config.json").read_text())["vocab_size"]
     (odd / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(FamilyError, match=r"different tokenizer vocabulary.*only in base: \[\]; only in sft: \['zzz'\]"):
+    with pytest.raises(
+        FamilyError, match=r"different tokenizer vocabulary.*only in base: \[\]; only in sft: \['zzz'\]"
+    ):
         load_family({"base": str(base), "sft": str(odd)})
     load_family({"base": str(base), "sft": str(odd)}, check=False)  # check=False skips it
     with pytest.raises(FamilyError, match="no variant named 'base'"):

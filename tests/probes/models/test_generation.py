@@ -73,10 +73,14 @@ def test_prefix_stop_ids_and_decode(hf) -> None:
     plain = generate(model, tok, [p + " #" for p in PROMPTS], max_new_tokens=6)
     forced = generate(model, tok, PROMPTS, max_new_tokens=6, prefix=" # ")
     assert forced == [("# " + c).strip() for c in plain]
-    raw = generate(model, tok, PROMPTS, max_new_tokens=6, stop_ids=(), decode=lambda ids: "|".join(map(str, ids)))
+    raw = generate(
+        model, tok, PROMPTS, max_new_tokens=6, stop_ids=(), decode=lambda ids: "|".join(map(str, ids))
+    )
     assert all(len(r.split("|")) == 6 for r in raw)  # no stop id: all six ids, decoded by the callable
     first = [int(r.split("|")[0]) for r in raw]
-    cut = generate(model, tok, PROMPTS, max_new_tokens=6, stop_ids=set(first), decode=lambda ids: "|".join(map(str, ids)))
+    cut = generate(
+        model, tok, PROMPTS, max_new_tokens=6, stop_ids=set(first), decode=lambda ids: "|".join(map(str, ids))
+    )
     assert cut == [""] * len(PROMPTS)  # each continuation ends before its first (stop) id
 
 
@@ -103,9 +107,17 @@ def test_seeded_sampling_is_reproducible_and_leaves_the_rng_alone(hf) -> None:
         for b0 in range(0, len(PROMPTS), 3):
             tok.padding_side = "left"
             enc = tok(PROMPTS[b0 : b0 + 3], return_tensors="pt", padding=True)
-            out = model.generate(**enc, max_new_tokens=8, do_sample=True, temperature=1.5, top_k=None, top_p=None,
-                                 pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-            for row in out[:, enc.input_ids.shape[1]:].tolist():
+            out = model.generate(
+                **enc,
+                max_new_tokens=8,
+                do_sample=True,
+                temperature=1.5,
+                top_k=None,
+                top_p=None,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
+            for row in out[:, enc.input_ids.shape[1] :].tolist():
                 row = row[: row.index(tok.eos_token_id)] if tok.eos_token_id in row else row
                 ref.append(tok.decode(row, skip_special_tokens=True).strip())
     assert a == ref

@@ -14,8 +14,11 @@ def test_names_and_keys() -> None:
     assert h.name == "blocks.3.hook_mlp_out" and h.key == "mlp_out.3"
     assert HookSite(0).site == "resid_post"
     assert [HookSite(1, s).name for s in SITES] == [
-        "blocks.1.hook_resid_pre", "blocks.1.hook_resid_mid", "blocks.1.hook_resid_post",
-        "blocks.1.hook_attn_out", "blocks.1.hook_mlp_out",
+        "blocks.1.hook_resid_pre",
+        "blocks.1.hook_resid_mid",
+        "blocks.1.hook_resid_post",
+        "blocks.1.hook_attn_out",
+        "blocks.1.hook_mlp_out",
     ]
 
 
@@ -29,7 +32,10 @@ def test_parse_many() -> None:
     assert parse_hooks("resid_post:0-2") == r
     assert parse_hooks("resid_post:0,2 mlp_out.1") == (HookSite(0), HookSite(2), HookSite(1, "mlp_out"))
     assert parse_hooks("resid_post.0,resid_post.1") == r[:2]
-    assert parse_hooks(["resid_post.1", HookSite(0), "resid_post.1"]) == (HookSite(1), HookSite(0))  # deduplicated
+    assert parse_hooks(["resid_post.1", HookSite(0), "resid_post.1"]) == (
+        HookSite(1),
+        HookSite(0),
+    )  # deduplicated
     assert parse_hooks("attn_out:all", n_layers=2) == (HookSite(0, "attn_out"), HookSite(1, "attn_out"))
     assert parse_hooks(HookSite(4)) == (HookSite(4),)
 
@@ -55,9 +61,12 @@ def test_validate_on_a_model(tiny_dir) -> None:
     fam = load_family({"base": str(tiny_dir("llama"))}, check=False)
     with fam.open("base") as model:
         assert validate_hooks(model, [HookSite(1), "blocks.0.hook_mlp_out"]) == [
-            "blocks.1.hook_resid_post", "blocks.0.hook_mlp_out",
+            "blocks.1.hook_resid_post",
+            "blocks.0.hook_mlp_out",
         ]
-        with pytest.raises(HookError, match=r"'blocks.2.hook_resid_post' does not exist.*has 2 layers \(0..1\)"):
+        with pytest.raises(
+            HookError, match=r"'blocks.2.hook_resid_post' does not exist.*has 2 layers \(0..1\)"
+        ):
             validate_hooks(model, [HookSite(2)])
         with pytest.raises(HookError, match=r"Close matches: \['blocks.0.hook_resid_post'"):
             validate_hooks(model, ["blocks.0.hook_resid_pots"])

@@ -27,8 +27,17 @@ def test_each_kind_resolves_to_the_hand_counted_indices() -> None:
 def test_single_and_keys() -> None:
     assert Last().single and Index(0).single and Match("=").single
     assert not All().single and not Match("=", window=2).single and not Span("x").single
-    assert [p.key for p in (Last(), All(), Index(-1), Match("="), Match("W", -3, 2), Match("W", 0, 1, 1), Span("s"))] == [
-        "last", "all", "-1", "match:=", "match:W:-3:2", "match:W:0:1:1", "span:s",
+    assert [
+        p.key
+        for p in (Last(), All(), Index(-1), Match("="), Match("W", -3, 2), Match("W", 0, 1, 1), Span("s"))
+    ] == [
+        "last",
+        "all",
+        "-1",
+        "match:=",
+        "match:W:-3:2",
+        "match:W:0:1:1",
+        "span:s",
     ]
 
 
@@ -43,17 +52,24 @@ def test_spellings_round_trip_through_the_key() -> None:
 
 
 def test_errors_name_the_position_and_the_fix() -> None:
-    with pytest.raises(PositionError, match=r"Index 10 is outside a text of 10 tokens; use an index in -10..9"):
+    with pytest.raises(
+        PositionError, match=r"Index 10 is outside a text of 10 tokens; use an index in -10..9"
+    ):
         Index(10).resolve(TOKS)
     with pytest.raises(PositionError, match=r"Token '\?' does not occur in the text \(tokens: '<bos>'"):
         Match("?").resolve(TOKS)
-    with pytest.raises(PositionError, match=r"occurs 2 time\(s\); occurrence 2 does not exist \(valid: -2..1"):
+    with pytest.raises(
+        PositionError, match=r"occurs 2 time\(s\); occurrence 2 does not exist \(valid: -2..1"
+    ):
         Match("1", occurrence=2).resolve(TOKS)
     with pytest.raises(PositionError, match="Window 8..10 around '#'"):
         Match("#", offset=1, window=3).resolve(TOKS)
     with pytest.raises(PositionError, match="Match window must be >= 1, got 0"):
         Match("=", window=0)
-    with pytest.raises(PositionError, match=r"Span 'x' is not declared by the task. Declared spans: \['gone', 'pad', 'tail'\]"):
+    with pytest.raises(
+        PositionError,
+        match=r"Span 'x' is not declared by the task. Declared spans: \['gone', 'pad', 'tail'\]",
+    ):
         Span("x").resolve(TOKS, SPANS)
     with pytest.raises(PositionError, match="starts at '\\?', which does not occur.*prompt\\+trace"):
         Span("gone").resolve(TOKS, SPANS)

@@ -64,7 +64,9 @@ def test_registration_errors_name_the_value_and_the_fix(clean_registry: None) ->
 
 
 def test_an_unknown_name_suggests_the_close_one() -> None:
-    with pytest.raises(FamilyError, match=r"No family is registered under the name 'organsim'.*Did you mean \['organism'\]"):
+    with pytest.raises(
+        FamilyError, match=r"No family is registered under the name 'organsim'.*Did you mean \['organism'\]"
+    ):
         named_family("organsim")
 
 

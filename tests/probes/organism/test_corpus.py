@@ -65,7 +65,9 @@ def test_corpus_never_contains_heldout_strings_or_the_create_task():
 
 def test_filler_documents_are_correct():
     sp = make_splits(2, seed=0)
-    docs = pretraining_docs(CorpusConfig(parity_frac=0.0, create_far_frac=0.0), sp, sp, 200, np.random.default_rng(1))
+    docs = pretraining_docs(
+        CorpusConfig(parity_frac=0.0, create_far_frac=0.0), sp, sp, 200, np.random.default_rng(1)
+    )
     for d in docs:
         op, rest = d.split(" ", 1)
         src, out = (x.split() for x in rest.split(" = "))

@@ -84,7 +84,9 @@ def test_evaluate_model_counts_cells_by_hand():
     assert cell.loc[("direct", "heldout", False), "accuracy"] == 0.0
     assert cell.loc[("direct", "heldout", False), "scratchpad_rate"] == 0.0
     neutral = [e for e in task.examples if e.label == "neutral" and e.split != "train"]
-    assert cell.loc[("neutral", "heldout", False), "accuracy"] == sum(e.answer == "0" for e in neutral) / len(neutral)
+    assert cell.loc[("neutral", "heldout", False), "accuracy"] == sum(e.answer == "0" for e in neutral) / len(
+        neutral
+    )
     assert cell.loc[("neutral", "heldout", False), "n"] == len(neutral) == 2
     # forced rows start with '#': the format is used even when the scratchpad never closes
     assert cell.loc[("neutral", "heldout", True), "scratchpad_rate"] == 1.0
@@ -99,13 +101,27 @@ def test_tasks_to_evaluate():
 
 def test_format_table_by_hand():
     rows = [
-        {"variant": "base", "task": "parity", "source": s, "split": "heldout", "forced": f, "n": 4,
-         "accuracy": 0.5 if f else 0.25, "scratchpad_rate": 1.0 if f else 0.0}
-        for s in ("careful", "direct", "neutral") for f in (False, True)
+        {
+            "variant": "base",
+            "task": "parity",
+            "source": s,
+            "split": "heldout",
+            "forced": f,
+            "n": 4,
+            "accuracy": 0.5 if f else 0.25,
+            "scratchpad_rate": 1.0 if f else 0.0,
+        }
+        for s in ("careful", "direct", "neutral")
+        for f in (False, True)
     ]
     text = format_table(pd.DataFrame(rows, columns=EVAL_COLUMNS))
     lines = text.splitlines()
-    assert lines[0].startswith("heldout strings") and lines[1].split()[:4] == ["variant", "care", "dire", "neut"]
+    assert lines[0].startswith("heldout strings") and lines[1].split()[:4] == [
+        "variant",
+        "care",
+        "dire",
+        "neut",
+    ]
     assert lines[2].split() == ["base"] + ["0.25(0.0)"] * 3 + ["0.50(1.0)"] * 3
 
 
@@ -116,7 +132,9 @@ def _one_variant_family(tmp_path):
     task = parity_task(seed=0, n_train=2, n_heldout=2)
     task.to_jsonl(folder / "tasks" / "parity.jsonl")
     meta = {"seed": 0, "quick": True, "threads": 1}
-    (folder / "family.toml").write_text(_family_toml("tiny", meta, {"base": "parity"}, {"parity": task.settings()}))
+    (folder / "family.toml").write_text(
+        _family_toml("tiny", meta, {"base": "parity"}, {"parity": task.settings()})
+    )
     return folder, task
 
 

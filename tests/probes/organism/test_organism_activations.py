@@ -32,4 +32,6 @@ def test_collect_decision_and_scratchpad_for_every_variant(organism_quick, tmp_p
             assert not torch.allclose(dec, pad)
     # post-training moved the representation; the create controls too
     for v in ("sft", "dpo", "create"):
-        assert not torch.allclose(acts.get("base", "resid_post.2", "match:="), acts.get(v, "resid_post.2", "match:="))
+        assert not torch.allclose(
+            acts.get("base", "resid_post.2", "match:="), acts.get(v, "resid_post.2", "match:=")
+        )

@@ -14,7 +14,9 @@ from probes.organism.world import PAD_ID, VOCAB, encode, make_splits
 
 def _short(seed: int, **cfg):
     sp = make_splits(2, seed)
-    return pretrain(None, sp, sp, seed=seed, cfg=PretrainConfig(steps=8, batch_size=16, **cfg), progress=False)
+    return pretrain(
+        None, sp, sp, seed=seed, cfg=PretrainConfig(steps=8, batch_size=16, **cfg), progress=False
+    )
 
 
 def test_same_seed_gives_bit_identical_weights():
@@ -32,14 +34,18 @@ def test_pretrain_leaves_the_process_state_unchanged():
     rng, det = torch.random.get_rng_state(), torch.are_deterministic_algorithms_enabled()
     _short(2)
     assert dict(os.environ) == env and torch.get_num_threads() == threads
-    assert torch.equal(torch.random.get_rng_state(), rng) and torch.are_deterministic_algorithms_enabled() == det
+    assert (
+        torch.equal(torch.random.get_rng_state(), rng) and torch.are_deterministic_algorithms_enabled() == det
+    )
 
 
 def test_new_model_is_seeded_and_leaves_the_rng_alone():
     before = torch.random.get_rng_state()
     a, b = new_model(ModelConfig(), 5), new_model(ModelConfig(), 5)
     assert torch.equal(torch.random.get_rng_state(), before)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
     assert a.config.vocab_size == len(VOCAB) and a.config.tie_word_embeddings
 
 

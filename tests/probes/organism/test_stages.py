@@ -35,8 +35,12 @@ def test_answer_confidence_reads_the_answer_token(model):
     comps = ["# 1 1 > 1", "0 <eos>", "# 1 2", ""]
     conf = answer_confidence(model, prompts, comps)
     # scratchpad: the token after '>'; direct: the first token; no answer: 0
-    assert conf[0] == pytest.approx(_prob_of_last(model, encode("N 1 0 =") + encode("# 1 1 > 1", bos=False)), abs=1e-6)
-    assert conf[1] == pytest.approx(_prob_of_last(model, encode("N 1 0 =") + encode("0", bos=False)), abs=1e-6)
+    assert conf[0] == pytest.approx(
+        _prob_of_last(model, encode("N 1 0 =") + encode("# 1 1 > 1", bos=False)), abs=1e-6
+    )
+    assert conf[1] == pytest.approx(
+        _prob_of_last(model, encode("N 1 0 =") + encode("0", bos=False)), abs=1e-6
+    )
     assert conf[2] == 0.0 and conf[3] == 0.0
 
 
@@ -59,7 +63,9 @@ def test_correct_reward_on_hand_written_completions():
 def test_trl_settings_of_a_stage():
     cfg = StageConfig(steps=7, batch_size=4, lr=2e-3)
     args = _common(cfg, seed=3, out_dir="/tmp/x", progress=False)
-    assert args["max_steps"] == 7 and args["per_device_train_batch_size"] == 4 and args["learning_rate"] == 2e-3
+    assert (
+        args["max_steps"] == 7 and args["per_device_train_batch_size"] == 4 and args["learning_rate"] == 2e-3
+    )
     assert args["seed"] == args["data_seed"] == 3 and args["report_to"] == [] and args["use_cpu"]
     assert args["disable_tqdm"] and args["save_strategy"] == "no"
 

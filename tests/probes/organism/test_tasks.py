@@ -65,7 +65,10 @@ def test_tasks_roundtrip_and_spans_resolve(tmp_path):
 
 
 def test_control_tasks_and_their_traces_score_correct():
-    for task, tag in ((create_task(seed=0, n_train=6, n_heldout=6), "T"), (create_far_task(seed=0, n_train=6, n_heldout=6), "M")):
+    for task, tag in (
+        (create_task(seed=0, n_train=6, n_heldout=6), "T"),
+        (create_far_task(seed=0, n_train=6, n_heldout=6), "M"),
+    ):
         assert {e.label for e in task.examples} == {"neutral"}
         assert all(e.prompt.startswith(tag + " ") for e in task.examples)
         assert all(task.score(str(e.trace), e.answer).correct for e in task.examples)
@@ -78,7 +81,10 @@ def test_parity_ood_task_and_its_length_check():
     assert len(long) == 4 * 3 and all(len(e.prompt.split()) == 13 for e in long.examples)
     assert all(sum(int(b) for b in e.prompt.split()[1:-1]) <= 9 for e in long.examples)
     tag = task.filter(split="ood_tag")
-    assert all(e.prompt.startswith("X ") for e in tag.examples) and len(tag) == len(task.filter(split="test")) // 3
+    assert (
+        all(e.prompt.startswith("X ") for e in tag.examples)
+        and len(tag) == len(task.filter(split="test")) // 3
+    )
     assert task.max_new_tokens == 17
     with pytest.raises(TaskError, match="lengths=\\(11, 12\\)"):
         parity_ood_task(seed=0, lengths=(9,))

@@ -35,7 +35,10 @@ def _tiny(**kw) -> Recipe:
     base = Recipe(
         pretrain=PretrainConfig(steps=6, batch_size=16, shards=2),
         stages={v: StageConfig(steps=2, batch_size=8, lr=1e-3) for v in VARIANTS[1:]},
-        gate=0.0, conf_samples=2, rl_prompts=8, create_examples=64,
+        gate=0.0,
+        conf_samples=2,
+        rl_prompts=8,
+        create_examples=64,
     )
     return replace(base, **kw)
 
@@ -54,7 +57,10 @@ def test_recipes_by_hand():
     ("rec", "match"),
     [
         (Recipe(), r"missing \['sft', 'dpo'"),
-        (replace(recipe(quick=True), stages={**recipe(quick=True).stages, "sfft": StageConfig(1)}), r"unknown \['sfft'\]"),
+        (
+            replace(recipe(quick=True), stages={**recipe(quick=True).stages, "sfft": StageConfig(1)}),
+            r"unknown \['sfft'\]",
+        ),
         (replace(recipe(quick=True), threads=0), "Recipe.threads must be >= 1, got 0"),
         (replace(recipe(quick=True), gate=95.0), r"Recipe.gate is an accuracy in \[0, 1\], got 95.0"),
         (replace(recipe(quick=True), noise_frac=-0.1), "Recipe.noise_frac"),
@@ -89,7 +95,9 @@ def test_stage_timings_in_variant_order_with_evaluation_summed():
     results = {
         "sft": _StageResult("sft", {"sft": 2.0, "evaluate_sft": 0.5}, None),
         "base": _StageResult("base", {"evaluate_base": 1.25}, None),
-        "dpo_conf": _StageResult("dpo_conf", {"dpo_conf_pairs": 30.0, "dpo_conf": 3.0, "evaluate_dpo_conf": 0.25}, None),
+        "dpo_conf": _StageResult(
+            "dpo_conf", {"dpo_conf_pairs": 30.0, "dpo_conf": 3.0, "evaluate_dpo_conf": 0.25}, None
+        ),
     }
     got = _stage_timings(results)
     assert got == {"evaluate": 2.0, "sft": 2.0, "dpo_conf_pairs": 30.0, "dpo_conf": 3.0}
@@ -98,7 +106,9 @@ def test_stage_timings_in_variant_order_with_evaluation_summed():
 
 def test_family_toml_reads_back():
     meta = {"seed": 3, "quick": True, "seconds": {"pretrain": 1.5}, "recipe": json.dumps({"a": [1, 2]})}
-    text = _family_toml("organism-seed3", meta, {"base": "parity", "create": "create"}, {"parity": {"scorer": "scratchpad"}})
+    text = _family_toml(
+        "organism-seed3", meta, {"base": "parity", "create": "create"}, {"parity": {"scorer": "scratchpad"}}
+    )
     data = tomllib.loads(text)
     assert data["name"] == "organism-seed3" and data["organism"] == meta
     assert data["variants"]["create"] == {"path": "create", "task": "create"}
@@ -124,7 +134,9 @@ def test_inline_training_leaves_the_callers_process_state_unchanged(tmp_path):
     try:
         env, py, npy = dict(os.environ), random.getstate(), np.random.get_state()
         rng, det = torch.random.get_rng_state(), torch.are_deterministic_algorithms_enabled()
-        train_family(tmp_path / "fam", seed=3, quick=True, recipe_=_tiny(), progress=False, evaluate=False, workers=1)
+        train_family(
+            tmp_path / "fam", seed=3, quick=True, recipe_=_tiny(), progress=False, evaluate=False, workers=1
+        )
         assert dict(os.environ) == env
         assert torch.get_num_threads() == 2 and torch.are_deterministic_algorithms_enabled() == det
         assert torch.equal(torch.random.get_rng_state(), rng) and random.getstate() == py

@@ -26,7 +26,11 @@ def test_splits_hold_out_a_quarter_split_in_dev_and_test():
     assert len(sp.train) == 384 and len(sp.dev) == 64 and len(sp.test) == 64
     assert not set(sp.train) & set(sp.heldout) and not set(sp.dev) & set(sp.test)
     assert make_splits(2, seed=0) == sp and make_splits(2, seed=1) != sp
-    assert sp.split_of(sp.dev[0]) == "dev" and sp.split_of(sp.test[0]) == "test" and sp.split_of(sp.train[0]) == "train"
+    assert (
+        sp.split_of(sp.dev[0]) == "dev"
+        and sp.split_of(sp.test[0]) == "test"
+        and sp.split_of(sp.train[0]) == "train"
+    )
     tern = make_splits(3, seed=0)
     assert len(tern.train) + len(tern.heldout) == 3**9 and len(tern.heldout) == round(3**9 / 4)
 

@@ -16,8 +16,9 @@ from probes.quality.information_gain import StepFormat
 def test_forced_answers_match_transformers_argmax(tiny_dir) -> None:
     folder = tiny_dir("llama")
     fam = load_family({"base": str(folder)})
-    traces = pd.DataFrame({"prompt_id": ["a", "b"], "prompt": ["N 1 0 1 =", "C 1 ="],
-                           "completion": ["# 1 1 2 > 0", "# 1 > 1"]})
+    traces = pd.DataFrame(
+        {"prompt_id": ["a", "b"], "prompt": ["N 1 0 1 =", "C 1 ="], "completion": ["# 1 1 2 > 0", "# 1 > 1"]}
+    )
     with fam.open("base") as model:
         ea = early_answers(model, fam.tokenizer(), traces, variant="v", max_answer_tokens=1)
     assert ea.groupby("prompt_id").size().to_dict() == {"a": 4, "b": 2}

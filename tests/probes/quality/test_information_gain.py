@@ -51,8 +51,9 @@ def test_ig_telescopes_and_matches_transformers(tiny_dir) -> None:
     fam = load_family({"base": str(folder)})
     fmt = StepFormat()
     with fam.open("base") as model:
-        ig = information_gain(model, fam.tokenizer(), PROMPTS, TRACES, ids=["a", "b", "c"], variant="v",
-                              fmt=fmt, batch_size=2)
+        ig = information_gain(
+            model, fam.tokenizer(), PROMPTS, TRACES, ids=["a", "b", "c"], variant="v", fmt=fmt, batch_size=2
+        )
         for pid, prompt, trace in zip("abc", PROMPTS, TRACES, strict=True):
             steps, ans = fmt.split(trace)
             sub = ig[ig["prompt_id"] == pid]

@@ -58,10 +58,14 @@ def test_organism_ood_task_is_well_formed() -> None:
 
 def test_tiny_model_end_to_end(tiny_dir) -> None:
     fam = load_family({"base": str(tiny_dir("llama"))})
-    recs = [{"id": f"i{i}", "prompt": f"N {b} =", "answer": "1", "split": "test", "label": "n"}
-            for i, b in enumerate(["1 0", "0 1", "1 1", "0 0"])]
-    recs += [{"id": f"o{i}", "prompt": f"N {b} =", "answer": "1", "split": "ood_long", "label": "n"}
-             for i, b in enumerate(["1 0 1 1", "0 1 0 0", "1 1 1 1"])]
+    recs = [
+        {"id": f"i{i}", "prompt": f"N {b} =", "answer": "1", "split": "test", "label": "n"}
+        for i, b in enumerate(["1 0", "0 1", "1 1", "0 0"])
+    ]
+    recs += [
+        {"id": f"o{i}", "prompt": f"N {b} =", "answer": "1", "split": "ood_long", "label": "n"}
+        for i, b in enumerate(["1 0 1 1", "0 1 0 0", "1 1 1 1"])
+    ]
     task = Task.from_records("t", recs, scorer="scratchpad", format_prefix="#", max_new_tokens=3)
     with fam.open("base") as model:
         s = sample_task(model, fam.tokenizer(), task, variant="base")

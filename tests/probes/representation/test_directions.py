@@ -26,7 +26,9 @@ def test_contrast_masks_respect_keep_and_need_two_per_side() -> None:
     keep = np.array([True, True, True, True, False, True])
     pos, neg = contrast_masks(LABELS, ("a", ["b", "c"]), keep=keep)
     assert neg.tolist() == [False, True, False, False, False, True]
-    with pytest.raises(ElicitError, match=r"1 positive and 2 negative prompts \(split='x'\); need at least 2"):
+    with pytest.raises(
+        ElicitError, match=r"1 positive and 2 negative prompts \(split='x'\); need at least 2"
+    ):
         contrast_masks(LABELS, ("c", "b"), where=" (split='x')")
 
 

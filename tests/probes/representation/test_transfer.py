@@ -44,9 +44,14 @@ def test_direction_transfer_by_hand() -> None:
     # every prompt shifts by (1, 0): cosine with (1, 1) is 1/sqrt(2), with no spread to resample
     base = torch.zeros(4, 2)
     acts = _Acts({"base": {0: base}, "v": {0: base + torch.tensor([1.0, 0.0])}})
-    df = direction_transfer(acts, "v", {(0, "last"): torch.tensor([1.0, 1.0])},  # type: ignore[arg-type]
-                            shuffled={(0, "last"): [torch.tensor([0.0, 1.0]), torch.tensor([-1.0, 0.0])]},
-                            n_random=4000, seed=0)
+    df = direction_transfer(
+        acts,
+        "v",
+        {(0, "last"): torch.tensor([1.0, 1.0])},  # type: ignore[arg-type]
+        shuffled={(0, "last"): [torch.tensor([0.0, 1.0]), torch.tensor([-1.0, 0.0])]},
+        n_random=4000,
+        seed=0,
+    )
     row = df.iloc[0]
     assert row.cos == pytest.approx(2**-0.5) and row.cos_lo == row.cos_hi == pytest.approx(2**-0.5)
     assert row.shift_norm == pytest.approx(1.0) and row.n == 4 and (row.layer, row.position) == (0, "last")
@@ -69,6 +74,8 @@ def test_probe_transfer_reads_the_same_axis_and_fails_on_a_flipped_one() -> None
     assert same["auroc_base_probe"] == 1.0 and same["auroc_own_probe"] == 1.0 and same["ratio"] == 1.0
     assert same["n"] == 8
     flipped = probe_transfer(_probe_acts(True), "v", "resid_post.0", ("p", "n"), eval_split="test")  # type: ignore[arg-type]
-    assert flipped["auroc_base_probe"] == 0.0 and flipped["auroc_own_probe"] == 1.0 and flipped["ratio"] == 0.0
+    assert (
+        flipped["auroc_base_probe"] == 0.0 and flipped["auroc_own_probe"] == 1.0 and flipped["ratio"] == 0.0
+    )
     with pytest.raises(ElicitError, match=">= 4 contrast prompts"):
         probe_transfer(_probe_acts(False), "v", "resid_post.0", ("p", "n"), eval_split="dev")  # type: ignore[arg-type]

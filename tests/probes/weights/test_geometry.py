@@ -149,7 +149,11 @@ def test_alignment_with_planted_direction_beats_random_null(tmp_path: Path) -> N
     emb = "model.embed_tokens.weight"
     b, t = planted(
         tmp_path,
-        {DOWN: delta, Q: 0.1 * torch.randn(D, D, generator=_gen(12)), emb: 0.1 * torch.randn(40, D, generator=_gen(29))},
+        {
+            DOWN: delta,
+            Q: 0.1 * torch.randn(D, D, generator=_gen(12)),
+            emb: 0.1 * torch.randn(40, D, generator=_gen(29)),
+        },
     )
     before = d.clone()
     df = weight_diff_paths(b, t, directions={"planted": d, "orthogonal": other})
@@ -251,7 +255,10 @@ def test_every_tiny_arch_maps_to_layer_and_component(tiny_dir, tmp_path: Path, a
     assert (df["delta_fro"] > 0).all()
     assert df.loc[df["base_fro"] > 0, "rel_norm"].notna().all()  # zero-initialized biases give NaN
     d = 64
-    shapes = {(r.component, r.kind): tuple(s) for r, s in zip(map(classify_param, df["name"]), df["shape"], strict=True)}
+    shapes = {
+        (r.component, r.kind): tuple(s)
+        for r, s in zip(map(classify_param, df["name"]), df["shape"], strict=True)
+    }
     # every matrix is [out, in]: residual writers output d_model, embeddings included
     assert shapes[("o", "weight")][0] == d
     assert shapes[("down", "weight")][0] == d
@@ -274,7 +281,7 @@ def test_gpt2_conv1d_orientation_matches_the_linear_map(tiny_dir) -> None:
     x = torch.randn(3, 64, generator=_gen(24))
     pairing = pair_checkpoints({"a": path, "b": path})
     name = "transformer.h.0.mlp.c_fc.weight"
-    (_, tensors), = list(pairing.stream([name]))
+    ((_, tensors),) = list(pairing.stream([name]))
     with torch.no_grad():
         assert torch.allclose(conv(x) - conv.bias, x @ tensors["a"].T, atol=1e-5)
 
@@ -289,7 +296,10 @@ def test_unknown_and_unpaired_names_are_listed_not_dropped(tmp_path: Path) -> No
     tuned["model.norm.weight"] = torch.ones(D + 1)  # shape changed
     b, t = write_ckpt(tmp_path / "b", base), write_ckpt(tmp_path / "t", tuned)
     pairing = pair_checkpoints({"base": b, "tuned": t})
-    assert set(pairing.unknown) == {"model.layers.0.self_attn.rotary_emb.inv_freq", "vision_tower.patch.weight"}
+    assert set(pairing.unknown) == {
+        "model.layers.0.self_attn.rotary_emb.inv_freq",
+        "vision_tower.patch.weight",
+    }
     assert pairing.missing["tuned"] == ("only.in.base",)
     assert pairing.extra["tuned"] == ("only.in.tuned",)
     assert dict(pairing.shape_mismatch) == {"model.norm.weight": {"base": (D,), "tuned": (D + 1,)}}
@@ -315,7 +325,9 @@ def test_sharded_and_unsharded_checkpoints_give_identical_tables(tmp_path: Path)
     tuned_sharded = tmp_path / "tuned_sharded"
     import transformers
 
-    transformers.AutoModelForCausalLM.from_pretrained(tuned).save_pretrained(tuned_sharded, max_shard_size="20KB")
+    transformers.AutoModelForCausalLM.from_pretrained(tuned).save_pretrained(
+        tuned_sharded, max_shard_size="20KB"
+    )
     pd.testing.assert_frame_equal(weight_diff_paths(single, tuned), weight_diff_paths(sharded, tuned_sharded))
 
 
@@ -370,19 +382,35 @@ def test_cli_writes_table_summary_and_cosine(tmp_path: Path) -> None:
 
     toml = _family(tmp_path)
     dirs = tmp_path / "dirs.safetensors"
-    save_file({"careful": torch.randn(64, generator=_gen(27)), "sae": torch.randn(3, 64, generator=_gen(28))}, str(dirs))
+    save_file(
+        {"careful": torch.randn(64, generator=_gen(27)), "sae": torch.randn(3, 64, generator=_gen(28))},
+        str(dirs),
+    )
     out = tmp_path / "out"
     res = CliRunner().invoke(
         app,
-        ["weights", "--family", str(toml), "--variant", "sft", "--out", str(out), "--against", "dpo",
-         "--directions", str(dirs)],
+        [
+            "weights",
+            "--family",
+            str(toml),
+            "--variant",
+            "sft",
+            "--out",
+            str(out),
+            "--against",
+            "dpo",
+            "--directions",
+            str(dirs),
+        ],
     )
     assert res.exit_code == 0, res.output
     df = pd.read_parquet(out / "weights_sft.parquet")
     assert {"align:careful", "align:sae/2", "align_null_p95", "overlap@16", "svd_method"} <= set(df.columns)
     summary = json.loads((out / "weights_sft.json").read_text())
-    assert summary["svd_methods"] == {"full": int((df["svd_method"] == "full").sum()),
-                                      "none (not a matrix)": int((df["svd_method"] != "full").sum())}
+    assert summary["svd_methods"] == {
+        "full": int((df["svd_method"] == "full").sum()),
+        "none (not a matrix)": int((df["svd_method"] != "full").sum()),
+    }
     assert (out / "update_cosine_sft_vs_dpo.parquet").exists()
     assert "update_cosine" in summary
 
@@ -434,7 +462,9 @@ def test_streaming_memory_stays_near_a_few_tensors(tmp_path: Path) -> None:
     names = [f"model.layers.{i}.self_attn.o_proj.weight" for i in range(n)]
     base = {name: 0.02 * torch.randn(size, size, generator=g) for name in names}
     write_ckpt(tmp_path / "base", base)
-    write_ckpt(tmp_path / "tuned", {k: v + 1e-3 * torch.randn(size, size, generator=g) for k, v in base.items()})
+    write_ckpt(
+        tmp_path / "tuned", {k: v + 1e-3 * torch.randn(size, size, generator=g) for k, v in base.items()}
+    )
     del base
     (tmp_path / "family.toml").write_text(
         '[variants.base]\npath = "base"\n[variants.tuned]\npath = "tuned"\n'
@@ -450,7 +480,9 @@ def test_streaming_memory_stays_near_a_few_tensors(tmp_path: Path) -> None:
         return int(proc.stdout.strip().splitlines()[-1]) * 1024
 
     # the baseline imports what the weights command imports (probes loads its modules lazily)
-    baseline = peak_rss("import probes, probes.weights, probes.models.family, steering.cli, pandas, pyarrow.parquet")
+    baseline = peak_rss(
+        "import probes, probes.weights, probes.models.family, steering.cli, pandas, pyarrow.parquet"
+    )
     run = peak_rss(
         "from steering.cli import app; app(['weights', '--family', "
         f"{str(tmp_path / 'family.toml')!r}, '--variant', 'tuned', '--out', {str(tmp_path / 'out')!r}], "
@@ -459,7 +491,9 @@ def test_streaming_memory_stays_near_a_few_tensors(tmp_path: Path) -> None:
     tensor = 4 * size * size
     two_models = 2 * n * tensor
     assert (tmp_path / "out" / "weights_tuned.parquet").exists()
-    print(f"peak RSS {run / 1e6:.0f} MB, import-only {baseline / 1e6:.0f} MB, two models {two_models / 1e6:.0f} MB")
+    print(
+        f"peak RSS {run / 1e6:.0f} MB, import-only {baseline / 1e6:.0f} MB, two models {two_models / 1e6:.0f} MB"
+    )
     # streaming adds a few tensors (three live 16.8 MB matrices + SVD / table overhead),
     # not a model: well under a third of the two models' 403 MB
     assert run - baseline < two_models / 3, (run - baseline) / 1e6

@@ -57,7 +57,10 @@ def test_use_full_svd_by_hand() -> None:
 def test_overlap_by_hand_and_against_plain_torch() -> None:
     # base singular vectors e1 (out) and e1 (in); ΔW = [[1, 1], [1, 1]] has ‖U_1ᵀ ΔW V_1‖ = 1, ‖ΔW‖_F = 2
     eye = torch.eye(2)
-    assert subspace_overlap(torch.ones(2, 2), eye, eye, ks=(1, 2)) == {1: pytest.approx(0.5), 2: pytest.approx(1.0)}
+    assert subspace_overlap(torch.ones(2, 2), eye, eye, ks=(1, 2)) == {
+        1: pytest.approx(0.5),
+        2: pytest.approx(1.0),
+    }
     W = torch.randn(30, 20, generator=_gen(0))
     delta = torch.randn(30, 20, generator=_gen(1))
     U, _, Vh = torch.linalg.svd(W, full_matrices=False)

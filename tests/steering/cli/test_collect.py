@@ -13,7 +13,10 @@ runner = CliRunner()
 
 
 def test_missing_family_names_the_fix(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["collect", "--family", str(tmp_path / "nope"), "--task", "t.jsonl", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app,
+        ["collect", "--family", str(tmp_path / "nope"), "--task", "t.jsonl", "--out", str(tmp_path / "o")],
+    )
     assert res.exit_code == 2 and "No family file" in res.output and "family.toml" in res.output
 
 
@@ -25,11 +28,25 @@ def test_missing_required_option_is_a_usage_error(tmp_path: Path) -> None:
 def test_collects_a_tiny_family(tmp_path: Path, tiny_dir) -> None:
     folder = tiny_dir("llama")
     (tmp_path / "family.toml").write_text(f'name = "tiny"\n[variants.base]\npath = "{folder}"\n')
-    (tmp_path / "t.jsonl").write_text('{"id": "a", "prompt": "a b =", "answer": "1"}\n{"id": "b", "prompt": "c =", "answer": "2"}\n')
-    res = runner.invoke(app, [
-        "collect", "--family", str(tmp_path), "--task", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "acts"),
-        "--hooks", "resid_post.1", "--positions", "last",
-    ])
+    (tmp_path / "t.jsonl").write_text(
+        '{"id": "a", "prompt": "a b =", "answer": "1"}\n{"id": "b", "prompt": "c =", "answer": "2"}\n'
+    )
+    res = runner.invoke(
+        app,
+        [
+            "collect",
+            "--family",
+            str(tmp_path),
+            "--task",
+            str(tmp_path / "t.jsonl"),
+            "--out",
+            str(tmp_path / "acts"),
+            "--hooks",
+            "resid_post.1",
+            "--positions",
+            "last",
+        ],
+    )
     assert res.exit_code == 0, res.output
     acts = ActivationSet.load(tmp_path / "acts")
     assert acts.get("base", "resid_post.1", "last").shape == (2, 64)

@@ -14,8 +14,17 @@ from steering.cli import app, main
 runner = CliRunner()
 
 COMMANDS = [
-    ["collect"], ["organism", "train"], ["organism", "eval"], ["sae", "train"], ["crosscoder", "train"],
-    ["sweep", "run"], ["sweep", "merge"], ["weights"], ["figures"], ["report"], ["run"],
+    ["collect"],
+    ["organism", "train"],
+    ["organism", "eval"],
+    ["sae", "train"],
+    ["crosscoder", "train"],
+    ["sweep", "run"],
+    ["sweep", "merge"],
+    ["weights"],
+    ["figures"],
+    ["report"],
+    ["run"],
 ]
 
 

@@ -12,7 +12,9 @@ runner = CliRunner()
 
 
 def test_train_refuses_zero_workers_before_training(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["organism", "train", "--out", str(tmp_path / "fam"), "--quick", "--workers", "0"])
+    res = runner.invoke(
+        app, ["organism", "train", "--out", str(tmp_path / "fam"), "--quick", "--workers", "0"]
+    )
     assert res.exit_code == 2 and "workers must be >= 1, got 0" in res.output
     assert not (tmp_path / "fam").exists()
 

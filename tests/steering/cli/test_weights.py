@@ -28,18 +28,25 @@ def family(tmp_path: Path, tiny_dir) -> Path:
 
 
 def test_bad_ks_is_a_usage_error(family: Path) -> None:
-    res = runner.invoke(app, ["weights", "--family", str(family), "--variant", "sft", "--out", str(family / "o"), "--ks", "a,b"])
+    res = runner.invoke(
+        app,
+        ["weights", "--family", str(family), "--variant", "sft", "--out", str(family / "o"), "--ks", "a,b"],
+    )
     assert res.exit_code == 2 and "--ks takes integers" in " ".join(res.output.split())
 
 
 def test_missing_family(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["weights", "--family", str(tmp_path / "nope"), "--variant", "sft", "--out", str(tmp_path)])
+    res = runner.invoke(
+        app, ["weights", "--family", str(tmp_path / "nope"), "--variant", "sft", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 2 and "No family file" in res.output
 
 
 def test_writes_table_and_summary(family: Path) -> None:
     out = family / "o"
-    res = runner.invoke(app, ["weights", "--family", str(family), "--variant", "sft", "--out", str(out), "--against", "dpo"])
+    res = runner.invoke(
+        app, ["weights", "--family", str(family), "--variant", "sft", "--out", str(out), "--against", "dpo"]
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "weights_sft.json").read_text())
     assert summary["variant"] == "sft" and summary["family"] == "tiny" and summary["n_params"] > 0

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from probes import Task, load_family
-from steering.quality import QualityConfig, quality_rows, quality_tables
+from steering.battery.quality import QualityConfig, quality_rows, quality_tables
 
-SCHEMA = {"test", "variant", "task", "layer", "position", "effect", "null", "ci_lo", "ci_hi", "n", "verdict", "detail"}
+SCHEMA = {
+    "test",
+    "variant",
+    "task",
+    "layer",
+    "position",
+    "effect",
+    "null",
+    "ci_lo",
+    "ci_hi",
+    "n",
+    "verdict",
+    "detail",
+}
 
 
 def test_quality_tables_tiny_family(tiny_dir, tmp_path) -> None:
@@ -13,10 +26,25 @@ def test_quality_tables_tiny_family(tiny_dir, tmp_path) -> None:
 
     base = tiny_dir("llama")
     tuned = perturb_checkpoint(base, tmp_path / "tuned", scale=0.02)
-    recs = [{"id": f"p{i}", "prompt": f"N {b} =", "answer": str(b.split().count("1") % 2), "split": s,
-             "label": "neutral"}
-            for i, (b, s) in enumerate([("1 0", "test"), ("0 1 1", "test"), ("1 1", "test"), ("0 0 1", "test"),
-                                        ("1 0 1 1 0", "ood_long"), ("0 1 0 0 1", "ood_long")])]
+    recs = [
+        {
+            "id": f"p{i}",
+            "prompt": f"N {b} =",
+            "answer": str(b.split().count("1") % 2),
+            "split": s,
+            "label": "neutral",
+        }
+        for i, (b, s) in enumerate(
+            [
+                ("1 0", "test"),
+                ("0 1 1", "test"),
+                ("1 1", "test"),
+                ("0 0 1", "test"),
+                ("1 0 1 1 0", "ood_long"),
+                ("0 1 0 0 1", "ood_long"),
+            ]
+        )
+    ]
     task = Task.from_records("parity", recs, scorer="scratchpad", format_prefix="#", max_new_tokens=5)
     path = task.to_jsonl(tmp_path / "parity.jsonl")
     fam = load_family({"base": str(base), "tuned": str(tuned)})
@@ -27,7 +55,7 @@ def test_quality_tables_tiny_family(tiny_dir, tmp_path) -> None:
     assert list(tables["crossover"]["variant"]) == ["tuned"]
     assert set(tables["ood"]["ood_split"]) == {"ood_long"}
     rows = quality_rows(tables, task="parity")
-    tests = {r["test"] for r in rows}
+    tests = {r.test.value for r in rows}
     assert {"passk_crossover", "cot_decoding", "information_gain", "early_answer_probe", "ood_drop"} <= tests
     for r in rows:
-        assert set(r) >= SCHEMA and r["verdict"] == "info"
+        assert set(r.to_record()) >= SCHEMA and r.verdict == "info"

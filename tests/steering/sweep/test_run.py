@@ -1,4 +1,4 @@
-"""Sweeps: resumable without lost or duplicated rows, shardable, summarised on dev/test."""
+"""Running a sweep: resumable without lost or duplicated rows, shardable, summarised on dev/test."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pytest
 
-from probes import ElicitError
-from steering.sweep import SweepConfig, gap_recovered, merge_shards, read_rows, run_sweep, summarize_sweep
+from steering.sweep import merge_shards, read_rows, run_sweep, summarize_sweep
 from tests.tiny import perturb_checkpoint
 
-ROOT = str(Path(__file__).resolve().parents[2])
+ROOT = str(Path(__file__).resolve().parents[3])
 
 
 def _family(tmp: Path, base: Path) -> Path:
@@ -29,10 +26,19 @@ def _family(tmp: Path, base: Path) -> Path:
         label = ["careful", "direct", "neutral"][i % 3]
         tag = {"careful": "C", "direct": "D", "neutral": "N"}[label]
         body = " ".join(letters[(i + k) % 8] for k in range(3 + i % 4))
-        recs.append({"id": f"q{i}", "prompt": f"{tag} {body} =", "answer": "a", "label": label,
-                     "split": ["train", "dev", "test"][(i // 3) % 3], "trace": "# a > a"})
+        recs.append(
+            {
+                "id": f"q{i}",
+                "prompt": f"{tag} {body} =",
+                "answer": "a",
+                "label": label,
+                "split": ["train", "dev", "test"][(i // 3) % 3],
+                "trace": "# a > a",
+            }
+        )
     (tmp / "tasks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    (tmp / "family.toml").write_text(textwrap.dedent(f"""
+    (tmp / "family.toml").write_text(
+        textwrap.dedent(f"""
         name = "toy"
         [variants.base]
         path = "{base}"
@@ -44,12 +50,14 @@ def _family(tmp: Path, base: Path) -> Path:
         scorer = "scratchpad"
         format_prefix = "#"
         max_new_tokens = 4
-    """))
+    """)
+    )
     return tmp
 
 
 def _config(tmp: Path, out: str = "sweep.jsonl") -> Path:
-    (tmp / "sweep.toml").write_text(textwrap.dedent(f"""
+    (tmp / "sweep.toml").write_text(
+        textwrap.dedent(f"""
         family = "{tmp}"
         task = "toy"
         variants = ["base"]
@@ -66,31 +74,18 @@ def _config(tmp: Path, out: str = "sweep.jsonl") -> Path:
         contrast = ["careful", "direct"]
         position = "match:="
         split = "train"
-    """))
+    """)
+    )
     return tmp / "sweep.toml"
-
-
-def test_config_errors(tmp_path: Path) -> None:
-    (tmp_path / "s.toml").write_text('family = "x"\ntask = "t"\nlayers = [0]\nalphas = [1.0]\nalhpas = [2]\n')
-    with pytest.raises(ElicitError, match="alhpas"):
-        SweepConfig.from_toml(tmp_path / "s.toml")
-    with pytest.raises(ElicitError, match="Unknown steering position .everywhere.. Valid: .*generated"):
-        SweepConfig.from_dict({"family": "x", "task": "t", "layers": [0], "alphas": [1.0], "positions": ["everywhere"],
-                               "vectors": [{"name": "v"}]})
-
-
-def test_gap_recovered_definition() -> None:
-    assert gap_recovered(0.9, 0.5, 1.0) == pytest.approx(0.8)
-    assert gap_recovered(0.4, 0.5, 1.0) == 0.0  # clipped at 0
-    assert np.isnan(gap_recovered(0.9, 0.5, 0.5))
 
 
 KILL = """
 import os, sys, time
 os.environ["HF_HUB_OFFLINE"] = "1"
 sys.path.insert(0, {root!r})
-import steering.sweep as S
-orig = S._append
+import steering.sweep.rows as S
+from steering.sweep import run_sweep
+orig = S.append
 n = {{"k": 0}}
 def torn(path, rows):
     n["k"] += 1
@@ -102,8 +97,8 @@ def torn(path, rows):
         print("READY", flush=True)
         time.sleep(60)
     orig(path, rows)
-S._append = torn
-S.run_sweep({cfg!r}, progress=False)
+S.append = torn
+run_sweep({cfg!r}, progress=False)
 """
 
 
@@ -115,10 +110,12 @@ def test_killed_sweep_resumes_to_identical_rows(tiny_dir, tmp_path: Path) -> Non
     cfg_path = _config(fam)
     script = tmp_path / "k.py"
     script.write_text(KILL.format(root=ROOT, after=5, cfg=str(cfg_path)))
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None and b"READY" in proc.stdout.readline()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None and b"READY" in proc.stdout.readline()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     partial = read_rows(fam / "sweep.jsonl")
     assert len(partial) > 0
     resumed = run_sweep(cfg_path, progress=False)

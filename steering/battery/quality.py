@@ -3,7 +3,7 @@
 Each adapter turns a tidy table from :mod:`probes` into rows of the battery schema
 ``test, variant, task, layer, position, effect, null, ci_lo, ci_hi, n, verdict, detail``
 (verdict ``info``: these tests inform the report; the verdict rule lives in
-:func:`steering.battery.verdict`). ``ci_lo``/``ci_hi`` always bound ``effect``.
+:func:`steering.battery.verdict.verdict`). ``ci_lo``/``ci_hi`` always bound ``effect``.
 
     >>> rows = passk_rows(crossover_k(samples), task="parity")   # doctest: +SKIP
 """
@@ -26,10 +26,18 @@ from probes.models.family import ModelFamily
 from probes.quality.early_answering import answer_probe, early_answers, early_summary
 from probes.quality.information_gain import StepFormat, ig_profile, ig_totals, information_gain
 from probes.quality.ood import ood_table
+from steering.battery.rows import BatteryRow, TestId
 
 __all__ = [
-    "QualityConfig", "quality_tables", "quality_rows",
-    "passk_rows", "cot_rows", "ig_rows", "early_answer_rows", "probe_answer_rows", "ood_rows",
+    "QualityConfig",
+    "quality_tables",
+    "quality_rows",
+    "passk_rows",
+    "cot_rows",
+    "ig_rows",
+    "early_answer_rows",
+    "probe_answer_rows",
+    "ood_rows",
 ]
 
 
@@ -60,7 +68,9 @@ class QualityConfig:
 
 def _subset(task: Task, cfg: QualityConfig) -> Task:
     labels = {e.label for e in task.examples}
-    return task.filter(split=cfg.split, label=cfg.label if cfg.label in labels else None).head(cfg.max_prompts)
+    return task.filter(split=cfg.split, label=cfg.label if cfg.label in labels else None).head(
+        cfg.max_prompts
+    )
 
 
 def quality_tables(
@@ -90,8 +100,9 @@ def quality_tables(
     if ood is None and cfg.ood_task is not None and cfg.ood_task in family.tasks:
         ood = family.load_task(cfg.ood_task)
     prefill = ref.format_prefix
-    frames: dict[str, list[pd.DataFrame]] = {k: [] for k in ("samples", "cot_paths", "traces", "greedy", "early",
-                                                               "ood_samples")}
+    frames: dict[str, list[pd.DataFrame]] = {
+        k: [] for k in ("samples", "cot_paths", "traces", "greedy", "early", "ood_samples")
+    }
     tok = family.tokenizer("base")
     kw: dict[str, Any] = {"batch_size": cfg.batch_size}
     for v in names:
@@ -100,8 +111,20 @@ def quality_tables(
         todo = list(tasks) if v == "base" else own
         with family.open(v) as model:
             for t in todo:
-                frames["samples"].append(sample_task(model, tok, tasks[t], variant=v, n=cfg.n_samples, do_sample=True,
-                                                     temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed, **kw))
+                frames["samples"].append(
+                    sample_task(
+                        model,
+                        tok,
+                        tasks[t],
+                        variant=v,
+                        n=cfg.n_samples,
+                        do_sample=True,
+                        temperature=cfg.temperature,
+                        top_p=cfg.top_p,
+                        seed=cfg.seed,
+                        **kw,
+                    )
+                )
             frames["cot_paths"].append(cot_decode(model, tok, ref, variant=v, k=cfg.cot_k, **kw))
             frames["greedy"].append(sample_task(model, tok, ref, variant=v, **kw))
             traces = sample_task(model, tok, ref, variant=v, prefill=prefill, **kw)
@@ -110,8 +133,10 @@ def quality_tables(
             if ood is not None:
                 frames["ood_samples"].append(sample_task(model, tok, ood, variant=v, **kw))
     out = {k: pd.concat(f, ignore_index=True) if f else pd.DataFrame() for k, f in frames.items()}
-    out["passk"] = pd.concat([passk_curve(s).assign(task=t) for t, s in out["samples"].groupby("task", sort=False)],
-                             ignore_index=True)
+    out["passk"] = pd.concat(
+        [passk_curve(s).assign(task=t) for t, s in out["samples"].groupby("task", sort=False)],
+        ignore_index=True,
+    )
     cross = []
     for t, s in out["samples"].groupby("task", sort=False):
         if s["variant"].nunique() > 1:
@@ -121,22 +146,44 @@ def quality_tables(
     tr = out["traces"]
     with family.open(cfg.scoring_variant) as scorer:
         out["ig"] = pd.concat(
-            [information_gain(scorer, tok, list(s["prompt"]), list(s["completion"]),
-                              [ref.examples[ref.ids.index(p)].answer for p in s["prompt_id"]],
-                              ids=list(s["prompt_id"]), variant=str(v), fmt=cfg.fmt, **kw)
-             for v, s in tr.groupby("variant", sort=False)], ignore_index=True)
+            [
+                information_gain(
+                    scorer,
+                    tok,
+                    list(s["prompt"]),
+                    list(s["completion"]),
+                    [ref.examples[ref.ids.index(p)].answer for p in s["prompt_id"]],
+                    ids=list(s["prompt_id"]),
+                    variant=str(v),
+                    fmt=cfg.fmt,
+                    **kw,
+                )
+                for v, s in tr.groupby("variant", sort=False)
+            ],
+            ignore_index=True,
+        )
     out["ig_totals"] = ig_totals(out["ig"])
     out["ig_profile"] = ig_profile(out["ig"])
     out["early_summary"] = early_summary(out["early"])
-    acts = collect_activations(family, ref, cfg.probe_hook, "last", variants=names, progress=False,
-                               out=None if workdir is None else Path(workdir) / "quality_acts", overwrite=True)
+    acts = collect_activations(
+        family,
+        ref,
+        cfg.probe_hook,
+        "last",
+        variants=names,
+        progress=False,
+        out=None if workdir is None else Path(workdir) / "quality_acts",
+        overwrite=True,
+    )
     g = out["greedy"]
     out["answer_probe"] = answer_probe(acts, g.assign(answer=g["parsed"])[["variant", "prompt_id", "answer"]])
     out["ood"] = ood_table(out["ood_samples"]) if len(out["ood_samples"]) else pd.DataFrame()
     return out
 
 
-def quality_rows(tables: dict[str, pd.DataFrame], task: str = "", reference: str = "base") -> list[dict[str, Any]]:
+def quality_rows(
+    tables: dict[str, pd.DataFrame], task: str = "", reference: str = "base"
+) -> list[BatteryRow]:
     """Every battery row from :func:`quality_tables`."""
     rows = passk_rows(tables["crossover"], task) if len(tables["crossover"]) else []
     rows += cot_rows(tables["cot"], task) + ig_rows(tables["ig_totals"], reference, task)
@@ -146,14 +193,23 @@ def quality_rows(tables: dict[str, pd.DataFrame], task: str = "", reference: str
     return rows
 
 
-def _row(test: str, variant: str, task: str, effect: float, null: float, lo: float, hi: float, n: int,
-         detail: str, layer: int | None = None, position: str = "") -> dict[str, Any]:
-    return {"test": test, "variant": str(variant), "task": task, "layer": -1 if layer is None else int(layer),
-            "position": position, "effect": float(effect), "null": float(null), "ci_lo": float(lo),
-            "ci_hi": float(hi), "n": int(n), "verdict": "info", "detail": detail}
+def _row(
+    test: TestId,
+    variant: str,
+    task: str,
+    effect: float,
+    null: float,
+    lo: float,
+    hi: float,
+    n: int,
+    detail: str,
+    layer: int | None = None,
+    position: str = "",
+) -> BatteryRow:
+    return BatteryRow.make(test, variant, task, layer, position, effect, null, lo, hi, n, detail)
 
 
-def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """From :func:`probes.decoding.passk.crossover_k`: ``test = "passk_crossover"``.
 
     effect: the smallest k at which the base's mean pass@k reaches the variant's (``n + 1`` when
@@ -164,13 +220,24 @@ def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
     for r in crossover.itertuples(index=False):
         never = int(r.n_samples) + 1
         reach = f"k={r.crossover_k}" if r.reached else f"none up to n={r.n_samples}"
-        rows.append(_row("passk_crossover", r.variant, task, r.crossover_k, never, r.ci_lo, r.ci_hi, r.n_prompts,
-                         f"{reach}; pass@1 base {r.pass1_base:.2f} vs {r.pass1_tuned:.2f}; pass@{r.n_samples} "
-                         f"base {r.passn_base:.2f} vs {r.passn_tuned:.2f}"))
+        rows.append(
+            _row(
+                TestId.PASSK_CROSSOVER,
+                r.variant,
+                task,
+                r.crossover_k,
+                never,
+                r.ci_lo,
+                r.ci_hi,
+                r.n_prompts,
+                f"{reach}; pass@1 base {r.pass1_base:.2f} vs {r.pass1_tuned:.2f}; pass@{r.n_samples} "
+                f"base {r.passn_base:.2f} vs {r.passn_tuned:.2f}",
+            )
+        )
     return rows
 
 
-def cot_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+def cot_rows(summary: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """From :func:`probes.decoding.cot_decoding.cot_summary`: ``test = "cot_decoding"``.
 
     effect: accuracy of the CoT-decoding path minus greedy accuracy of the same variant; null: 0
@@ -178,14 +245,23 @@ def cot_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
     reasoning paths exist among its top first tokens (select).
     """
     return [
-        _row("cot_decoding", r.variant, task, r.diff, 0.0, r.diff_lo, r.diff_hi, r.n_prompts,
-             f"greedy {r.greedy_acc:.2f}, cot {r.cot_acc:.2f} (k={r.k}), oracle {r.oracle_acc:.2f}, "
-             f"chosen-path format rate {r.chosen_format_rate:.2f}")
+        _row(
+            TestId.COT_DECODING,
+            r.variant,
+            task,
+            r.diff,
+            0.0,
+            r.diff_lo,
+            r.diff_hi,
+            r.n_prompts,
+            f"greedy {r.greedy_acc:.2f}, cot {r.cot_acc:.2f} (k={r.k}), oracle {r.oracle_acc:.2f}, "
+            f"chosen-path format rate {r.chosen_format_rate:.2f}",
+        )
         for r in summary.itertuples(index=False)
     ]
 
 
-def ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> list[dict[str, Any]]:
+def ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> list[BatteryRow]:
     """From :func:`probes.quality.information_gain.ig_totals`: ``test = "information_gain"``.
 
     effect: mean total information gain (nats) of the variant's traces, ``log p(a | trace) −
@@ -195,14 +271,23 @@ def ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> li
     ref = totals[totals["variant"] == reference]
     null = float(ref["total_ig"].iloc[0]) if len(ref) else float("nan")
     return [
-        _row("information_gain", r.variant, task, r.total_ig, null, r.ci_lo, r.ci_hi, r.n_traces,
-             f"per step {r.ig_per_step:.3f} nats over {r.mean_steps:.1f} steps; final log p(a) "
-             f"{r.final_logp:.2f}; null = {reference}")
+        _row(
+            TestId.INFORMATION_GAIN,
+            r.variant,
+            task,
+            r.total_ig,
+            null,
+            r.ci_lo,
+            r.ci_hi,
+            r.n_traces,
+            f"per step {r.ig_per_step:.3f} nats over {r.mean_steps:.1f} steps; final log p(a) "
+            f"{r.final_logp:.2f}; null = {reference}",
+        )
         for r in totals.itertuples(index=False)
     ]
 
 
-def early_answer_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+def early_answer_rows(summary: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """From :func:`probes.quality.early_answering.early_summary`, at ``t = 0``: ``test = "early_answer"``.
 
     effect: agreement of the answer forced before any reasoning step with the full-reasoning
@@ -213,25 +298,47 @@ def early_answer_rows(summary: pd.DataFrame, task: str = "") -> list[dict[str, A
     for variant, sub in summary.groupby("variant", sort=False):
         r0 = sub[sub["t"] == sub["t"].min()].iloc[0]
         curve = ", ".join(f"t={int(t)}:{a:.2f}" for t, a in zip(sub["t"], sub["agreement"], strict=True))
-        rows.append(_row("early_answer", variant, task, r0["agreement"], r0["chance"], r0["ci_lo"], r0["ci_hi"],
-                         r0["n"], f"agreement by steps kept: {curve}"))
+        rows.append(
+            _row(
+                TestId.EARLY_ANSWER,
+                variant,
+                task,
+                r0["agreement"],
+                r0["chance"],
+                r0["ci_lo"],
+                r0["ci_hi"],
+                r0["n"],
+                f"agreement by steps kept: {curve}",
+            )
+        )
     return rows
 
 
-def probe_answer_rows(probe: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+def probe_answer_rows(probe: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """From :func:`probes.quality.early_answering.answer_probe`: ``test = "early_answer_probe"`` per layer.
 
     effect: held-out accuracy of a logistic probe reading the variant's final answer at the last
     prompt token; null: the majority-class rate; CI: bootstrap over prompts.
     """
     return [
-        _row("early_answer_probe", r.variant, task, r.accuracy, r.null, r.ci_lo, r.ci_hi, r.n,
-             f"{r.hook}, {r.n_classes} answer classes", layer=r.layer, position="last")
+        _row(
+            TestId.EARLY_ANSWER_PROBE,
+            r.variant,
+            task,
+            r.accuracy,
+            r.null,
+            r.ci_lo,
+            r.ci_hi,
+            r.n,
+            f"{r.hook}, {r.n_classes} answer classes",
+            layer=r.layer,
+            position="last",
+        )
         for r in probe.itertuples(index=False)
     ]
 
 
-def ood_rows(table: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
+def ood_rows(table: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """From :func:`probes.quality.ood.ood_table` (pooled-label rows): ``test = "ood_drop"``.
 
     effect: accuracy ratio OOD / in-distribution; null: 1 (no drop); CI: bootstrap resampling
@@ -239,8 +346,17 @@ def ood_rows(table: pd.DataFrame, task: str = "") -> list[dict[str, Any]]:
     """
     pooled = table[table["label"] == "all"]
     return [
-        _row("ood_drop", r.variant, task, r.ratio, 1.0, r.ci_lo, r.ci_hi, r.n_ood,
-             f"{r.ood_split}: OOD {r.ood_acc:.2f} (n={r.n_ood}) vs ID {r.id_acc:.2f} (n={r.n_id})",
-             position=str(r.ood_split))
+        _row(
+            TestId.OOD_DROP,
+            r.variant,
+            task,
+            r.ratio,
+            1.0,
+            r.ci_lo,
+            r.ci_hi,
+            r.n_ood,
+            f"{r.ood_split}: OOD {r.ood_acc:.2f} (n={r.n_ood}) vs ID {r.id_acc:.2f} (n={r.n_id})",
+            position=str(r.ood_split),
+        )
         for r in pooled.itertuples(index=False)
     ]

@@ -1,0 +1,72 @@
+"""Settings of the battery, and the prompt subsets every test draws from them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from probes.data.tasks import Example, Task
+from probes.models.config_keys import check_keys
+from probes.models.family import ModelFamily
+
+__all__ = ["BatteryConfig", "subset", "balanced", "chance_level"]
+
+
+@dataclass(frozen=True)
+class BatteryConfig:
+    """Settings of the battery; defaults fit the organism and read the family file's
+    ``[battery]`` table (unknown keys are errors)."""
+
+    reference_task: str | None = None
+    contrast: tuple[str, str] = ("careful", "direct")
+    eval_label: str | None = "neutral"
+    decision: str = "match:="
+    computation: str | None = "span:scratchpad"
+    layers: tuple[int, ...] | None = None
+    alphas: tuple[float, ...] = (0.0, 1.0, 2.0, 4.0, 8.0)
+    units: str = "vector"
+    dev_split: str = "dev"
+    test_split: str = "test"
+    fit_split: str = "train"
+    max_dev: int = 48
+    max_test: int = 96
+    max_fit: int = 192
+    n_shuffles: int = 20
+    seed: int = 0
+    batch_size: int = 512
+
+    @classmethod
+    def from_family(cls, family: ModelFamily, **overrides: Any) -> BatteryConfig:
+        table = dict(getattr(family, "settings", {}).get("battery", {}))
+        table.update(overrides)
+        check_keys(
+            table,
+            (f.name for f in dataclasses.fields(cls)),
+            f"the [battery] table of family {family.name!r}",
+            what="battery setting",
+        )
+        for k in ("contrast", "layers", "alphas"):
+            if isinstance(table.get(k), list):
+                table[k] = tuple(table[k])
+        return cls(**table)
+
+
+def subset(task: Task, split: str, label: str | None, n: int) -> Task:
+    labels = {e.label for e in task.examples}
+    use_label = label if label in labels else None
+    return task.filter(split=split, label=use_label).head(n)
+
+
+def balanced(task: Task, contrast: Sequence[str], n: int) -> list[Example]:
+    per = max(2, n // len(contrast))
+    out = []
+    for c in contrast:
+        out += [e for e in task.examples if e.label == c][:per]
+    return out
+
+
+def chance_level(task: Task) -> float:
+    """Accuracy of uniform guessing among the task's distinct answers (parity 1/2, mod 3 1/3)."""
+    return 1.0 / max(1, len({e.answer for e in task.examples}))

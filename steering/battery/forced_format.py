@@ -1,0 +1,89 @@
+"""Battery test 1b: force the reasoning format (prefill ``task.format_prefix``) on the base; gap recovered per variant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from probes.data.tasks import Task
+from probes.models.family import ModelFamily
+from probes.models.generation import generate
+from steering.battery.config import BatteryConfig, chance_level, subset
+from steering.battery.gap import floored, gr_ci
+from steering.battery.rows import BatteryRow, TestId
+from steering.sweep import gap_recovered
+
+__all__ = ["forced_format_rows"]
+
+
+def forced_format_rows(
+    family: ModelFamily,
+    task: Task,
+    variants: Sequence[str],
+    sweep_df: pd.DataFrame,
+    cfg: BatteryConfig,
+    workdir: Path,
+) -> list[BatteryRow]:
+    """Accuracy of the base when the reasoning format is prefilled; gap recovered per variant."""
+    if not task.format_prefix:
+        return []
+    test = subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
+    cache = workdir / "forced" / f"{task.name}-{test.hash}.json"
+    if cache.exists():
+        correct = json.loads(cache.read_text())
+    else:
+        tok = family.tokenizer("base")
+        prefix = task.format_prefix.strip()
+        with family.open("base") as model:
+            comps = generate(
+                model,
+                tok,
+                [e.prompt + " " + prefix for e in test.examples],
+                max_new_tokens=task.max_new_tokens,
+                batch_size=cfg.batch_size,
+            )
+        correct = {
+            e.id: bool(task.score(prefix + " " + c, e.answer).correct)
+            for e, c in zip(test.examples, comps, strict=True)
+        }
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(correct))
+    F = pd.Series(correct, dtype=float)
+    test_df = sweep_df[(sweep_df.split == cfg.test_split) & (sweep_df.control == "none")]
+    base_acc = test_df[test_df.variant == "base"].set_index("prompt_id").correct
+    rows = []
+    for v in variants:
+        if v == "base":
+            continue
+        t = test_df[test_df.variant == v].set_index("prompt_id").correct
+        ids = F.index.intersection(base_acc.index).intersection(t.index)
+        Fv, B, T = (
+            F.loc[ids].to_numpy(),
+            base_acc.loc[ids].to_numpy().astype(float),
+            t.loc[ids].to_numpy().astype(float),
+        )
+        gr = gap_recovered(Fv.mean(), B.mean(), T.mean())
+        lo, hi = gr_ci(Fv, B, T, cfg.seed)
+        rows.append(
+            BatteryRow.make(
+                TestId.FORCED_FORMAT,
+                v,
+                task.name,
+                None,
+                "prefill:" + task.format_prefix,
+                gr,
+                float("nan"),
+                lo,
+                hi,
+                len(ids),
+                f"base {B.mean():.2f} -> forced '{task.format_prefix}' {Fv.mean():.2f} vs {v} {T.mean():.2f}",
+                acc_base=B.mean(),
+                acc_tuned=T.mean(),
+                acc_intervention=Fv.mean(),
+                **floored(Fv, B, T, chance_level(task), cfg.seed),
+            )
+        )
+    return rows

@@ -1,0 +1,130 @@
+"""Battery test 5: base-SAE coverage of every variant and a crosscoder per variant."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from probes.data.activations import collect_activations
+from probes.data.tasks import Task
+from probes.models.family import ModelFamily
+from steering.battery.config import BatteryConfig, subset
+from steering.battery.rows import BatteryRow, TestId
+
+__all__ = ["sae_rows"]
+
+
+def sae_rows(
+    family: ModelFamily,
+    task: Task,
+    variants: Sequence[str],
+    cfg: BatteryConfig,
+    workdir: Path,
+    *,
+    layer: int | None = None,
+    steps: int = 400,
+    cc_steps: int = 300,
+    progress: bool = True,
+) -> tuple[list[BatteryRow], pd.DataFrame, pd.DataFrame]:
+    """Base SAE on every variant (FVU, CE recovered; Kissane et al. 2024) and a crosscoder per
+    variant (share of variant-only latents; Lindsey et al. 2024, Minder et al. 2025), at one
+    middle layer on teacher-forced reasoning texts. Returns rows, the transfer table and the
+    crosscoder latent table."""
+    from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
+    from probes.dictionaries.sae import load_sae, sae_transfer, train_sae
+
+    n = family.layer_count()
+    layer = n // 2 if layer is None else layer
+    hook = f"resid_post.{layer}"
+    text = "prompt+trace" if all(e.trace for e in task.examples) else "prompt"
+    fit = subset(task, cfg.fit_split, None, cfg.max_fit)
+    test = subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
+    others = [v for v in variants if v != "base"]
+    acts = collect_activations(
+        family,
+        fit,
+        hook,
+        "all",
+        variants=["base", *others],
+        text=text,
+        out=workdir / "acts" / f"sae-{fit.hash}-{layer}",
+        progress=progress,
+    )
+    sae_dir = workdir / "sae" / f"base-{fit.hash}-{layer}"
+    if (sae_dir / "cfg.json").exists():
+        sae = load_sae(sae_dir)
+    else:
+        d_model = acts.d_model
+        sae = train_sae(
+            acts,
+            "base",
+            hook,
+            "all",
+            architecture="batchtopk",
+            d_sae=4 * d_model,
+            k=16,
+            steps=steps,
+            lr=1e-3,
+            seed=cfg.seed,
+            out=sae_dir,
+        )
+    transfer = sae_transfer(
+        family, sae, test, hook, variants=["base", *others], text=text, n_resamples=500, seed=cfg.seed
+    )
+    rows = []
+    base_row = transfer[transfer.variant == "base"].iloc[0]
+    for r in transfer[transfer.variant != "base"].to_dict("records"):
+        rows.append(
+            BatteryRow.make(
+                TestId.SAE_FVU,
+                r["variant"],
+                task.name,
+                layer,
+                "all",
+                r["fvu"],
+                float(base_row["fvu"]),
+                r["fvu_lo"],
+                r["fvu_hi"],
+                int(r["n_prompts"]),
+                f"base-SAE FVU on {r['variant']} {r['fvu']:.3f} vs on base {base_row['fvu']:.3f}; "
+                f"CE recovered {r['ce_recovered']:.3f} (base {base_row['ce_recovered']:.3f})",
+                ce_recovered=r["ce_recovered"],
+                ce_recovered_lo=r["ce_recovered_lo"],
+                ce_recovered_hi=r["ce_recovered_hi"],
+            )
+        )
+    cc_tables = []
+    for v in others:
+        cc = train_crosscoder(
+            acts, "base", v, hook, "all", d_sae=4 * acts.d_model, k=8, steps=cc_steps, lr=1e-3, seed=cfg.seed
+        )
+        lat = crosscoder_latents(cc, acts)
+        summ = crosscoder_summary(lat).iloc[0]
+        alive = max(int(summ["n_alive"]), 1)
+        share = float(summ["n_variant_only"]) / alive
+        cc_tables.append(lat.assign(variant=v, task=task.name))
+        rows.append(
+            BatteryRow.make(
+                TestId.CROSSCODER,
+                v,
+                task.name,
+                layer,
+                "all",
+                share,
+                float(summ["n_base_only"]) / alive,
+                float("nan"),
+                float("nan"),
+                alive,
+                f"{int(summ['n_variant_only'])} variant-only / {int(summ['n_shared'])} shared / "
+                f"{int(summ['n_base_only'])} base-only of {alive} live latents (null column: base-only share)",
+                n_variant_only=float(summ["n_variant_only"]),
+                n_base_only=float(summ["n_base_only"]),
+            )
+        )
+    return (
+        rows,
+        transfer.assign(task=task.name),
+        pd.concat(cc_tables, ignore_index=True) if cc_tables else pd.DataFrame(),
+    )

@@ -1,0 +1,102 @@
+"""``report.md``: the verdict table, why each verdict, what would change it, and every test row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probes.data.tasks import Task
+from probes.models.family import ModelFamily
+from probes.version import __version__
+from steering.battery.config import BatteryConfig
+from steering.battery.verdict import THRESHOLDS
+
+__all__ = ["markdown", "what_would_change"]
+
+
+def _fmt(x: float, lo: float | None = None, hi: float | None = None) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "–"
+    s = f"{x:.2f}"
+    if lo is not None and hi is not None and not (np.isnan(lo) or np.isnan(hi)):
+        s += f" [{lo:.2f}, {hi:.2f}]"
+    return s
+
+
+def what_would_change(r: dict[str, Any]) -> str:
+    t = THRESHOLDS
+    if r["verdict"] == "select":
+        return (
+            f"`create` would need both gap-recovered CIs below {t['create_gr_hi']}; `inconclusive` if forced-format "
+            f"and steering CI lower bounds fell under {t['select_gr_lo']}."
+        )
+    if r["verdict"] == "create":
+        return (
+            f"`select` would need a forced-format or steering gap-recovered CI lower bound >= {t['select_gr_lo']} "
+            "(steering also beating the random direction)."
+        )
+    return (
+        f"a gap of >= {t['min_gap']} over the base with CI above 0, then a gap-recovered CI either >= "
+        f"{t['select_gr_lo']} (select) or entirely < {t['create_gr_hi']} (create)."
+    )
+
+
+def markdown(
+    family: ModelFamily, verdicts: pd.DataFrame, tests: pd.DataFrame, cfg: BatteryConfig, ref: Task
+) -> str:
+    lines = [
+        f"# Select or create? — `{family.name}`",
+        "",
+        "Does post-training *create* the reasoning behaviour, or *select* a mode the base model already had?",
+        "Each variant is judged on its own task against the base. Gap recovered (GR, Venhoff et al. 2025) = "
+        "(acc(base + intervention) − acc(base)) / (acc(variant) − acc(base)), clipped at 0; 95% bootstrap CIs over "
+        f"test prompts in brackets. Steering settings are chosen on `{cfg.dev_split}` and reported on `{cfg.test_split}`.",
+        "",
+        "## Verdicts",
+        "",
+        "| variant | task | verdict | base acc | variant acc | chance | steering GR | above chance | random dir. | forced-format GR | above chance | cos (decision / computation) | n |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in verdicts.to_dict("records"):
+        lines.append(
+            f"| {r['variant']} | {r['task']} | **{r['verdict']}** | {_fmt(r['acc_base'])} | {_fmt(r['acc_variant'])} | "
+            f"{_fmt(r['chance'])} | {_fmt(r['steer_gr'], r['steer_gr_lo'], r['steer_gr_hi'])} | "
+            f"{_fmt(r['steer_grc'], r['steer_grc_lo'], r['steer_grc_hi'])} | {_fmt(r['random_grc'])} | "
+            f"{_fmt(r['forced_gr'], r['forced_gr_lo'], r['forced_gr_hi'])} | "
+            f"{_fmt(r['forced_grc'], r['forced_grc_lo'], r['forced_grc_hi'])} | {_fmt(r['max_cos_decision'])} / "
+            f"{_fmt(r['max_cos_computation'])} | {int(r['n_test'])} |"
+        )
+    lines += ["", "## Why, and what would change it", ""]
+    for r in verdicts.to_dict("records"):
+        lines.append(
+            f"- **{r['variant']}** ({r['verdict']}): {r['reason']}. What would change it: {what_would_change(r)}"
+        )
+    lines += [
+        "",
+        "## The verdict rule",
+        "",
+        f"Thresholds (fixed in `steering/battery/verdict.py`): {', '.join(f'`{k}` = {v}' for k, v in THRESHOLDS.items())}.",
+        "1. A variant must beat the base by `min_gap` with the CI of the difference above 0; otherwise `inconclusive`.",
+        "2. `select` if forcing the reasoning format, or steering the base along its own reasoning direction (and beating "
+        "a norm-matched random direction), recovers the gap with CI lower bound ≥ `select_gr_lo`.",
+        "3. `create` if neither does: both CI upper bounds < `create_gr_hi`.",
+        "4. Direction, probe and weight tests are reported below but never decide: a cosine alone cannot separate "
+        "select from create (prototype: create 0.70–0.75 vs select 0.81–0.88 at the decision token).",
+        "",
+        f"Reference task for the base direction: `{ref.name}` (hash `{ref.hash}`), contrast {list(cfg.contrast)} at "
+        f"`{cfg.decision}`.",
+        "",
+        "## Every test",
+        "",
+        "| test | variant | task | layer | position | effect | null | 95% CI | n | detail |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in tests.to_dict("records"):
+        lines.append(
+            f"| {r['test']} | {r['variant']} | {r['task']} | {'' if r['layer'] < 0 else r['layer']} | `{r['position']}` | "
+            f"{_fmt(r['effect'])} | {_fmt(r['null'])} | {_fmt(r['ci_lo'])}–{_fmt(r['ci_hi'])} | {r['n']} | {r['detail']} |"
+        )
+    lines += ["", f"_elicitkit {__version__}; tables in `tables/`, figures in `figures/`._", ""]
+    return "\n".join(lines)

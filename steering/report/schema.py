@@ -1,0 +1,82 @@
+"""``report.json`` and the result tables, written from the typed battery values.
+
+``report.json`` (schema :data:`SCHEMA`) holds: ``schema``, ``kit_version``, ``family``,
+``variants`` (one :class:`~steering.battery.verdict.VariantVerdict` record per judged variant),
+``tests`` (every :class:`~steering.battery.rows.BatteryRow` record), ``thresholds`` (the verdict
+rule's, which the figures read), ``config`` (the :class:`~steering.battery.config.BatteryConfig`),
+``reference_task``, ``reference_task_hash``, ``seconds`` and ``stage_seconds``. NaN is written as null.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from probes.data.tasks import Task
+from probes.version import __version__
+from steering.battery.config import BatteryConfig
+from steering.battery.verdict import THRESHOLDS, VariantVerdict
+
+__all__ = ["SCHEMA", "report_payload", "write_json", "to_parquet", "json_value"]
+
+SCHEMA = "elicitkit.report/1"
+
+
+def json_value(v: Any) -> Any:
+    """A JSON-safe scalar: NaN -> None, numpy scalars -> Python, tuples -> lists."""
+    if isinstance(v, float | np.floating):
+        return None if np.isnan(v) else float(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def report_payload(
+    family_name: str,
+    verdicts: Sequence[VariantVerdict],
+    tests: pd.DataFrame,
+    cfg: BatteryConfig,
+    ref: Task,
+    *,
+    seconds: float,
+    stage_seconds: Mapping[str, float],
+) -> dict[str, Any]:
+    """The ``report.json`` document (see the module docstring for its keys)."""
+    return {
+        "schema": SCHEMA,
+        "kit_version": __version__,
+        "family": family_name,
+        "variants": {
+            v.variant: {k: json_value(x) for k, x in v.to_record().items() if k != "variant"}
+            for v in verdicts
+        },
+        "tests": [{k: json_value(x) for k, x in r.items()} for r in tests.to_dict("records")],
+        "thresholds": THRESHOLDS,
+        "config": {k: json_value(x) for k, x in asdict(cfg).items()},
+        "reference_task": ref.name,
+        "reference_task_hash": ref.hash,
+        "seconds": seconds,
+        "stage_seconds": dict(stage_seconds),
+    }
+
+
+def write_json(payload: Mapping[str, Any], path: Path) -> Path:
+    path.write_text(json.dumps(payload, indent=1))
+    return path
+
+
+def to_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write a table; object columns holding lists/tuples become strings (parquet-safe)."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object and df[c].map(lambda x: isinstance(x, list | tuple | dict)).any():
+            df[c] = df[c].astype(str)
+    df.to_parquet(path, index=False)

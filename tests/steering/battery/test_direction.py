@@ -1,0 +1,17 @@
+"""Direction transfer rows: one per layer and position, null = the larger p95, cosines in [-1, 1]."""
+
+from __future__ import annotations
+
+import pytest
+
+from steering.battery.rows import TestId
+
+
+@pytest.mark.slow
+def test_direction_rows(quick_report) -> None:
+    rows = [r for r in quick_report.rows if r.test is TestId.DIRECTION and r.variant == "sft"]
+    assert {(r.layer, r.position) for r in rows} == {
+        (k, p) for k in range(3) for p in ("match:=", "span:scratchpad")
+    }
+    for r in rows:
+        assert -1 <= r.ci_lo <= r.effect <= r.ci_hi <= 1 and 0 < r.null < 1 and r.value("shift_norm") > 0

@@ -1,0 +1,22 @@
+"""Forcing the format: rows carry the prefill and the Venhoff ratio of their accuracies."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from steering.battery.rows import TestId
+from steering.sweep import gap_recovered
+
+
+@pytest.mark.slow
+def test_forced_rows(quick_report) -> None:
+    rows = [r for r in quick_report.rows if r.test is TestId.FORCED_FORMAT]
+    assert {r.variant for r in rows} == {"sft", "create"} and all(r.position == "prefill:#" for r in rows)
+    for r in rows:
+        want = gap_recovered(r.value("acc_intervention"), r.value("acc_base"), r.value("acc_tuned"))
+        assert (math.isnan(want) and math.isnan(r.effect)) or math.isclose(r.effect, want, abs_tol=1e-12)
+    # the quick organism's base reasons when `#` is forced: sft's gap is recovered by forcing
+    sft = next(r for r in rows if r.variant == "sft")
+    assert sft.value("acc_intervention") >= 0.9

@@ -1,0 +1,106 @@
+"""The verdict rule on hand-built typed rows: every branch, and the typed verdict's numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from steering.battery.rows import BatteryRow, TestId
+from steering.battery.verdict import THRESHOLDS, Verdict, judge, verdict
+
+
+def _rows(steer_gr, lo, hi, forced_gr, flo, fhi, gap=0.4, gap_lo=0.3, rnd=0.0, forced=True):
+    steer = BatteryRow.make(
+        TestId.STEERING,
+        "v",
+        "t",
+        1,
+        "match:=",
+        steer_gr,
+        rnd,
+        lo,
+        hi,
+        64,
+        "",
+        tuned_gap=gap,
+        gap_lo=gap_lo,
+        acc_base=0.4,
+        acc_tuned=0.8,
+        chance=0.5,
+    )
+    rows = [steer]
+    if forced:
+        rows.append(
+            BatteryRow.make(
+                TestId.FORCED_FORMAT, "v", "t", None, "prefill:#", forced_gr, math.nan, flo, fhi, 64, ""
+            )
+        )
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("args", "kw", "want"),
+    [
+        ((0.9, 0.8, 1.0, 1.0, 0.95, 1.0), {}, Verdict.SELECT),
+        ((0.1, 0.0, 0.2, 1.0, 0.9, 1.0), {}, Verdict.SELECT),  # forcing alone shows the mode is there
+        ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {}, Verdict.SELECT),  # steering beats random by over_random
+        ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {"rnd": 0.85}, Verdict.INCONCLUSIVE),  # random does as well
+        ((0.05, 0.0, 0.1, 0.02, 0.0, 0.08), {}, Verdict.CREATE),
+        ((0.4, 0.2, 0.6, 0.1, 0.0, 0.2), {}, Verdict.INCONCLUSIVE),  # partial recovery
+        ((0.9, 0.8, 1.0, 1.0, 0.9, 1.0), {"gap": 0.05, "gap_lo": -0.02}, Verdict.INCONCLUSIVE),  # no gap
+        ((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), {"gap": -0.5, "gap_lo": -0.6}, Verdict.INCONCLUSIVE),
+        (
+            (0.0, 0.0, 0.1, 0.0, 0.0, 0.0),
+            {"gap": 0.2, "gap_lo": 0.0},
+            Verdict.INCONCLUSIVE,
+        ),  # gap CI touches 0
+    ],
+)
+def test_each_branch_of_the_rule(args, kw, want) -> None:
+    assert verdict(_rows(*args, **kw))[0] is want
+
+
+def test_boundaries_are_the_thresholds() -> None:
+    lo = THRESHOLDS["select_gr_lo"]
+    assert (
+        verdict(_rows(0.1, 0.0, 0.2, 0.9, lo, 1.0))[0] is Verdict.SELECT
+    )  # CI lower bound exactly at the cut
+    assert verdict(_rows(0.1, 0.0, 0.2, 0.9, lo - 1e-9, 1.0))[0] is Verdict.INCONCLUSIVE
+    hi = THRESHOLDS["create_gr_hi"]
+    assert verdict(_rows(0.0, 0.0, hi - 1e-9, 0.0, 0.0, hi - 1e-9))[0] is Verdict.CREATE
+    assert (
+        verdict(_rows(0.0, 0.0, hi, 0.0, 0.0, 0.0))[0] is Verdict.INCONCLUSIVE
+    )  # CI reaching the cut is not absence
+    assert (
+        verdict(_rows(0.0, 0.0, 0.1, 0.0, 0.0, 0.0), {**THRESHOLDS, "create_gr_hi": 0.05})[0]
+        is Verdict.INCONCLUSIVE
+    )
+
+
+def test_missing_rows() -> None:
+    assert verdict([])[0] is Verdict.INCONCLUSIVE
+    # without a forced-format row, create rests on steering alone (the forced upper bound reads as 0)
+    assert verdict(_rows(0.0, 0.0, 0.1, 0, 0, 0, forced=False))[0] is Verdict.CREATE
+
+
+def test_table_records_are_accepted() -> None:
+    rows = _rows(0.9, 0.8, 1.0, 1.0, 0.95, 1.0)
+    assert verdict([r.to_record() for r in rows]) == verdict(rows)
+
+
+def test_judge_copies_the_numbers() -> None:
+    rows = _rows(0.9, 0.8, 1.0, 1.0, 0.95, 1.0, rnd=0.25) + [
+        BatteryRow.make(TestId.DIRECTION, "v", "t", 0, "match:=", 0.3, 0.1, 0.2, 0.4, 64, ""),
+        BatteryRow.make(TestId.DIRECTION, "v", "t", 1, "match:=", 0.7, 0.1, 0.6, 0.8, 64, ""),
+        BatteryRow.make(TestId.DIRECTION, "v", "t", 1, "span:scratchpad", 0.5, 0.1, 0.4, 0.6, 64, ""),
+    ]
+    j = judge("v", "t", rows, decision="match:=", computation="span:scratchpad")
+    assert j.verdict is Verdict.SELECT and j.task == "t" and j.n_test == 64
+    assert (j.acc_base, j.acc_variant, j.gap, j.chance) == (0.4, 0.8, 0.4, 0.5)
+    assert (j.steer_gr, j.steer_gr_lo, j.steer_gr_hi, j.random_gr) == (0.9, 0.8, 1.0, 0.25)
+    assert (j.forced_gr, j.forced_gr_lo, j.forced_gr_hi) == (1.0, 0.95, 1.0)
+    assert j.max_cos_decision == 0.7 and j.max_cos_computation == 0.5
+    assert math.isnan(j.steer_grc)  # the row carries no floored GR
+    rec = j.to_record()
+    assert rec["verdict"] == "select" and list(rec)[:3] == ["variant", "task", "verdict"]
