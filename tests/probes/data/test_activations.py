@@ -257,7 +257,9 @@ def test_sigkill_resume_identical(tiny_dir, tmp_path: Path) -> None:
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     script = tmp_path / "k.py"
     script.write_text(KILL_SCRIPT.format(root=root, after=11, base=str(base), sft=str(sft), out=str(killed)))
-    with subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    ) as proc:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert b"READY" in line
