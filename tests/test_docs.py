@@ -141,3 +141,18 @@ def test_layout_map_matches_the_tree() -> None:
     assert not missing_on_disk and not unlisted, (
         f"listed but absent: {missing_on_disk}; present but unlisted: {unlisted}"
     )
+
+
+def test_readme_map_names_every_subpackage_and_only_real_ones() -> None:
+    """README's "Where things live" names each sub-package of probes/ and steering/ (as ``name/``)
+    and each top-level module of steering/, and every ``name/`` or ``name.py`` it names exists."""
+    text = (ROOT / "README.md").read_text().split("## Where things live", 1)[1].split("```", 2)[1]
+    named = set(re.findall(r"(?<![\w-])([a-z_]+/|[a-z_]+\.py)", text))
+    subpackages = {
+        p.name + "/" for pkg in ("probes", "steering") for p in (ROOT / pkg).iterdir() if (p / "__init__.py").exists()
+    }
+    steering_modules = {p.name for p in (ROOT / "steering").glob("*.py") if p.name != "__init__.py"}
+    assert subpackages | steering_modules <= named, sorted((subpackages | steering_modules) - named)
+    real = subpackages | steering_modules | {p.name for pkg in ("probes",) for p in (ROOT / pkg).glob("*.py")}
+    real |= {p.name + "/" for p in ROOT.iterdir() if p.is_dir()} | {"sweeps/", "families/", "gallery/"}
+    assert named <= real, sorted(named - real)

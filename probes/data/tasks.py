@@ -24,14 +24,7 @@ from typing import Any
 from probes.errors import TaskError
 from probes.models.config_keys import check_keys
 
-__all__ = [
-    "Example",
-    "Score",
-    "Task",
-    "SCORERS",
-    "register_scorer",
-    "parse_gsm8k_answer",
-]
+__all__ = ["Example", "Score", "Task", "SCORERS", "register_scorer", "parse_gsm8k_answer"]
 
 
 @dataclass(frozen=True)
@@ -107,11 +100,7 @@ ScorerFn = Callable[[str, str, "str | None"], Score]
 
 #: Built-in scorers by name. ``exact``: first word equals the answer; ``gsm8k``: the number
 #: after ``####`` (else the last number); ``scratchpad``: a direct answer or ``# ... > answer``.
-SCORERS: dict[str, ScorerFn] = {
-    "exact": _score_exact,
-    "gsm8k": _score_gsm8k,
-    "scratchpad": _score_scratchpad,
-}
+SCORERS: dict[str, ScorerFn] = {"exact": _score_exact, "gsm8k": _score_gsm8k, "scratchpad": _score_scratchpad}
 
 
 def register_scorer(name: str, fn: ScorerFn) -> None:

@@ -218,8 +218,7 @@ def fit_crosscoder(
         d_in=2 * d_model, d_sae=d_sae, k=float(k), normalize_activations="none"
     )
     cfg.metadata = sae_lens.saes.sae.SAEMetadata(
-        model_name=f"crosscoder:{models[0]}+{models[1]}",
-        hook_name=(meta or {}).get("hook_name"),
+        model_name=f"crosscoder:{models[0]}+{models[1]}", hook_name=(meta or {}).get("hook_name")
     )
     sae = train_dictionary(
         sae_lens.BatchTopKTrainingSAE,

@@ -116,10 +116,7 @@ def _trainer_config(
     windows = (
         {}
         if dead_feature_window is None
-        else {
-            "dead_feature_window": dead_feature_window,
-            "feature_sampling_window": 2 * dead_feature_window,
-        }
+        else {"dead_feature_window": dead_feature_window, "feature_sampling_window": 2 * dead_feature_window}
     )
     return SAETrainerConfig(
         total_training_samples=steps * batch_size,

@@ -282,10 +282,7 @@ class ModelFamily:
         from transformer_lens.model_bridge import TransformerBridge
 
         path = self.local_path(variant)
-        kwargs: dict[str, Any] = {
-            "dtype": self.dtype,
-            "trust_remote_code": self.trust_remote_code,
-        }
+        kwargs: dict[str, Any] = {"dtype": self.dtype, "trust_remote_code": self.trust_remote_code}
         if self.device_map is not None:
             kwargs["device_map"] = self.device_map
         else:

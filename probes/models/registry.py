@@ -30,9 +30,7 @@ FamilyFactory = Callable[[], "str | os.PathLike[str] | Mapping[str, Any]"]
 
 #: name -> factory, or ``"module:function"`` naming one (resolved with importlib on first use).
 #: ``organism``: the kit's model organism, seed 0, trained on first use or loaded from the cache.
-_FAMILIES: dict[str, FamilyFactory | str] = {
-    "organism": "probes.organism.train:organism_family",
-}
+_FAMILIES: dict[str, FamilyFactory | str] = {"organism": "probes.organism.train:organism_family"}
 
 
 def register_family(name: str, factory: FamilyFactory | str, *, replace: bool = False) -> None:

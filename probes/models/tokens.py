@@ -75,13 +75,7 @@ def encode(
             )
     input_ids, mask = pad_rows(enc, pad_token_id(tokenizer), side=padding_side)
     tokens = tuple(tuple(tokenizer.convert_ids_to_tokens(row)) for row in enc)
-    return Batch(
-        input_ids.to(device),
-        mask.to(device),
-        tuple(len(r) for r in enc),
-        tokens,
-        padding_side,
-    )
+    return Batch(input_ids.to(device), mask.to(device), tuple(len(r) for r in enc), tokens, padding_side)
 
 
 def _check_side(side: str) -> None:

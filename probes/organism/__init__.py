@@ -14,14 +14,7 @@ controls must *create* an ability the base lacks. ``sft_answers`` measures memor
 from probes.errors import OrganismError
 from probes.organism.evaluate import EVAL_COLUMNS, evaluate_family, evaluate_model, format_table, generate
 from probes.organism.tasks import SOURCES, create_far_task, create_task, organism_tasks, parity_task
-from probes.organism.train import (
-    VARIANTS,
-    Recipe,
-    default_cache,
-    organism_family,
-    recipe,
-    train_family,
-)
+from probes.organism.train import VARIANTS, Recipe, default_cache, organism_family, recipe, train_family
 from probes.organism.world import FORMAT_PREFIX, SPANS, VOCAB, make_splits, make_tokenizer
 
 __all__ = [

@@ -15,7 +15,7 @@ import pandas as pd
 from probes.data.activations import ActivationSet, collect_activations
 from probes.data.tasks import Task
 from probes.models.family import ModelFamily
-from steering.battery.config import BatteryConfig, balanced, chance_level, subset
+from steering.battery.config import BatteryConfig, chance_level, contrast_fit, subset
 from steering.battery.gap import floored, gr_ci, nan0
 from steering.battery.rows import BatteryRow, TestId
 from steering.sweep import SweepConfig, VectorSpec, choose_setting, gap_recovered, run_sweep
@@ -30,8 +30,7 @@ def fit_reasoning_vector(
     """The base's reasoning direction: careful-minus-direct difference of means at the decision
     token on the reference task's fit split, every layer. Returns the vector and its activations."""
     layers = f"resid_post:0-{family.layer_count() - 1}"
-    fit = ref.filter(split=cfg.fit_split, label=list(cfg.contrast))
-    fit = fit.with_examples(balanced(fit, cfg.contrast, cfg.max_fit))
+    fit = contrast_fit(ref, cfg)
     acts = collect_activations(
         family,
         fit,
@@ -81,6 +80,14 @@ def behavioural_rows(
         out=str(workdir / "sweeps" / f"{task.name}.jsonl"),
     )
     df = run_sweep(scfg, family=family, task=sub, progress=progress)
+    return _steering_rows(df, task, variants, cfg), df
+
+
+def _steering_rows(
+    df: pd.DataFrame, task: Task, variants: Sequence[str], cfg: BatteryConfig
+) -> list[BatteryRow]:
+    """Gap recovered toward each tuned variant at the dev-chosen (layer, alpha), on test prompts,
+    with the norm-matched random direction at the same setting as the null."""
     rows = []
     test_df = df[df.split == cfg.test_split]
     chance = chance_level(task)
@@ -132,4 +139,4 @@ def behavioural_rows(
                 gr_random_floor=nan0(gap_recovered(R.mean(), max(B.mean(), chance), T.mean())),
             )
         )
-    return rows, df
+    return rows

@@ -11,7 +11,7 @@ from probes.data.tasks import Example, Task
 from probes.models.config_keys import check_keys
 from probes.models.family import ModelFamily
 
-__all__ = ["BatteryConfig", "subset", "balanced", "chance_level"]
+__all__ = ["BatteryConfig", "subset", "balanced", "contrast_fit", "chance_level"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,13 @@ def balanced(task: Task, contrast: Sequence[str], n: int) -> list[Example]:
     for c in contrast:
         out += [e for e in task.examples if e.label == c][:per]
     return out
+
+
+def contrast_fit(ref: Task, cfg: BatteryConfig) -> Task:
+    """The prompts a contrast direction is fitted on: the reference task's fit split, the two
+    contrast labels, at most ``max_fit`` balanced between them."""
+    fit = ref.filter(split=cfg.fit_split, label=list(cfg.contrast))
+    return fit.with_examples(balanced(fit, cfg.contrast, cfg.max_fit))
 
 
 def chance_level(task: Task) -> float:

@@ -12,7 +12,7 @@ from probes.data.tasks import Task
 from probes.models.family import ModelFamily
 from probes.representation.directions import contrast_direction
 from probes.representation.transfer import direction_transfer
-from steering.battery.config import BatteryConfig, balanced, subset
+from steering.battery.config import BatteryConfig, contrast_fit, subset
 from steering.battery.rows import BatteryRow, TestId
 
 __all__ = ["direction_rows"]
@@ -37,8 +37,7 @@ def direction_rows(
     if text == "prompt":
         positions = [cfg.decision]
     test = subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
-    fit = ref.filter(split=cfg.fit_split, label=list(cfg.contrast))
-    fit = fit.with_examples(balanced(fit, cfg.contrast, cfg.max_fit))
+    fit = contrast_fit(ref, cfg)
     ref_acts = collect_activations(
         family,
         fit,

@@ -99,7 +99,35 @@ def quality_tables(
             tasks[t] = _subset(family.load_task(t), cfg)
     if ood is None and cfg.ood_task is not None and cfg.ood_task in family.tasks:
         ood = family.load_task(cfg.ood_task)
-    prefill = ref.format_prefix
+    out = _generate_all(family, cfg, names, tasks, ood)
+    out.update(_decoding_tables(out["samples"], out["cot_paths"]))
+    out["ig"] = _information_gain(family, cfg, ref, out["traces"])
+    out["ig_totals"] = ig_totals(out["ig"])
+    out["ig_profile"] = ig_profile(out["ig"])
+    out["early_summary"] = early_summary(out["early"])
+    acts = collect_activations(
+        family,
+        ref,
+        cfg.probe_hook,
+        "last",
+        variants=names,
+        progress=False,
+        out=None if workdir is None else Path(workdir) / "quality_acts",
+        overwrite=True,
+    )
+    g = out["greedy"]
+    out["answer_probe"] = answer_probe(acts, g.assign(answer=g["parsed"])[["variant", "prompt_id", "answer"]])
+    out["ood"] = ood_table(out["ood_samples"]) if len(out["ood_samples"]) else pd.DataFrame()
+    return out
+
+
+def _generate_all(
+    family: ModelFamily, cfg: QualityConfig, names: Sequence[str], tasks: dict[str, Task], ood: Task | None
+) -> dict[str, pd.DataFrame]:
+    """Everything each variant generates, loading it once: samples on the reference task and its
+    own task (the base: on every task), CoT-decoding paths, greedy answers, prefilled traces
+    with their early answers, and OOD samples."""
+    ref = tasks[cfg.task]
     frames: dict[str, list[pd.DataFrame]] = {
         k: [] for k in ("samples", "cot_paths", "traces", "greedy", "early", "ood_samples")
     }
@@ -127,25 +155,38 @@ def quality_tables(
                 )
             frames["cot_paths"].append(cot_decode(model, tok, ref, variant=v, k=cfg.cot_k, **kw))
             frames["greedy"].append(sample_task(model, tok, ref, variant=v, **kw))
-            traces = sample_task(model, tok, ref, variant=v, prefill=prefill, **kw)
+            traces = sample_task(model, tok, ref, variant=v, prefill=ref.format_prefix, **kw)
             frames["traces"].append(traces)
             frames["early"].append(early_answers(model, tok, traces, variant=v, fmt=cfg.fmt, **kw))
             if ood is not None:
                 frames["ood_samples"].append(sample_task(model, tok, ood, variant=v, **kw))
-    out = {k: pd.concat(f, ignore_index=True) if f else pd.DataFrame() for k, f in frames.items()}
-    out["passk"] = pd.concat(
-        [passk_curve(s).assign(task=t) for t, s in out["samples"].groupby("task", sort=False)],
-        ignore_index=True,
+    return {k: pd.concat(f, ignore_index=True) if f else pd.DataFrame() for k, f in frames.items()}
+
+
+def _decoding_tables(samples: pd.DataFrame, cot_paths: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """pass@k per task, the crossover k of every task with more than one variant, the CoT summary."""
+    passk = pd.concat(
+        [passk_curve(s).assign(task=t) for t, s in samples.groupby("task", sort=False)], ignore_index=True
     )
-    cross = []
-    for t, s in out["samples"].groupby("task", sort=False):
-        if s["variant"].nunique() > 1:
-            cross.append(crossover_k(s).assign(task=t))
-    out["crossover"] = pd.concat(cross, ignore_index=True) if cross else pd.DataFrame()
-    out["cot"] = cot_summary(out["cot_paths"])
-    tr = out["traces"]
+    cross = [
+        crossover_k(s).assign(task=t)
+        for t, s in samples.groupby("task", sort=False)
+        if s["variant"].nunique() > 1
+    ]
+    return {
+        "passk": passk,
+        "crossover": pd.concat(cross, ignore_index=True) if cross else pd.DataFrame(),
+        "cot": cot_summary(cot_paths),
+    }
+
+
+def _information_gain(
+    family: ModelFamily, cfg: QualityConfig, ref: Task, traces: pd.DataFrame
+) -> pd.DataFrame:
+    """Information gain per step of every variant's own traces, under the one scoring variant."""
+    tok = family.tokenizer("base")
     with family.open(cfg.scoring_variant) as scorer:
-        out["ig"] = pd.concat(
+        return pd.concat(
             [
                 information_gain(
                     scorer,
@@ -156,29 +197,12 @@ def quality_tables(
                     ids=list(s["prompt_id"]),
                     variant=str(v),
                     fmt=cfg.fmt,
-                    **kw,
+                    batch_size=cfg.batch_size,
                 )
-                for v, s in tr.groupby("variant", sort=False)
+                for v, s in traces.groupby("variant", sort=False)
             ],
             ignore_index=True,
         )
-    out["ig_totals"] = ig_totals(out["ig"])
-    out["ig_profile"] = ig_profile(out["ig"])
-    out["early_summary"] = early_summary(out["early"])
-    acts = collect_activations(
-        family,
-        ref,
-        cfg.probe_hook,
-        "last",
-        variants=names,
-        progress=False,
-        out=None if workdir is None else Path(workdir) / "quality_acts",
-        overwrite=True,
-    )
-    g = out["greedy"]
-    out["answer_probe"] = answer_probe(acts, g.assign(answer=g["parsed"])[["variant", "prompt_id", "answer"]])
-    out["ood"] = ood_table(out["ood_samples"]) if len(out["ood_samples"]) else pd.DataFrame()
-    return out
 
 
 def quality_rows(
@@ -193,22 +217,6 @@ def quality_rows(
     return rows
 
 
-def _row(
-    test: TestId,
-    variant: str,
-    task: str,
-    effect: float,
-    null: float,
-    lo: float,
-    hi: float,
-    n: int,
-    detail: str,
-    layer: int | None = None,
-    position: str = "",
-) -> BatteryRow:
-    return BatteryRow.make(test, variant, task, layer, position, effect, null, lo, hi, n, detail)
-
-
 def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """From :func:`probes.decoding.passk.crossover_k`: ``test = "passk_crossover"``.
 
@@ -221,10 +229,12 @@ def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[BatteryRow]:
         never = int(r.n_samples) + 1
         reach = f"k={r.crossover_k}" if r.reached else f"none up to n={r.n_samples}"
         rows.append(
-            _row(
+            BatteryRow.make(
                 TestId.PASSK_CROSSOVER,
                 r.variant,
                 task,
+                None,
+                "",
                 r.crossover_k,
                 never,
                 r.ci_lo,
@@ -245,10 +255,12 @@ def cot_rows(summary: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     reasoning paths exist among its top first tokens (select).
     """
     return [
-        _row(
+        BatteryRow.make(
             TestId.COT_DECODING,
             r.variant,
             task,
+            None,
+            "",
             r.diff,
             0.0,
             r.diff_lo,
@@ -271,10 +283,12 @@ def ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> li
     ref = totals[totals["variant"] == reference]
     null = float(ref["total_ig"].iloc[0]) if len(ref) else float("nan")
     return [
-        _row(
+        BatteryRow.make(
             TestId.INFORMATION_GAIN,
             r.variant,
             task,
+            None,
+            "",
             r.total_ig,
             null,
             r.ci_lo,
@@ -299,10 +313,12 @@ def early_answer_rows(summary: pd.DataFrame, task: str = "") -> list[BatteryRow]
         r0 = sub[sub["t"] == sub["t"].min()].iloc[0]
         curve = ", ".join(f"t={int(t)}:{a:.2f}" for t, a in zip(sub["t"], sub["agreement"], strict=True))
         rows.append(
-            _row(
+            BatteryRow.make(
                 TestId.EARLY_ANSWER,
                 variant,
                 task,
+                None,
+                "",
                 r0["agreement"],
                 r0["chance"],
                 r0["ci_lo"],
@@ -321,18 +337,18 @@ def probe_answer_rows(probe: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     prompt token; null: the majority-class rate; CI: bootstrap over prompts.
     """
     return [
-        _row(
+        BatteryRow.make(
             TestId.EARLY_ANSWER_PROBE,
             r.variant,
             task,
+            r.layer,
+            "last",
             r.accuracy,
             r.null,
             r.ci_lo,
             r.ci_hi,
             r.n,
             f"{r.hook}, {r.n_classes} answer classes",
-            layer=r.layer,
-            position="last",
         )
         for r in probe.itertuples(index=False)
     ]
@@ -346,17 +362,18 @@ def ood_rows(table: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """
     pooled = table[table["label"] == "all"]
     return [
-        _row(
+        BatteryRow.make(
             TestId.OOD_DROP,
             r.variant,
             task,
+            None,
+            str(r.ood_split),
             r.ratio,
             1.0,
             r.ci_lo,
             r.ci_hi,
             r.n_ood,
             f"{r.ood_split}: OOD {r.ood_acc:.2f} (n={r.n_ood}) vs ID {r.id_acc:.2f} (n={r.n_id})",
-            position=str(r.ood_split),
         )
         for r in pooled.itertuples(index=False)
     ]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from probes.data.activations import collect_activations
+from probes.data.activations import ActivationSet, collect_activations
 from probes.data.tasks import Task
 from probes.models.family import ModelFamily
 from steering.battery.config import BatteryConfig, subset
@@ -32,8 +33,7 @@ def sae_rows(
     variant (share of variant-only latents; Lindsey et al. 2024, Minder et al. 2025), at one
     middle layer on teacher-forced reasoning texts. Returns rows, the transfer table and the
     crosscoder latent table."""
-    from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
-    from probes.dictionaries.sae import load_sae, sae_transfer, train_sae
+    from probes.dictionaries.sae import sae_transfer
 
     n = family.layer_count()
     layer = n // 2 if layer is None else layer
@@ -52,67 +52,96 @@ def sae_rows(
         out=workdir / "acts" / f"sae-{fit.hash}-{layer}",
         progress=progress,
     )
-    sae_dir = workdir / "sae" / f"base-{fit.hash}-{layer}"
-    if (sae_dir / "cfg.json").exists():
-        sae = load_sae(sae_dir)
-    else:
-        d_model = acts.d_model
-        sae = train_sae(
-            acts,
-            "base",
-            hook,
-            "all",
-            architecture="batchtopk",
-            d_sae=4 * d_model,
-            k=16,
-            steps=steps,
-            lr=1e-3,
-            seed=cfg.seed,
-            out=sae_dir,
-        )
+    sae = _base_sae(acts, hook, cfg, workdir / "sae" / f"base-{fit.hash}-{layer}", steps)
     transfer = sae_transfer(
         family, sae, test, hook, variants=["base", *others], text=text, n_resamples=500, seed=cfg.seed
     )
-    rows = []
+    rows = _fvu_rows(transfer, task.name, layer)
+    cc_rows, cc_tables = _crosscoder_rows(acts, others, hook, cfg, task.name, layer, cc_steps)
+    rows += cc_rows
+    return (
+        rows,
+        transfer.assign(task=task.name),
+        pd.concat(cc_tables, ignore_index=True) if cc_tables else pd.DataFrame(),
+    )
+
+
+def _base_sae(acts: ActivationSet, hook: str, cfg: BatteryConfig, sae_dir: Path, steps: int) -> Any:
+    """The base's BatchTopK SAE at ``hook`` (4x expansion, k = 16), trained once into ``sae_dir``."""
+    from probes.dictionaries.sae import load_sae, train_sae
+
+    if (sae_dir / "cfg.json").exists():
+        return load_sae(sae_dir)
+    return train_sae(
+        acts,
+        "base",
+        hook,
+        "all",
+        architecture="batchtopk",
+        d_sae=4 * acts.d_model,
+        k=16,
+        steps=steps,
+        lr=1e-3,
+        seed=cfg.seed,
+        out=sae_dir,
+    )
+
+
+def _fvu_rows(transfer: pd.DataFrame, task: str, layer: int) -> list[BatteryRow]:
+    """One row per tuned variant: the base SAE's FVU on it, against its FVU on the base."""
     base_row = transfer[transfer.variant == "base"].iloc[0]
-    for r in transfer[transfer.variant != "base"].to_dict("records"):
-        rows.append(
-            BatteryRow.make(
-                TestId.SAE_FVU,
-                r["variant"],
-                task.name,
-                layer,
-                "all",
-                r["fvu"],
-                float(base_row["fvu"]),
-                r["fvu_lo"],
-                r["fvu_hi"],
-                int(r["n_prompts"]),
-                f"base-SAE FVU on {r['variant']} {r['fvu']:.3f} vs on base {base_row['fvu']:.3f}; "
-                f"CE recovered {r['ce_recovered']:.3f} (base {base_row['ce_recovered']:.3f})",
-                ce_recovered=r["ce_recovered"],
-                ce_recovered_lo=r["ce_recovered_lo"],
-                ce_recovered_hi=r["ce_recovered_hi"],
-            )
+    return [
+        BatteryRow.make(
+            TestId.SAE_FVU,
+            r["variant"],
+            task,
+            layer,
+            "all",
+            r["fvu"],
+            float(base_row["fvu"]),
+            r["fvu_lo"],
+            r["fvu_hi"],
+            int(r["n_prompts"]),
+            f"base-SAE FVU on {r['variant']} {r['fvu']:.3f} vs on base {base_row['fvu']:.3f}; "
+            f"CE recovered {r['ce_recovered']:.3f} (base {base_row['ce_recovered']:.3f})",
+            ce_recovered=r["ce_recovered"],
+            ce_recovered_lo=r["ce_recovered_lo"],
+            ce_recovered_hi=r["ce_recovered_hi"],
         )
-    cc_tables = []
+        for r in transfer[transfer.variant != "base"].to_dict("records")
+    ]
+
+
+def _crosscoder_rows(
+    acts: ActivationSet,
+    others: Sequence[str],
+    hook: str,
+    cfg: BatteryConfig,
+    task: str,
+    layer: int,
+    steps: int,
+) -> tuple[list[BatteryRow], list[pd.DataFrame]]:
+    """A base-vs-variant crosscoder per tuned variant: its share of variant-only live latents
+    (the null column holds the base-only share) and its latent table."""
+    from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
+
+    rows, tables = [], []
     for v in others:
         cc = train_crosscoder(
-            acts, "base", v, hook, "all", d_sae=4 * acts.d_model, k=8, steps=cc_steps, lr=1e-3, seed=cfg.seed
+            acts, "base", v, hook, "all", d_sae=4 * acts.d_model, k=8, steps=steps, lr=1e-3, seed=cfg.seed
         )
         lat = crosscoder_latents(cc, acts)
         summ = crosscoder_summary(lat).iloc[0]
         alive = max(int(summ["n_alive"]), 1)
-        share = float(summ["n_variant_only"]) / alive
-        cc_tables.append(lat.assign(variant=v, task=task.name))
+        tables.append(lat.assign(variant=v, task=task))
         rows.append(
             BatteryRow.make(
                 TestId.CROSSCODER,
                 v,
-                task.name,
+                task,
                 layer,
                 "all",
-                share,
+                float(summ["n_variant_only"]) / alive,
                 float(summ["n_base_only"]) / alive,
                 float("nan"),
                 float("nan"),
@@ -123,8 +152,4 @@ def sae_rows(
                 n_base_only=float(summ["n_base_only"]),
             )
         )
-    return (
-        rows,
-        transfer.assign(task=task.name),
-        pd.concat(cc_tables, ignore_index=True) if cc_tables else pd.DataFrame(),
-    )
+    return rows, tables

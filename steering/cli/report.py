@@ -18,32 +18,15 @@ __all__ = ["report", "run_main", "figures"]
 
 def _print_verdicts(judged: Sequence[VariantVerdict]) -> None:
     """The verdict table (the typed verdicts, as ``tables/verdicts.parquet`` holds them)."""
-    from steering.report.run import verdict_table
+    from steering.report.run import SUMMARY_COLUMNS, verdict_table
 
     verdicts = verdict_table(judged)
-    cols = [
-        "variant",
-        "task",
-        "verdict",
-        "acc_base",
-        "acc_variant",
-        "chance",
-        "steer_grc",
-        "steer_grc_lo",
-        "steer_grc_hi",
-        "random_grc",
-        "forced_grc",
-        "forced_grc_lo",
-        "forced_grc_hi",
-        "max_cos_decision",
-        "n_test",
-    ]
     import pandas as pd
 
     with pd.option_context(
         "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format
     ):
-        typer.echo(verdicts[cols].to_string(index=False))
+        typer.echo(verdicts[list(SUMMARY_COLUMNS)].to_string(index=False))
 
 
 def figures(

@@ -19,13 +19,7 @@ from probes.data.activations import ActivationSet, collect_activations
 from tests.conftest import assert_close_in
 from tests.tiny import ARCHS, perturb_checkpoint
 
-PROMPTS = [
-    "a b c = 1",
-    "d e =",
-    "1 2 3 4 5 6 7 8 9 0 a b c d e f = g",
-    "z",
-    "Wait , x y z Wait = 3 4",
-]
+PROMPTS = ["a b c = 1", "d e =", "1 2 3 4 5 6 7 8 9 0 a b c d e f = g", "z", "Wait , x y z Wait = 3 4"]
 
 
 def _task(n: int = len(PROMPTS)) -> Task:

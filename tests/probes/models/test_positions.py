@@ -30,15 +30,7 @@ def test_single_and_keys() -> None:
     assert [
         p.key
         for p in (Last(), All(), Index(-1), Match("="), Match("W", -3, 2), Match("W", 0, 1, 1), Span("s"))
-    ] == [
-        "last",
-        "all",
-        "-1",
-        "match:=",
-        "match:W:-3:2",
-        "match:W:0:1:1",
-        "span:s",
-    ]
+    ] == ["last", "all", "-1", "match:=", "match:W:-3:2", "match:W:0:1:1", "span:s"]
 
 
 def test_spellings_round_trip_through_the_key() -> None:

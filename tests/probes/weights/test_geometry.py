@@ -16,12 +16,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from probes.models.checkpoint import (
-    CheckpointError,
-    classify_param,
-    open_checkpoint,
-    pair_checkpoints,
-)
+from probes.models.checkpoint import CheckpointError, classify_param, open_checkpoint, pair_checkpoints
 from probes.models.family import load_family
 from probes.weights.alignment import load_directions
 from probes.weights.geometry import (
