@@ -149,7 +149,10 @@ def test_readme_map_names_every_subpackage_and_only_real_ones() -> None:
     text = (ROOT / "README.md").read_text().split("## Where things live", 1)[1].split("```", 2)[1]
     named = set(re.findall(r"(?<![\w-])([a-z_]+/|[a-z_]+\.py)", text))
     subpackages = {
-        p.name + "/" for pkg in ("probes", "steering") for p in (ROOT / pkg).iterdir() if (p / "__init__.py").exists()
+        p.name + "/"
+        for pkg in ("probes", "steering")
+        for p in (ROOT / pkg).iterdir()
+        if (p / "__init__.py").exists()
     }
     steering_modules = {p.name for p in (ROOT / "steering").glob("*.py") if p.name != "__init__.py"}
     assert subpackages | steering_modules <= named, sorted((subpackages | steering_modules) - named)
