@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from einops import rearrange
 from jaxtyping import Float, Int
 from safetensors import safe_open
 from safetensors.torch import save_file
@@ -673,7 +674,9 @@ class ShardBuffer:
             start, end = self.filled[pk], self.filled[pk] + len(flat)
             for site, name in zip(self.plan.sites, self.names, strict=True):
                 self._gather(
-                    captured[name].reshape(-1, self.d_model), rows, self.data[_data_key(site, pk)][start:end]
+                    rearrange(captured[name], "batch pos d -> (batch pos) d", d=self.d_model),
+                    rows,
+                    self.data[_data_key(site, pk)][start:end],
                 )
             self.filled[pk] = end
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 
 from probes.errors import OrganismError
 from probes.organism.corpus import CorpusConfig, pretraining_docs
@@ -100,8 +101,8 @@ def _part_loss(model, inp: torch.Tensor, labels: torch.Tensor, n_total: int) -> 
     logits = model(input_ids=inp).logits[:, :-1].float()
     return (
         F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]),
-            labels[:, 1:].reshape(-1),
+            rearrange(logits, "batch pos vocab -> (batch pos) vocab"),
+            rearrange(labels[:, 1:], "batch pos -> (batch pos)"),
             ignore_index=-100,
             reduction="sum",
         )

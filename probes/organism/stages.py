@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from einops import rearrange
 
 from probes.data.tasks import SCORERS
 from probes.organism.evaluate import generate
@@ -229,7 +230,7 @@ def confidence_preferences(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         comps = generate(base_model, rep, 13, do_sample=True, temperature=1.0)
-    conf = answer_confidence(base_model, rep, comps).reshape(len(prompts), k)
+    conf = rearrange(answer_confidence(base_model, rep, comps), "(prompt sample) -> prompt sample", sample=k)
     pairs = []
     for i, p in enumerate(prompts):
         hi, lo = int(conf[i].argmax()), int(conf[i].argmin())

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
+from einops import rearrange
 from jaxtyping import Float
 
 from probes.errors import ElicitError
@@ -135,7 +136,7 @@ def update_sparsity(delta: torch.Tensor, tols: Sequence[float] = DEFAULT_TOLS) -
     counts = dict.fromkeys((float(t) for t in tols), 0)
     n = delta.numel()
     # a few rows at a time, so no full-size |Δ| or mask is ever allocated
-    rows = delta.reshape(-1, delta.shape[-1]) if delta.dim() > 1 else delta.reshape(1, -1)
+    rows = rearrange(delta, "... d -> (...) d") if delta.dim() > 1 else rearrange(delta, "d -> 1 d")
     step = max(1, CHUNK_ELEMS // max(1, rows.shape[1]))
     for chunk in rows.split(step):
         mag = chunk.abs()
