@@ -45,7 +45,7 @@ from jaxtyping import Float, Int
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from probes.data.tasks import Task
+from probes.data.tasks import Task, as_task
 from probes.errors import CacheError, HookError, PositionError, TaskError
 from probes.models.checkpoint import safetensors_header
 from probes.models.family import ModelFamily, layer_count
@@ -373,7 +373,7 @@ def _fingerprint(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 def collect_activations(
     family: ModelFamily,
-    task: Task,
+    task: Task | str | Sequence[str],
     hooks: str | HookSite | Sequence[str | HookSite],
     positions: str | int | Position | Sequence[str | int | Position] = "last",
     *,
@@ -391,7 +391,8 @@ def collect_activations(
 
     Args:
         family: the model family (variants are loaded one at a time).
-        task: the prompts (``task.spans`` resolves ``span:NAME`` positions).
+        task: the prompts: a :class:`~probes.data.tasks.Task` (``task.spans`` resolves
+            ``span:NAME`` positions), or a prompt or a list of prompts (ids ``p0, p1, ...``).
         hooks: hook sites, e.g. ``"resid_post:0-2"`` or ``[HookSite(1, "mlp_out")]``.
         positions: ``last``, ``all``, an index, ``match:TOKEN[:OFFSET:WINDOW]``, ``span:NAME``.
         variants: which variants (default: all, base first).
@@ -411,6 +412,7 @@ def collect_activations(
     """
     from dataclasses import replace
 
+    task = as_task(task)
     if device is not None and device != family.device:
         family = replace(family, device=device, device_map=None)
     if batch_size < 1 or (shard_size is not None and shard_size < 1):

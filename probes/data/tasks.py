@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from probes.data.answers import boxed, exact_number, final_answer, has_worked_steps, numbers_equal
 from probes.errors import TaskError
 from probes.models.config_keys import check_keys
 
-__all__ = ["Example", "Score", "Task", "SCORERS", "register_scorer", "parse_gsm8k_answer"]
+__all__ = ["Example", "Score", "Task", "SCORERS", "as_task", "register_scorer", "parse_gsm8k_answer"]
 
 
 @dataclass(frozen=True)
@@ -49,23 +50,16 @@ class Example:
     meta: tuple[tuple[str, str], ...] = ()
 
 
-_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
 def parse_gsm8k_answer(text: str) -> str | None:
-    """The final answer of a GSM8K-style text: the number after ``####``, else the last number.
+    """The final answer of a GSM8K-style text (see :func:`probes.data.answers.final_answer`):
+    the last ``\\boxed{}``, else the number after ``####``, else after "answer is", else the last number.
 
     >>> parse_gsm8k_answer("She has 3 + 4 = 7 apples.\\n#### 7")
     '7'
     >>> parse_gsm8k_answer("The answer is 1,234.")
     '1234'
     """
-    if "####" in text:
-        tail = text.split("####", 1)[1]
-        m = _NUM.search(tail)
-        return m.group(0).replace(",", "").rstrip(".") if m else None
-    nums = _NUM.findall(text)
-    return nums[-1].replace(",", "").rstrip(".") if nums else None
+    return final_answer(text)
 
 
 def _score_exact(completion: str, answer: str, fmt: str | None) -> Score:
@@ -76,9 +70,37 @@ def _score_exact(completion: str, answer: str, fmt: str | None) -> Score:
 
 
 def _score_gsm8k(completion: str, answer: str, fmt: str | None) -> Score:
-    parsed = parse_gsm8k_answer(completion)
-    used = "####" in completion if fmt is None else fmt.strip() in completion
-    return Score(parsed is not None and parsed == parse_gsm8k_answer(answer), parsed, used)
+    """Numeric equivalence of the final answers (commas, ``$``, signs, fractions, ``\\boxed{}``);
+    the reasoning format is the task's prefix when it has one, else worked arithmetic steps
+    (never the ``####`` answer marker, which a bare answer also carries)."""
+    parsed = final_answer(completion)
+    used = fmt.strip() in completion if fmt and fmt.strip() else has_worked_steps(completion)
+    return Score(parsed is not None and numbers_equal(parsed, final_answer(answer)), parsed, used)
+
+
+def _normal_math(ans: str) -> str:
+    """A MATH answer normalised for string comparison (spacing, ``\\left``/``\\right``, ``\\!``, ``$``, ``dfrac``)."""
+    out = ans.strip().strip("$").replace("\\left", "").replace("\\right", "").replace("\\!", "")
+    out = (
+        out.replace("dfrac", "frac").replace("tfrac", "frac").replace("^\\circ", "").replace("^{\\circ}", "")
+    )
+    out = re.sub(r"\\frac(\d)(\d)", r"\\frac{\1}{\2}", out)  # \frac12 -> \frac{1}{2}
+    return re.sub(r"\s+", "", out).rstrip(".")
+
+
+def _score_math(completion: str, answer: str, fmt: str | None) -> Score:
+    """MATH (Hendrycks et al. 2021): the last ``\\boxed{}`` of the completion against the
+    reference's (or the reference itself); equal as numbers when both are, else as normalised
+    LaTeX strings."""
+    parsed = boxed(completion)
+    ref = boxed(answer)
+    ref = answer if ref is None else ref
+    used = fmt.strip() in completion if fmt and fmt.strip() else has_worked_steps(completion)
+    if parsed is None:
+        return Score(False, None, used)
+    x, y = exact_number(_normal_math(parsed)), exact_number(_normal_math(ref))
+    same = x == y if x is not None and y is not None else _normal_math(parsed) == _normal_math(ref)
+    return Score(same, parsed, used)
 
 
 def _score_scratchpad(completion: str, answer: str, fmt: str | None) -> Score:
@@ -96,11 +118,39 @@ def _score_scratchpad(completion: str, answer: str, fmt: str | None) -> Score:
     return Score(parsed == answer.strip(), parsed, False)
 
 
+def _score_unscored(completion: str, answer: str, fmt: str | None) -> Score:
+    raise TaskError(
+        "This task was built from plain prompts (Task.from_prompts, or a list of strings passed where a "
+        "Task goes) and has no reference answers, so its completions cannot be scored. Build it with "
+        "Task.from_records([{'prompt': ..., 'answer': ...}], scorer=...) or Task.from_jsonl to score."
+    )
+
+
 ScorerFn = Callable[[str, str, "str | None"], Score]
 
-#: Built-in scorers by name. ``exact``: first word equals the answer; ``gsm8k``: the number
-#: after ``####`` (else the last number); ``scratchpad``: a direct answer or ``# ... > answer``.
-SCORERS: dict[str, ScorerFn] = {"exact": _score_exact, "gsm8k": _score_gsm8k, "scratchpad": _score_scratchpad}
+#: Built-in scorers by name. ``exact``: first word equals the answer; ``gsm8k``: the final
+#: numbers equal (:mod:`probes.data.answers`); ``math``: the last ``\\boxed{}`` equal as a number
+#: or as normalised LaTeX; ``scratchpad``: a direct answer or ``# ... > answer``.
+SCORERS: dict[str, ScorerFn] = {
+    "exact": _score_exact,
+    "gsm8k": _score_gsm8k,
+    "math": _score_math,
+    "scratchpad": _score_scratchpad,
+    "unscored": _score_unscored,
+}
+
+
+def as_task(task: Task | str | Iterable[str], *, name: str = "prompts") -> Task:
+    """``task`` itself, or :meth:`Task.from_prompts` of a prompt or a list of prompts: what every
+    function that takes a Task accepts."""
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, Mapping) or not isinstance(task, str | Iterable):
+        raise TaskError(
+            f"Expected a Task, a prompt or a list of prompts, got {type(task).__name__}. "
+            "Build a Task with Task.from_records / Task.from_jsonl, or pass a list of str."
+        )
+    return Task.from_prompts(task, name=name)
 
 
 def register_scorer(name: str, fn: ScorerFn) -> None:
@@ -262,6 +312,25 @@ class Task:
         return out
 
     @classmethod
+    def from_prompts(
+        cls, prompts: str | Iterable[str], *, name: str = "prompts", max_new_tokens: int = 32
+    ) -> Task:
+        """A task of plain prompts without answers (ids ``p0, p1, ...``), for collecting
+        activations, steering or generating; scoring it is an error that says so.
+
+        >>> Task.from_prompts(["2 + 2 =", "The capital of France is"]).ids
+        ('p0', 'p1')
+        """
+        items = [prompts] if isinstance(prompts, str) else list(prompts)
+        bad = [(i, type(p).__name__) for i, p in enumerate(items) if not isinstance(p, str)]
+        if bad:
+            raise TaskError(
+                f"Plain prompts must be strings; item(s) {bad[:5]} are not. Pass a list of str or a Task."
+            )
+        examples = tuple(Example(id=f"p{i}", prompt=p, answer="") for i, p in enumerate(items))
+        return cls(name, examples, scorer="unscored", max_new_tokens=max_new_tokens)
+
+    @classmethod
     def from_records(
         cls,
         name: str,
@@ -283,7 +352,7 @@ class Task:
             if prompt_field not in rec or answer_field not in rec:
                 raise TaskError(
                     f"Record {i} of {where} lacks {prompt_field!r} or {answer_field!r} (keys: {sorted(rec)}). "
-                    "Pass prompt_field=/answer_field= to name the fields of your data."
+                    "Pass prompt_field=/answer_field= (elicit collect: --prompt-field / --answer-field) to name the fields of your data."
                 )
             answer = str(rec[answer_field])
             trace = rec.get("trace")

@@ -41,7 +41,7 @@ import torch
 from jaxtyping import Float, Int
 
 from probes.data.activations import ActivationSet, texts_for
-from probes.data.tasks import Task
+from probes.data.tasks import Task, as_task
 from probes.dictionaries.training import position_key, store_keep_mask, train_dictionary
 from probes.errors import ElicitError
 from probes.models.family import ModelFamily
@@ -438,7 +438,7 @@ def _variant_sums(
 def sae_transfer(
     family: ModelFamily,
     sae: Any | Mapping[str, Any],
-    task: Task,
+    task: Task | str | Sequence[str],
     hook: HookSite | str | None = None,
     *,
     variants: Sequence[str] | None = None,
@@ -460,6 +460,7 @@ def sae_transfer(
     ce_recovered(_lo/_hi), kl_recovered(_lo/_hi), ce_clean, ce_spliced, ce_ablated, n_prompts,
     n_tokens, n_excluded``.
     """
+    task = as_task(task)
     saes = _saes_by_site(sae, hook)
     variants = list(variants) if variants is not None else family.variants
     if not variants:

@@ -45,7 +45,16 @@ from probes.errors import FamilyError
 from probes.models.config_keys import check_keys
 from probes.models.registry import family_names, is_family_name, named_family
 
-__all__ = ["VariantSpec", "ModelFamily", "load_family", "resolve_checkpoint", "layer_count", "ARCH_FIELDS"]
+__all__ = [
+    "VariantSpec",
+    "ModelFamily",
+    "load_family",
+    "resolve_checkpoint",
+    "layer_count",
+    "resolve_dtype",
+    "DTYPES",
+    "ARCH_FIELDS",
+]
 
 #: Config fields that must agree across the variants of one family.
 ARCH_FIELDS = (
@@ -138,6 +147,30 @@ def _read_config(path: Path) -> dict[str, Any]:
         merged.setdefault("model_type", cfg.get("model_type"))
         return merged
     return cfg
+
+
+#: dtype names a user may give (CLI ``--dtype``, family files) -> the torch dtype
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """A torch dtype from its name (``float32``/``fp32``, ``bfloat16``/``bf16``, ``float16``/``fp16``).
+
+    >>> resolve_dtype("bf16")
+    torch.bfloat16
+    """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise FamilyError(f"Unknown dtype {dtype!r}. Valid: {sorted(DTYPES)} (e.g. --dtype bfloat16).")
+    return DTYPES[dtype]
 
 
 def layer_count(config: Mapping[str, Any]) -> int:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from steering.cli.common import Device, Family, guarded
+from steering.cli.common import Device, Dtype, Family, guarded
 
 __all__ = ["collect"]
 
@@ -23,21 +23,29 @@ def collect(
         str, typer.Option(help="'last', 'all', an index, 'match:=', 'match:Wait:-12:4', 'span:NAME'")
     ] = "last",
     variants: Annotated[str | None, typer.Option(help="comma-separated variants (default: all)")] = None,
-    scorer: Annotated[str, typer.Option(help="scorer for a JSONL task: exact, gsm8k, scratchpad")] = "exact",
+    scorer: Annotated[
+        str, typer.Option(help="scorer for a JSONL task: exact, gsm8k, math, scratchpad")
+    ] = "exact",
+    prompt_field: Annotated[str, typer.Option(help="field of a JSONL task holding the prompt")] = "prompt",
+    answer_field: Annotated[str, typer.Option(help="field of a JSONL task holding the answer")] = "answer",
     text: Annotated[
         str, typer.Option(help="'prompt' or 'prompt+trace' (teacher-forced reasoning)")
     ] = "prompt",
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     device: Device = "cpu",
+    dtype: Dtype = "float32",
 ) -> None:
     """Collect activations of every variant on the same prompts into a reusable on-disk store."""
     from probes.data.activations import collect_activations
     from probes.data.tasks import Task
-    from probes.models.family import load_family
+    from probes.models.family import load_family, resolve_dtype
 
     def go() -> None:
-        fam = load_family(family, device=device)
-        t = fam.load_task(task) if task in fam.tasks else Task.from_jsonl(task, scorer=scorer)
+        fam = load_family(family, device=device, dtype=resolve_dtype(dtype))
+        if task in fam.tasks:
+            t = fam.load_task(task)
+        else:
+            t = Task.from_jsonl(task, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
         acts = collect_activations(
             fam,
             t,

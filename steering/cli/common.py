@@ -12,12 +12,16 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-__all__ = ["guarded", "Family", "Device", "Seed", "DSae", "Steps", "BatchSize", "Lr"]
+__all__ = ["guarded", "Family", "Device", "Dtype", "Seed", "DSae", "Steps", "BatchSize", "Lr"]
 
 T = TypeVar("T")
 
 Family = Annotated[str, typer.Option(help="family TOML, folder with family.toml, or 'organism'")]
 Device = Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")]
+Dtype = Annotated[
+    str,
+    typer.Option(help="dtype every variant is loaded in: float32, bfloat16 or float16 (never cast later)"),
+]
 Seed = Annotated[int, typer.Option(help="seed of initialisation and batch order")]
 # dictionary training (`sae train`, `crosscoder train`)
 DSae = Annotated[int | None, typer.Option(help="latents (default 8 x d_model)")]

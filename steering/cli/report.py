@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steering.cli.common import Device, Family, guarded
+from steering.cli.common import Device, Dtype, Family, guarded
 
 if TYPE_CHECKING:
     from steering.battery.verdict import VariantVerdict
@@ -63,13 +63,14 @@ def report(
         str | None, typer.Option(help="comma-separated variants (default: all but base)")
     ] = None,
     device: Device = "cpu",
+    dtype: Dtype = "float32",
 ) -> None:
     """Run the select-vs-create battery on every variant and write the report."""
-    from probes.models.family import load_family
+    from probes.models.family import load_family, resolve_dtype
     from steering.report import run_report
 
     def go() -> None:
-        fam = load_family(family, device=device)
+        fam = load_family(family, device=device, dtype=resolve_dtype(dtype))
         rep = run_report(fam, out=out, task=task, variants=variants.split(",") if variants else None)
         _print_verdicts(rep.judged)
         typer.echo(f"\nreport: {out / 'report.md'}\nfigures: {out / 'figures'}")

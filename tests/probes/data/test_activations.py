@@ -340,3 +340,30 @@ def test_shard_buffer_gathers_the_planned_rows(side: str, tmp_path: Path) -> Non
     assert t["resid_post.0@w"][:, 0].tolist() == [1, 2, 100, 101, 201, 202]
     assert t["resid_post.1@w"][:, 1].tolist() == [-1, -2, -100, -101, -201, -202]
     assert t["offsets@last"].tolist() == [0, 1, 2, 3] and t["offsets@w"].tolist() == [0, 2, 4, 6]
+
+
+def test_a_plain_list_of_prompts_is_a_task(tiny_dir, tmp_path: Path) -> None:
+    """What TransformerLens and steering-vectors users pass: prompts without answers."""
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    prompts = ["x y z", "q w"]
+    acts = collect_activations(fam, prompts, "resid_post:0", "last", out=tmp_path / "plain", progress=False)
+    assert acts.prompt_ids == ("p0", "p1")
+    same = collect_activations(
+        fam,
+        Task.from_records("t", [{"id": f"p{i}", "prompt": p, "answer": "1"} for i, p in enumerate(prompts)]),
+        "resid_post:0",
+        "last",
+        out=tmp_path / "task",
+        progress=False,
+    )
+    torch.testing.assert_close(
+        acts.get("base", "resid_post.0", "last"), same.get("base", "resid_post.0", "last")
+    )
+    one = collect_activations(fam, "x y z", "resid_post:0", "last", out=tmp_path / "one", progress=False)
+    torch.testing.assert_close(
+        one.get("base", "resid_post.0", "last")[0], acts.get("base", "resid_post.0", "last")[0]
+    )
+    with pytest.raises(TaskError, match="Plain prompts must be strings"):
+        collect_activations(fam, ["ok", 3], "resid_post:0", "last", progress=False)  # type: ignore[list-item]
+    with pytest.raises(TaskError, match="has no reference answers"):
+        Task.from_prompts(prompts).score("x", "")

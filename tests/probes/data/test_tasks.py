@@ -137,3 +137,23 @@ def test_register_scorer(monkeypatch: pytest.MonkeyPatch) -> None:
     assert t.score(" yes ", "YES").correct and not t.score("no", "YES").correct
     register_scorer("tmp-scorer", SCORERS["exact"])
     assert SCORERS.pop("tmp-scorer") is SCORERS["exact"]
+
+
+def test_gsm8k_scorer_compares_numbers_and_detects_steps() -> None:
+    g = SCORERS["gsm8k"]
+    assert g("3 + 4 = 7 apples. #### 7", "work\n#### 7", None) == Score(True, "7", True)
+    assert g("#### 7", "#### 7", None) == Score(True, "7", False)  # the marker alone is no reasoning
+    assert g("The answer is $1,000.", "#### 1000", None).correct
+    assert g("so it is 1/2", "#### 0.5", None).correct and not g("#### 8", "#### 7", None).correct
+    assert g("Let's think. 7", "#### 7", "Let's think.").used_format
+
+
+def test_math_scorer_boxed_numbers_and_latex() -> None:
+    m = SCORERS["math"]
+    assert m("so \\boxed{\\dfrac{1}{2}}", "The answer is \\boxed{\\frac12}", None).correct
+    assert m("\\boxed{0.5}", "\\boxed{\\frac{1}{2}}", None).correct
+    assert (
+        m("\\boxed{x + 1}", "\\boxed{x+1}", None).correct
+        and not m("\\boxed{x+2}", "\\boxed{x+1}", None).correct
+    )
+    assert m("no box: 7", "\\boxed{7}", None) == Score(False, None, False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from typer.testing import CliRunner
 
 from probes.data.activations import ActivationSet
@@ -50,3 +51,32 @@ def test_collects_a_tiny_family(tmp_path: Path, tiny_dir) -> None:
     assert res.exit_code == 0, res.output
     acts = ActivationSet.load(tmp_path / "acts")
     assert acts.get("base", "resid_post.1", "last").shape == (2, 64)
+
+
+def test_dtype_and_field_names(tmp_path: Path, tiny_dir) -> None:
+    folder = tiny_dir("llama")
+    (tmp_path / "family.toml").write_text(f'name = "tiny"\n[variants.base]\npath = "{folder}"\n')
+    (tmp_path / "q.jsonl").write_text(
+        '{"question": "a b =", "gold": "1"}\n{"question": "c =", "gold": "2"}\n'
+    )
+    args = [
+        "collect",
+        "--family",
+        str(tmp_path),
+        "--task",
+        str(tmp_path / "q.jsonl"),
+        "--hooks",
+        "resid_post.1",
+    ]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert (
+        res.exit_code == 2 and "lacks 'prompt' or 'answer'" in res.output and "--prompt-field" in res.output
+    )
+    fields = ["--prompt-field", "question", "--answer-field", "gold"]
+    res = runner.invoke(app, [*args, *fields, "--out", str(tmp_path / "b"), "--dtype", "bf16"])
+    assert res.exit_code == 0, res.output
+    acts = ActivationSet.load(tmp_path / "b")
+    assert acts.meta["dtype"] == "bfloat16"
+    assert acts.get("base", "resid_post.1", "last").dtype == torch.bfloat16
+    res = runner.invoke(app, [*args, *fields, "--out", str(tmp_path / "c"), "--dtype", "half"])
+    assert res.exit_code == 2 and "Unknown dtype 'half'" in res.output and "bfloat16" in res.output

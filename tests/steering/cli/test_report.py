@@ -25,3 +25,11 @@ def test_report_on_missing_family_names_the_fix(tmp_path: Path) -> None:
 def test_run_rejects_a_non_integer_seed() -> None:
     res = runner.invoke(app, ["run", "--seed", "zero"])
     assert res.exit_code == 2 and "--seed" in res.output
+
+
+def test_report_rejects_an_unknown_dtype_before_loading(tmp_path: Path) -> None:
+    res = runner.invoke(
+        app, ["report", "--family", "organism", "--out", str(tmp_path / "o"), "--dtype", "half"]
+    )
+    assert res.exit_code == 2 and "Unknown dtype 'half'" in res.output and "'bfloat16'" in res.output
+    assert not (tmp_path / "o").exists()
