@@ -16,7 +16,7 @@ from probes.data.activations import ActivationSet, collect_activations
 from probes.data.tasks import Task
 from probes.models.family import ModelFamily
 from steering.battery.config import BatteryConfig, chance_level, contrast_fit, subset
-from steering.battery.gap import floored, gr_ci, nan0
+from steering.battery.gap import floored, gr_ci
 from steering.battery.rows import BatteryRow, TestId
 from steering.sweep import SweepConfig, VectorSpec, choose_setting, gap_recovered, run_sweep
 from steering.vector import SteeringVector, fit_vector
@@ -136,7 +136,8 @@ def _steering_rows(
                 acc_random=R.mean(),
                 alpha=alpha,
                 **floored(S, B, T, chance, cfg.seed),
-                gr_random_floor=nan0(gap_recovered(R.mean(), max(B.mean(), chance), T.mean())),
+                # NaN when no random control ran (never read as 0: the verdict then cannot select on steering)
+                gr_random_floor=gap_recovered(R.mean(), max(B.mean(), chance), T.mean()),
             )
         )
     return rows

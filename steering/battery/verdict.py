@@ -104,9 +104,13 @@ def verdict(
     2. **Select** if the base recovers the gap by itself: forced-format gap recovered with CI
        lower bound >= ``select_gr_lo``, or steering gap recovered with CI lower bound >=
        ``select_gr_lo`` *and* beating the norm-matched random direction by ``over_random``.
-    3. **Create** if neither forcing the format nor steering recovers it: both gap-recovered
-       CI upper bounds < ``create_gr_hi``.
-    4. Otherwise ``inconclusive``.
+    3. **Create** if neither forcing the format nor steering recovers it: both tests were run
+       and both gap-recovered CI upper bounds are < ``create_gr_hi``. A failed steering run alone
+       is not evidence of absence (a base-derived direction can fail to steer the base while the
+       mode is there), so a variant without a forced-format row (a task with no format prefix)
+       is never ``create``: it is ``inconclusive`` and the reason names the missing test.
+    4. Otherwise ``inconclusive``. A missing random control never reads as 0: steering without
+       it cannot count as evidence of selection.
 
     Direction, probe and weight tests are reported beside the verdict but never decide it:
     on the prototype organism the decision-token cosine of a *create* control (0.70-0.75) was
@@ -132,30 +136,37 @@ def verdict(
         s.value("gr_floor_lo", s.ci_lo),
         s.value("gr_floor_hi", s.ci_hi),
     )
-    rnd = s.value("gr_random_floor", 0.0 if math.isnan(s.null) else s.null)
+    rnd = s.value("gr_random_floor", s.null)
     f_gr, f_lo, f_hi = (
         (f.value("gr_floor", f.effect), f.value("gr_floor_lo", f.ci_lo), f.value("gr_floor_hi", f.ci_hi))
         if f is not None
-        else (_NAN, _NAN, 0.0)
+        else (_NAN, _NAN, _NAN)
     )
     if f is not None and f_lo >= thresholds["select_gr_lo"]:
         return Verdict.SELECT, (
             f"forcing the format recovers {f_gr:.2f} of the gap above chance (CI {f_lo:.2f}-{f_hi:.2f}); "
             f"steering the base recovers {s_gr:.2f} (CI {s_lo:.2f}-{s_hi:.2f}, random direction {rnd:.2f})"
         )
-    if s_lo >= thresholds["select_gr_lo"] and s_gr - rnd >= thresholds["over_random"]:
+    if s_lo >= thresholds["select_gr_lo"] and not math.isnan(rnd) and s_gr - rnd >= thresholds["over_random"]:
         return Verdict.SELECT, (
             f"steering the base recovers {s_gr:.2f} of the gap above chance "
             f"(CI {s_lo:.2f}-{s_hi:.2f}) vs random {rnd:.2f}"
         )
-    if s_hi < thresholds["create_gr_hi"] and f_hi < thresholds["create_gr_hi"]:
+    if f is None and s_hi < thresholds["create_gr_hi"]:
+        return Verdict.INCONCLUSIVE, (
+            f"only one test shows absence: steering recovers {s_gr:.2f} of the gap above chance (CI up to "
+            f"{s_hi:.2f}), but forcing the format was not run (the task names no format_prefix); `create` "
+            "needs two independent tests showing absence"
+        )
+    if f is not None and s_hi < thresholds["create_gr_hi"] and f_hi < thresholds["create_gr_hi"]:
         return Verdict.CREATE, (
             f"neither steering (GR above chance {s_gr:.2f}, CI up to {s_hi:.2f}) nor forcing the format "
             f"(GR {f_gr:.2f}, CI up to {f_hi:.2f}) recovers the gap of {gap:.2f}"
         )
+    no_random = "; no random control, so steering cannot show selection" if math.isnan(rnd) else ""
     return Verdict.INCONCLUSIVE, (
         f"partial recovery: steering GR above chance {s_gr:.2f} [{s_lo:.2f}, {s_hi:.2f}], forced "
-        f"GR {f_gr:.2f} [{f_lo:.2f}, {f_hi:.2f}]"
+        f"GR {f_gr:.2f} [{f_lo:.2f}, {f_hi:.2f}]{no_random}"
     )
 
 

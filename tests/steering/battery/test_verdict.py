@@ -80,8 +80,14 @@ def test_boundaries_are_the_thresholds() -> None:
 
 def test_missing_rows() -> None:
     assert verdict([])[0] is Verdict.INCONCLUSIVE
-    # without a forced-format row, create rests on steering alone (the forced upper bound reads as 0)
-    assert verdict(_rows(0.0, 0.0, 0.1, 0, 0, 0, forced=False))[0] is Verdict.CREATE
+    # without a forced-format row a failed steering run is one test, not evidence of absence
+    label, reason = verdict(_rows(0.0, 0.0, 0.1, 0, 0, 0, forced=False))
+    assert label is Verdict.INCONCLUSIVE and "forcing the format was not run" in reason and "two" in reason
+    # steering alone can still show selection (it beats the random direction)
+    assert verdict(_rows(0.9, 0.8, 1.0, 0, 0, 0, forced=False))[0] is Verdict.SELECT
+    # a missing random control never reads as 0: steering cannot show selection without it
+    label, reason = verdict(_rows(0.9, 0.8, 1.0, 0.1, 0.0, 0.2, rnd=math.nan))
+    assert label is Verdict.INCONCLUSIVE and "no random control" in reason
 
 
 def test_table_records_are_accepted() -> None:
