@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from probes.data.tasks import Example, Task
+from probes.errors import ElicitError
 from probes.models.config_keys import check_keys
 from probes.models.family import ModelFamily
 
@@ -54,9 +55,17 @@ class BatteryConfig:
 
 
 def subset(task: Task, split: str, label: str | None, n: int) -> Task:
-    labels = {e.label for e in task.examples}
-    use_label = label if label in labels else None
-    return task.filter(split=split, label=use_label).head(n)
+    """The first ``n`` prompts of ``split`` with ``label``. A task whose prompts carry no labels
+    at all is used whole; a labelled task without ``label`` is an error (never a silent fallback
+    to every label)."""
+    labels = {e.label for e in task.examples} - {None}
+    if label is not None and labels and label not in labels:
+        raise ElicitError(
+            f"Task {task.name!r} has no prompts labelled {label!r} (labels: {sorted(labels)}). Set "
+            "eval_label in the family's [battery] table to one of them (or to nothing to use every prompt), "
+            "or label the evaluation prompts."
+        )
+    return task.filter(split=split, label=label if labels else None).head(n)
 
 
 def balanced(task: Task, contrast: Sequence[str], n: int) -> list[Example]:

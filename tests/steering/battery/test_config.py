@@ -36,7 +36,13 @@ def test_subsets_and_chance() -> None:
     assert [e.label for e in neutral.examples] == ["neutral"] * 3 and {e.split for e in neutral.examples} == {
         "test"
     }
-    # a label the task does not have means every label
-    assert len(subset(t, "test", "missing", 100)) == 12
+    # a label the task does not have is an error naming the labels it has
+    with pytest.raises(
+        ElicitError, match=r"no prompts labelled 'missing' \(labels: \['careful', 'direct', 'neutral'\]\)"
+    ):
+        subset(t, "test", "missing", 100)
+    # a task without labels is used whole
+    unlabelled = Task("u", tuple(Example(id=f"u{i}", prompt="p", answer="1", split="test") for i in range(5)))
+    assert len(subset(unlabelled, "test", "neutral", 100)) == 5
     picked = balanced(t.filter(split="train"), ("careful", "direct"), 4)
     assert [e.label for e in picked] == ["careful", "careful", "direct", "direct"]
