@@ -14,6 +14,7 @@ __all__ = [
     "TaskError",
     "CacheError",
     "OrganismError",
+    "CheckpointError",
 ]
 
 
@@ -43,3 +44,7 @@ class CacheError(ElicitError):
 
 class OrganismError(ElicitError):
     """The organism could not be trained to spec (a recipe value, the base gate), or a cached organism is unusable."""
+
+
+class CheckpointError(ElicitError):
+    """A checkpoint folder cannot be read as safetensors, or two checkpoints do not pair."""

@@ -47,8 +47,8 @@ from safetensors.torch import save_file
 
 from probes.data.tasks import Task, as_task
 from probes.errors import CacheError, HookError, PositionError, TaskError
-from probes.models.checkpoint import safetensors_header
 from probes.models.family import ModelFamily, layer_count
+from probes.models.files import safetensors_header
 from probes.models.hooks import HookSite, parse_hooks, validate_hooks
 from probes.models.positions import Position, parse_positions
 from probes.models.tokens import Batch, context_length, encode

@@ -52,8 +52,9 @@ import torch
 from jaxtyping import Float
 from safetensors import safe_open
 
-from probes.errors import ElicitError
+from probes.errors import CheckpointError
 from probes.models.family import resolve_checkpoint
+from probes.models.files import safetensors_header
 
 __all__ = [
     "COMPONENTS",
@@ -87,10 +88,6 @@ COMPONENTS = (
 
 _INDEX_FILE = "model.safetensors.index.json"
 _SINGLE_FILE = "model.safetensors"
-
-
-class CheckpointError(ElicitError):
-    """A checkpoint folder cannot be read as safetensors, or two checkpoints do not pair."""
 
 
 # ------------------------------------------------------------------ names -> roles
@@ -252,29 +249,6 @@ class Checkpoint:
         if dtype is not None and tensor.dtype != dtype:
             tensor = tensor.to(dtype)
         return tensor if str(device) == "cpu" else tensor.to(device)
-
-
-def safetensors_header(file: str | os.PathLike[str]) -> tuple[bytes, dict[str, Any]]:
-    """The header of a safetensors file: its bytes (the 8-byte little-endian length, then the
-    JSON) and the parsed JSON (``__metadata__`` included). No tensor byte is read.
-
-    >>> import tempfile, torch; from safetensors.torch import save_file
-    >>> path = tempfile.mkdtemp() + "/t.safetensors"
-    >>> save_file({"w": torch.zeros(2, 3)}, path)
-    >>> raw, header = safetensors_header(path)
-    >>> header["w"]["shape"], header["w"]["dtype"], int.from_bytes(raw[:8], "little") == len(raw) - 8
-    ([2, 3], 'F32', True)
-    """
-    with open(file, "rb") as fh:
-        raw = fh.read(8)
-        if len(raw) != 8:
-            raise CheckpointError(f"{str(file)!r} is not a safetensors file (shorter than 8 bytes).")
-        body = fh.read(int.from_bytes(raw, "little"))
-    try:
-        header: dict[str, Any] = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{str(file)!r} has a corrupt safetensors header: {err}.") from err
-    return raw + body, header
 
 
 def _tensor_infos(file: Path) -> dict[str, Any]:

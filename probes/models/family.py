@@ -43,6 +43,7 @@ import torch
 
 from probes.errors import FamilyError
 from probes.models.config_keys import check_keys
+from probes.models.files import content_digest
 from probes.models.registry import family_names, is_family_name, named_family
 
 __all__ = [
@@ -236,15 +237,12 @@ class ModelFamily:
         return layer_count(self.config(variant))
 
     def revision(self, variant: str) -> str:
-        """A string identifying the exact weights of ``variant`` (revision or file digest)."""
+        """A string identifying the exact weights of ``variant``: the hub revision it pins, else
+        :func:`~probes.models.checkpoint.content_digest` of its local folder (content, not mtimes)."""
         spec = self.spec(variant)
         if spec.revision:
             return spec.revision
-        path = self.local_path(variant)
-        stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in path.glob("*.safetensors"))
-        import hashlib
-
-        return "local:" + hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+        return "local:" + content_digest(self.local_path(variant))
 
     def tokenizer(self, variant: str = "base") -> Any:
         """The tokenizer of ``variant`` (from its checkpoint folder)."""

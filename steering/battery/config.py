@@ -58,7 +58,7 @@ def subset(task: Task, split: str, label: str | None, n: int) -> Task:
     """The first ``n`` prompts of ``split`` with ``label``. A task whose prompts carry no labels
     at all is used whole; a labelled task without ``label`` is an error (never a silent fallback
     to every label)."""
-    labels = {e.label for e in task.examples} - {None}
+    labels = {e.label for e in task.examples if e.label is not None}
     if label is not None and labels and label not in labels:
         raise ElicitError(
             f"Task {task.name!r} has no prompts labelled {label!r} (labels: {sorted(labels)}). Set "

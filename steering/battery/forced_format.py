@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +32,11 @@ def forced_format_rows(
     if not task.format_prefix:
         return []
     test = subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
-    cache = workdir / "forced" / f"{task.name}-{test.hash}.json"
+    # keyed on the prompts, the base's weights (content digest) and the budget: never stale
+    key = hashlib.sha256(f"{test.hash}|{family.revision('base')}|{task.max_new_tokens}".encode()).hexdigest()[
+        :16
+    ]
+    cache = workdir / "forced" / f"{task.name}-{key}.json"
     if cache.exists():
         correct = json.loads(cache.read_text())
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ def sae_rows(
         out=workdir / "acts" / f"sae-{fit.hash}-{layer}",
         progress=progress,
     )
-    sae = _base_sae(acts, hook, cfg, workdir / "sae" / f"base-{fit.hash}-{layer}", steps)
+    # the SAE is keyed on its training data, the base's weights (content digest) and its settings
+    key = hashlib.sha256(f"{fit.hash}|{family.revision('base')}|{steps}|{cfg.seed}".encode()).hexdigest()[:16]
+    sae = _base_sae(acts, hook, cfg, workdir / "sae" / f"base-{key}-{layer}", steps)
     transfer = sae_transfer(
         family, sae, test, hook, variants=["base", *others], text=text, n_resamples=500, seed=cfg.seed
     )

@@ -9,6 +9,7 @@ reruns to exactly the rows of an uninterrupted one; ``shard=(i, n)`` runs every 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,8 @@ def fit_vectors(
         if spec.path is not None:
             out[spec.name] = SteeringVector.load(spec.path)
             continue
-        cache = workdir / "vectors" / spec.name
+        # keyed on the fitted variant's weights (content digest); the task is checked below
+        cache = workdir / "vectors" / f"{spec.name}-{family.revision(spec.variant)[-8:]}"
         if cache.with_suffix(".json").exists():
             vec = SteeringVector.load(cache)
             if vec.task_hash == task.hash:
@@ -179,7 +181,9 @@ def run_sweep(
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(cfg.out).with_suffix("")
     workdir = workdir.with_name(workdir.name + ".work")
-    digest = cfg.digest() + "-" + task.hash[:8]
+    # rows are keyed on the config, the task and the weights of every variant they come from
+    weights = "|".join(f"{v}={fam.revision(v)}" for v in dict.fromkeys([*cfg.variants, *cfg.baselines]))
+    digest = f"{cfg.digest()}-{task.hash[:8]}-{hashlib.sha256(weights.encode()).hexdigest()[:8]}"
     run = _Run(
         cfg,
         task,

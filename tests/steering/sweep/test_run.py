@@ -146,3 +146,28 @@ def test_killed_sweep_resumes_to_identical_rows(tiny_dir, tmp_path: Path) -> Non
     assert set(summary.position) == {"match:=", "all"}
     assert {"test_acc", "test_lo", "test_hi", "random_acc", "gap_recovered[tuned]"} <= set(summary.columns)
     assert (summary.protocol == "dev-select/test-report").all()
+
+
+def test_a_retrained_variant_never_reuses_its_rows(tiny_dir, tmp_path: Path) -> None:
+    from steering.sweep import SweepConfig
+
+    fam = _family(tmp_path, tiny_dir("llama"))
+    cfg = SweepConfig.from_dict(
+        {
+            "family": str(fam),
+            "task": "toy",
+            "variants": ["base"],
+            "baselines": ["tuned"],
+            "layers": [0],
+            "alphas": [2.0],
+            "label": "neutral",
+            "out": str(tmp_path / "s.jsonl"),
+            "vectors": [{"name": "cd", "contrast": ["careful", "direct"], "split": "train"}],
+        }
+    )
+    first = run_sweep(cfg, progress=False)
+    assert run_sweep(cfg, progress=False).equals(first)  # unchanged weights: every row reused
+    perturb_checkpoint(tiny_dir("llama"), fam / "tuned", scale=0.9, seed=7)  # "retrain" tuned in place
+    second = run_sweep(cfg, progress=False)
+    assert set(first.digest) != set(second.digest) and len(second) == len(first)
+    assert read_rows(tmp_path / "s.jsonl") == second.to_dict("records")  # the stale rows are gone
