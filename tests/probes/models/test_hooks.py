@@ -70,3 +70,39 @@ def test_validate_on_a_model(tiny_dir) -> None:
             validate_hooks(model, [HookSite(2)])
         with pytest.raises(HookError, match=r"Close matches: \['blocks.0.hook_resid_post'"):
             validate_hooks(model, ["blocks.0.hook_resid_pots"])
+
+
+SEQUENTIAL = ("llama", "qwen2", "olmo2", "gemma2", "gpt2")
+
+
+@pytest.mark.parametrize("arch", [*SEQUENTIAL, "gpt_neox"])
+def test_residual_identities_hold_per_architecture(arch: str, tiny_dir, tmp_path) -> None:
+    """resid_mid = resid_pre + attn_out and resid_post = resid_mid + mlp_out, at every token.
+
+    TransformerLens#1648: on OLMo 2 the Bridge once took attn_out / mlp_out before the
+    post-sublayer norm, so these identities failed silently; OLMo 2 and Gemma 2 (post-norm
+    sublayers) are checked here with the rest. GPT-NeoX runs attention and MLP in parallel: it has
+    no resid_mid (asking for one is a HookError naming the sites it has), and resid_post =
+    resid_pre + attn_out + mlp_out."""
+    import torch
+
+    from probes.data.activations import collect_activations
+
+    fam = load_family({"base": str(tiny_dir(arch))})
+    sites = ["resid_pre.1", "attn_out.1", "mlp_out.1", "resid_post.1"]
+    if arch in SEQUENTIAL:
+        sites.append("resid_mid.1")
+    acts = collect_activations(fam, ["a b c d", "e f"], sites, "all", out=tmp_path / "a", progress=False)
+    g = {s: acts.get_tokens("base", s, "all")[0] for s in sites}
+    tol = {"atol": 1e-5, "rtol": 1e-5}
+    if arch in SEQUENTIAL:
+        torch.testing.assert_close(g["resid_mid.1"], g["resid_pre.1"] + g["attn_out.1"], **tol)
+        torch.testing.assert_close(g["resid_post.1"], g["resid_mid.1"] + g["mlp_out.1"], **tol)
+    else:
+        torch.testing.assert_close(
+            g["resid_post.1"], g["resid_pre.1"] + g["attn_out.1"] + g["mlp_out.1"], **tol
+        )
+        with pytest.raises(HookError, match="resid_mid.*does not exist"):
+            collect_activations(fam, ["a b"], "resid_mid.1", "all", progress=False)
+    # the identity is not vacuous: the sublayers write something
+    assert g["attn_out.1"].abs().max() > 1e-3 and g["mlp_out.1"].abs().max() > 1e-3
