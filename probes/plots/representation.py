@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from probes.plots.style import COLUMN_IN, PALETTE, legend_below, style
+from probes.plots.style import COLUMN_IN, PALETTE, layer_ticks, legend_below, style
 
 __all__ = ["direction_transfer", "probe_transfer"]
 
@@ -51,7 +51,7 @@ def direction_transfer(battery: pd.DataFrame) -> Figure:
             )
             ax.set_xlabel("layer (residual stream after block)")
             ax.set_title(f"position {pos}")
-            ax.set_xticks(sorted(sub.layer.unique()))
+            layer_ticks(ax, sub.layer.unique())
         axes[0][0].set_ylabel("cos(shift, base direction)")
         handles, labels = axes[0][-1].get_legend_handles_labels()
         fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=5, columnspacing=0.8)
@@ -79,7 +79,7 @@ def probe_transfer(battery: pd.DataFrame) -> Figure:
         ax.axhline(1.0, color="#888888", lw=0.6, ls=":")
         ax.set_xlabel("layer (residual stream after block)")
         ax.set_ylabel("AUROC ratio\n(base probe / own probe)")
-        ax.set_xticks(sorted(d.layer.unique()))
+        layer_ticks(ax, d.layer.unique())
         legend_below(fig, ax)
         fig.tight_layout()
     return fig

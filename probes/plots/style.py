@@ -84,3 +84,14 @@ def legend_below(fig: Figure, ax: Any, ncol: int = 4) -> None:
     """One legend for the figure, centred under the axes, from ``ax``'s handles."""
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=ncol, columnspacing=0.8)
+
+
+def layer_ticks(ax: Any, layers: Any, most: int = 8) -> None:
+    """Integer layer ticks on the x axis: every layer when there are at most ``most``, else
+    every k-th from the first (the last too when it is a full step away) so that a 30-layer model's labels never overprint."""
+    ticks = sorted({int(x) for x in layers})
+    if len(ticks) > most:
+        step = -(-len(ticks) // most)
+        every = ticks[::step]
+        ticks = every + ([ticks[-1]] if ticks[-1] - every[-1] >= step else [])
+    ax.set_xticks(ticks)

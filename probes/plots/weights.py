@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from probes.plots.style import COLUMN_IN, PALETTE, legend_below, style
+from probes.plots.style import COLUMN_IN, PALETTE, layer_ticks, legend_below, style
 
 __all__ = ["weight_geometry"]
 
@@ -33,7 +33,7 @@ def weight_geometry(weights: pd.DataFrame) -> Figure:
                 ax.plot(g.index, g.to_numpy(), marker="o", color=PALETTE[i % 8], label=v)
             ax.set_xlabel("layer")
             ax.set_ylabel(label)
-            ax.set_xticks(sorted(mats.layer.dropna().unique().astype(int)))
+            layer_ticks(ax, mats.layer.dropna().unique())
             if col == "rel_norm":
                 ax.set_yscale("log")
         legend_below(fig, axes[-1], ncol=8)

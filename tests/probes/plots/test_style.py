@@ -17,3 +17,17 @@ def test_style_applies_inside_and_restores_rcparams_after() -> None:
     after = dict(mpl.rcParams)
     changed = {k for k in before if before[k] != after[k] and k != "backend"}
     assert changed == set()
+
+
+def test_layer_ticks_thin_out_many_layers() -> None:
+    from probes.plots.style import layer_ticks
+
+    fig, ax = plt.subplots()
+    layer_ticks(ax, [3, 1, 2, 2])
+    assert list(ax.get_xticks()) == [1, 2, 3]
+    layer_ticks(ax, range(8))
+    assert list(ax.get_xticks()) == list(range(8))
+    layer_ticks(ax, range(30))
+    ticks = [int(t) for t in ax.get_xticks()]
+    assert ticks == list(range(0, 30, 4))  # 30 layers: every fourth, 28 ends it
+    plt.close(fig)
