@@ -85,6 +85,24 @@ def _first(rows: Sequence[BatteryRow], test: TestId) -> BatteryRow | None:
     return next((r for r in rows if r.test == test), None)
 
 
+_ONE_TEST = (
+    "only one test shows absence: steering recovers {s_gr:.2f} of the gap above chance (CI up to {s_hi:.2f}), "
+    "but forcing the format was not run (the task names no format_prefix); `create` needs two independent "
+    "tests showing absence"
+)
+
+
+def _no_gap(s: BatteryRow, thresholds: Mapping[str, float]) -> str:
+    """Why there is no gap to explain (empty when there is one): rule step 1."""
+    gap, gap_lo = s.value("tuned_gap"), s.value("gap_lo")
+    if gap >= thresholds["min_gap"] and gap_lo > 0:
+        return ""
+    return (
+        f"no gap to explain: {s.variant} beats max(base, chance) by {gap:+.2f} accuracy "
+        f"(CI lower {gap_lo:+.2f}; needs >= {thresholds['min_gap']:.2f} and > 0)"
+    )
+
+
 def verdict(
     rows: Sequence[BatteryRow | Mapping[str, Any]], thresholds: Mapping[str, float] = THRESHOLDS
 ) -> tuple[Verdict, str]:
@@ -125,12 +143,10 @@ def verdict(
     s, f = _first(typed, TestId.STEERING), _first(typed, TestId.FORCED_FORMAT)
     if s is None:
         return Verdict.INCONCLUSIVE, "no behavioural test could be run"
-    gap, gap_lo = s.value("tuned_gap"), s.value("gap_lo")
-    if not (gap >= thresholds["min_gap"] and gap_lo > 0):
-        return Verdict.INCONCLUSIVE, (
-            f"no gap to explain: {s.variant} beats max(base, chance) by {gap:+.2f} accuracy "
-            f"(CI lower {gap_lo:+.2f}; needs >= {thresholds['min_gap']:.2f} and > 0)"
-        )
+    gap = s.value("tuned_gap")
+    no_gap = _no_gap(s, thresholds)
+    if no_gap:
+        return Verdict.INCONCLUSIVE, no_gap
     s_gr, s_lo, s_hi = (
         s.value("gr_floor", s.effect),
         s.value("gr_floor_lo", s.ci_lo),
@@ -153,11 +169,7 @@ def verdict(
             f"(CI {s_lo:.2f}-{s_hi:.2f}) vs random {rnd:.2f}"
         )
     if f is None and s_hi < thresholds["create_gr_hi"]:
-        return Verdict.INCONCLUSIVE, (
-            f"only one test shows absence: steering recovers {s_gr:.2f} of the gap above chance (CI up to "
-            f"{s_hi:.2f}), but forcing the format was not run (the task names no format_prefix); `create` "
-            "needs two independent tests showing absence"
-        )
+        return Verdict.INCONCLUSIVE, _ONE_TEST.format(s_gr=s_gr, s_hi=s_hi)
     if f is not None and s_hi < thresholds["create_gr_hi"] and f_hi < thresholds["create_gr_hi"]:
         return Verdict.CREATE, (
             f"neither steering (GR above chance {s_gr:.2f}, CI up to {s_hi:.2f}) nor forcing the format "
