@@ -4,21 +4,9 @@ from __future__ import annotations
 
 from probes import Task, load_family
 from steering.battery.quality import QualityConfig, quality_rows, quality_tables
+from tests.steering.battery.test_rows import CORE_COLUMNS
 
-SCHEMA = {
-    "test",
-    "variant",
-    "task",
-    "layer",
-    "position",
-    "effect",
-    "null",
-    "ci_lo",
-    "ci_hi",
-    "n",
-    "verdict",
-    "detail",
-}
+SCHEMA = set(CORE_COLUMNS)
 
 
 def test_quality_tables_tiny_family(tiny_dir, tmp_path) -> None:

@@ -10,6 +10,22 @@ import pytest
 from probes.errors import ElicitError
 from steering.battery.rows import BatteryRow, TestId, rows_frame
 
+#: the core columns of every battery record, in order (written out here, independent of rows.py)
+CORE_COLUMNS = (
+    "test",
+    "variant",
+    "task",
+    "layer",
+    "position",
+    "effect",
+    "null",
+    "ci_lo",
+    "ci_hi",
+    "n",
+    "verdict",
+    "detail",
+)
+
 
 def test_make_casts_and_splits_numbers() -> None:
     r = BatteryRow.make(
@@ -41,18 +57,7 @@ def test_record_order_and_round_trip() -> None:
     )
     rec = r.to_record()
     assert list(rec) == [
-        "test",
-        "variant",
-        "task",
-        "layer",
-        "position",
-        "effect",
-        "null",
-        "ci_lo",
-        "ci_hi",
-        "n",
-        "verdict",
-        "detail",
+        *CORE_COLUMNS,
         "acc_base",
         "alpha",
         "gr_random_floor",
