@@ -20,6 +20,16 @@ direction, so alpha = 1 is a step as long as a typical residual vector. ``alpha`
 tensor with one value per batch row (one generate call covers several strengths).
 
 Hooks exist only inside the context and are removed in ``finally``, also on error.
+
+The context yields a :class:`SteerRecord`, the manipulation check of the call: how many positions
+of each row were steered (a row whose decision token is missing gets 0 and is *not* steered), and,
+with ``record_logits=True``, the log-probabilities of the next token after each row's prompt as
+the steered model gave them (compare with the unsteered ones for the KL the push caused):
+
+    with apply(model, vector, layers=[1], alpha=2.0, positions="match:=", record_logits=True) as rec:
+        out = model.generate(tokens, ...)
+    rec.positions      # tensor [batch]: steered positions per row (0: the hook never fired there)
+    rec.first_logprobs # tensor [batch, vocab]: log p(next token | prompt) under the push
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from probes.models.hooks import validate_hooks
 from probes.models.positions import Match, parse_position
 from steering.vector import SteeringVector
 
-__all__ = ["apply", "STEER_POSITIONS", "steer_positions_key"]
+__all__ = ["apply", "SteerRecord", "STEER_POSITIONS", "steer_positions_key"]
 
 STEER_POSITIONS = ("all", "prompt", "generated", "last")
 UNITS = ("vector", "resid_norm")
@@ -79,11 +89,35 @@ class _State:
     seen: int = 0
 
 
+@dataclass
+class SteerRecord:
+    """What one :func:`apply` context did, per batch row (the manipulation check).
+
+    ``positions``: the number of positions steered in each row, summed over every forward call
+    of the context (prompt pass and decode steps), ``None`` before the first call.
+    ``first_logprobs``: with ``record_logits=True``, the float32 log-probabilities of the next
+    token at the last column of the first prompt pass (the last prompt token of every row, as
+    batches are left-padded), as the steered model gave them; else ``None``. ``calls``: forward
+    calls seen.
+    """
+
+    positions: torch.Tensor | None = None
+    first_logprobs: torch.Tensor | None = None
+    calls: int = 0
+
+    def fired(self) -> torch.Tensor:
+        """Rows where the hook added anything (``positions > 0``); all False before any call."""
+        if self.positions is None:
+            return torch.zeros(0, dtype=torch.bool)
+        return self.positions > 0
+
+
 class _Steerer:
     def __init__(self, model: Any, positions: str, pad_id: int | None) -> None:
         self.positions = steer_positions_key(positions)
         self.pad_id = pad_id
         self.state = _State()
+        self.record = SteerRecord()
         self.mask: torch.Tensor | None = None  # [batch, pos] of the current call
         self.match: Match | None = None
         self.match_ids: set[int] = set()
@@ -160,7 +194,23 @@ class _Steerer:
             st.prompt = ids.detach().clone()
             st.seen = L
             self.mask = self._prompt_mask(ids)
+        self._count(self.mask)
         return ids
+
+    def _count(self, mask: torch.Tensor) -> None:
+        rec = self.record
+        n = mask.sum(dim=1).to("cpu")
+        if rec.positions is None or rec.positions.shape != n.shape:
+            rec.positions = n.clone()
+        else:
+            rec.positions += n
+        rec.calls += 1
+
+    def on_logits(self, logits: torch.Tensor, hook: Any) -> torch.Tensor:
+        """Keep the next-token log-probs after the prompt of the first prompt pass."""
+        if self.record.first_logprobs is None and self.record.calls == 1:
+            self.record.first_logprobs = logits[:, -1, :].detach().float().log_softmax(-1).cpu()
+        return logits
 
 
 def _deltas(model: Any, vec: SteeringVector, units: str) -> dict[int, torch.Tensor]:
@@ -212,8 +262,11 @@ def apply(
     alpha: float | torch.Tensor = 1.0,
     positions: str = "all",
     units: str = "vector",
-) -> Iterator[None]:
-    """Add ``alpha * vector`` at ``layers`` and ``positions`` while the context is open.
+    record_logits: bool = False,
+) -> Iterator[SteerRecord]:
+    """Add ``alpha * vector`` at ``layers`` and ``positions`` while the context is open; yields
+    the :class:`SteerRecord` of the context (``record_logits`` also keeps the first prompt
+    pass's next-token log-probs, for the KL of the push).
 
     Never changes the model's weights, device or dtype; the vector is moved to the
     model's device and dtype for the addition only (a copy).
@@ -233,10 +286,12 @@ def apply(
         (name, _add_hook(steerer, layer, deltas[layer], alpha_t))
         for name, layer in zip(names, chosen, strict=True)
     ]
+    if record_logits:
+        hooks.append((validate_hooks(model, ["unembed.hook_out"])[0], steerer.on_logits))
     for name, fn in hooks:
         model.add_hook(name, fn)
     try:
-        yield
+        yield steerer.record
     finally:
         _remove(model, hooks)
 

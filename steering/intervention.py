@@ -47,7 +47,7 @@ def steering_intervention(
     if chosen is not None:
         vector.select(chosen)  # names the missing layers
 
-    def intervene(model: Any, batch: Any) -> AbstractContextManager[None]:
+    def intervene(model: Any, batch: Any) -> AbstractContextManager[Any]:
         return apply(model, vector, layers=chosen, alpha=alpha, positions=positions, units=units)
 
     return intervene

@@ -35,7 +35,15 @@ from probes.errors import ElicitError
 from probes.models.hooks import HookSite, parse_hooks
 from probes.representation.directions import contrast_masks, label_mask, mean_difference
 
-__all__ = ["SteeringVector", "VectorError", "fit_vector", "METHODS", "random_like"]
+__all__ = [
+    "SteeringVector",
+    "VectorError",
+    "fit_vector",
+    "fit_shuffled",
+    "METHODS",
+    "random_like",
+    "norm_matched",
+]
 
 #: Provenance fields a saved vector's JSON must hold (``name`` is optional).
 _SAVED_FIELDS = (
@@ -277,6 +285,18 @@ def random_like(vector: SteeringVector, seed: int = 0) -> SteeringVector:
     )
 
 
+def norm_matched(vector: SteeringVector, like: SteeringVector) -> SteeringVector:
+    """``vector`` rescaled at every layer to the norm of ``like`` there (layers of ``like`` only)."""
+    missing = [k for k in like.layers if k not in vector.directions]
+    if missing:
+        raise VectorError(f"Cannot norm-match: {vector.name!r} has no direction at layer(s) {missing}.")
+    dirs = {
+        k: vector.directions[k] / vector.directions[k].norm().clamp_min(1e-12) * like.directions[k].norm()
+        for k in like.layers
+    }
+    return replace(vector, directions=dirs)
+
+
 # ---- fit methods: (positive rows, negative rows, their mean difference, rng, seed) -> direction
 def _fit_diff_means(
     P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int
@@ -391,3 +411,41 @@ def fit_vector(
         resid_norms=norms,
         name=name or f"{variant}:{method}",
     )
+
+
+def fit_shuffled(
+    acts: ActivationSet,
+    variant: str,
+    hook: str | HookSite | Sequence[str | HookSite],
+    contrast: tuple[str | Sequence[str], str | Sequence[str]],
+    *,
+    like: SteeringVector,
+    method: str = "diff_means",
+    position: str | None = None,
+    split: str | Sequence[str] | None = None,
+    seed: int = 0,
+) -> SteeringVector:
+    """The label-shuffled null of a contrast vector: :func:`fit_vector` on the same prompts with
+    the contrast labels permuted among the contrast's prompts (seeded), norm-matched at every
+    layer to ``like`` (the real vector), so it differs from it only in which prompts sit on
+    which side. Its steering effect is what any push along a data direction of that size does.
+    """
+    keep, pos_m, neg_m = _contrast_prompts(acts, contrast, None, split)
+    labels: list[str | None] = list(acts.labels)
+    idx = np.flatnonzero(pos_m | neg_m)
+    perm = np.random.default_rng(seed).permutation(idx)
+    for i, j in zip(idx, perm, strict=True):
+        labels[i] = acts.labels[j]
+    vec = fit_vector(
+        acts,
+        variant,
+        hook,
+        contrast,
+        method=method,
+        position=position,
+        labels=labels,
+        split=split,
+        seed=seed,
+        name=f"shuffled:{like.name or like.method}",
+    )
+    return replace(norm_matched(vec, like), method=f"shuffled-{method}")

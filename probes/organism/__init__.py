@@ -4,7 +4,8 @@ docs/design.md, "The model organism". The base knows how to reason on a scratchp
 sources always do) but rarely chooses to under the neutral tag; post-training (sft, dpo,
 rl, dpo_conf, dpo_noisy) can only *select* that mode. The ``create`` and ``create_far``
 controls must *create* an ability the base lacks. ``sft_answers`` measures memorisation
-(trained vs held-out strings).
+(trained vs held-out strings). ``sft_long`` selects with ``create``'s optimisation budget (an
+update as large as a create control's), ``unrelated`` is SFT on filler only (no gain).
 
     >>> from probes.organism import train_family, evaluate_family   # doctest: +SKIP
     >>> folder = train_family("organism-seed0", seed=0)              # doctest: +SKIP

@@ -40,6 +40,7 @@ __all__ = [
     "CorpusConfig",
     "pretraining_docs",
     "sft_records",
+    "filler_records",
     "preference_records",
     "noisy_preferences",
     "create_records",
@@ -102,6 +103,16 @@ def pretraining_docs(
         else:
             docs.append(_filler(rng))
     return docs
+
+
+def filler_records(n: int, rng: np.random.Generator) -> list[dict[str, str]]:
+    """``n`` filler documents (copy / reverse / sort) as SFT records: the ``unrelated`` control's
+    data, which says nothing about parity."""
+    out = []
+    for _ in range(n):
+        prompt, completion = _filler(rng).split(" = ")
+        out.append({"prompt": prompt + " =", "completion": " " + completion})
+    return out
 
 
 def sft_records(parity: Splits, *, trace: bool) -> list[dict[str, str]]:

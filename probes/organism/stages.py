@@ -13,6 +13,8 @@ Hugging Face folder (config.json, model.safetensors, tokenizer files).
   answer span is the preference signal).
 * ``dpo_noisy``: DPO with a stated fraction of pairs flipped or randomised.
 * ``create`` / ``create_far``: SFTTrainer on the control operations.
+* ``sft_long``: ``sft``'s data with ``create``'s steps and learning rate (update-size control).
+* ``unrelated``: SFTTrainer on filler documents only (no parity gain).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from probes.errors import OrganismError
 from probes.organism.corpus import (
     create_far_records,
     create_records,
+    filler_records,
     noisy_preferences,
     preference_records,
     sft_records,
@@ -58,7 +60,19 @@ __all__ = [
 ]
 
 #: Variants in training order (the order of family.toml).
-VARIANTS = ("base", "sft", "dpo", "create", "rl", "sft_answers", "dpo_conf", "dpo_noisy", "create_far")
+VARIANTS = (
+    "base",
+    "sft",
+    "dpo",
+    "create",
+    "rl",
+    "sft_answers",
+    "dpo_conf",
+    "dpo_noisy",
+    "create_far",
+    "sft_long",
+    "unrelated",
+)
 
 #: Learning rate and KL weight (beta) of each post-training stage; the two recipes differ in steps only.
 _STAGE_LR_BETA: dict[str, tuple[float, float]] = {
@@ -70,6 +84,10 @@ _STAGE_LR_BETA: dict[str, tuple[float, float]] = {
     "dpo_conf": (1e-3, 0.1),
     "dpo_noisy": (1e-3, 0.1),
     "create_far": (3e-3, 0.1),
+    # select, trained as long and as hard as `create`: breaks the update-size confound
+    "sft_long": (3e-3, 0.1),
+    # SFT on filler documents only: no gap on parity, so never `select` nor `create`
+    "unrelated": (1e-3, 0.1),
 }
 
 
@@ -131,6 +149,8 @@ def recipe(quick: bool = False) -> Recipe:
                     "dpo_conf": 10,
                     "dpo_noisy": 10,
                     "create_far": 20,
+                    "sft_long": 80,
+                    "unrelated": 10,
                 }
             ),
             gate=0.60,
@@ -150,6 +170,8 @@ def recipe(quick: bool = False) -> Recipe:
                 "dpo_conf": 30,
                 "dpo_noisy": 30,
                 "create_far": 100,
+                "sft_long": 120,
+                "unrelated": 30,
             }
         ),
     )
@@ -268,6 +290,8 @@ _TRAINERS = {
     "dpo_noisy": run_dpo,
     "dpo_conf": run_dpo,
     "rl": run_grpo,
+    "sft_long": run_sft,
+    "unrelated": run_sft,
 }
 
 
@@ -332,8 +356,10 @@ def _records(v: str, seed: int, rec: Recipe) -> list[dict[str, str]] | None:
     """The training records of a stage, drawn in the parent process (dpo_conf draws its own)."""
     parity_sp, create_sp = make_splits(2, seed), make_splits(3, seed)
     rng = np.random.default_rng([seed, VARIANTS.index(v), 3])
-    if v == "sft":
+    if v in ("sft", "sft_long"):
         return sft_records(parity_sp, trace=True)
+    if v == "unrelated":
+        return filler_records(rec.create_examples, rng)
     if v == "sft_answers":
         return sft_records(parity_sp, trace=False)
     if v == "dpo":
@@ -552,12 +578,14 @@ def organism_family(cache_dir: str | Path | None = None, seed: int = 0, quick: b
 
     Training goes to a sibling temporary folder that is renamed into place only when the
     whole family and its evaluation are written, so an interrupted run never leaves a
-    half family behind.
+    half family behind. A cached family trained by another recipe than this version's (a
+    variant added, a step count changed) is stale: it is retrained and replaced, with a message.
     """
     import tomllib
 
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache(seed, quick)
     toml = folder / "family.toml"
+    stale = False
     if toml.exists() and (folder / "eval.parquet").exists():
         meta = tomllib.loads(toml.read_text()).get("organism", {})
         if meta.get("seed") != seed or bool(meta.get("quick")) != quick:
@@ -566,8 +594,14 @@ def organism_family(cache_dir: str | Path | None = None, seed: int = 0, quick: b
                 f"quick={meta.get('quick')}, not seed={seed}, quick={quick}. Pass another cache_dir "
                 "or delete the folder."
             )
-        return folder
-    if folder.exists() and any(folder.iterdir()):
+        if meta.get("recipe") == json.dumps(asdict(recipe(quick)), sort_keys=True):
+            return folder
+        stale = True
+        print(
+            f"Cached organism {str(folder)!r} was trained by another recipe than this version's; retraining it.",
+            file=sys.stderr,
+        )
+    if folder.exists() and any(folder.iterdir()) and not stale:
         raise OrganismError(
             f"Cache folder {str(folder)!r} exists but holds no complete organism (family.toml and "
             "eval.parquet). Delete it to retrain, or pass another cache_dir."
@@ -578,6 +612,6 @@ def organism_family(cache_dir: str | Path | None = None, seed: int = 0, quick: b
         shutil.rmtree(tmp)
     train_family(tmp, seed=seed, quick=quick)
     if folder.exists():
-        folder.rmdir()
+        shutil.rmtree(folder) if stale else folder.rmdir()
     tmp.rename(folder)
     return folder

@@ -23,10 +23,13 @@ THRESHOLDS: dict[str, float] = {
     "min_gap": 0.15,
     # gap recovered whose CI lower bound is at least this => the base already has the mode
     "select_gr_lo": 0.5,
-    # gap recovered whose CI upper bound is below this (steering AND forcing) => created
+    # gap recovered whose CI upper bound is below this => that test shows absence; a CI lower
+    # bound at or above it => that test shows (partial) presence
     "create_gr_hi": 0.35,
-    # steering must beat the norm-matched random direction by this much accuracy
-    "over_random": 0.1,
+    # the manipulation check of a steering run: the hook fired on at least this share of the
+    # test prompts, and moved the next-token distribution by at least this KL (nats, median)
+    "min_fired_share": 0.95,
+    "min_kl": 0.01,
 }
 
 
@@ -47,6 +50,14 @@ class VariantVerdict:
     max(base, chance) (what the rule reads); ``random_*`` the norm-matched random direction at
     the steering setting; ``max_cos_*`` the largest decision-token / computation cosine of the
     shift with the base direction; ``n_test`` the test prompts.
+
+    The steering null: ``random_grc`` is the best null direction (by dev accuracy, each null
+    given the vector's dev search) on test, ``n_random`` the random draws beside the shuffled
+    vector, ``random_grc_max`` the largest test GR of any draw, ``random_recover_share`` the share
+    of draws recovering at least half the gap, ``shuffled_grc`` the label-shuffled vector's;
+    ``diff_vs_random*`` the paired steered-minus-best-null accuracy difference with its 95%
+    interval and one-sided permutation p-value. ``fired_share`` / ``kl_median``: the steering
+    run's manipulation check.
     """
 
     variant: str
@@ -73,6 +84,16 @@ class VariantVerdict:
     max_cos_decision: float = _NAN
     max_cos_computation: float = _NAN
     n_test: int = 0
+    n_random: int = 0
+    random_grc_max: float = _NAN
+    random_recover_share: float = _NAN
+    shuffled_grc: float = _NAN
+    diff_vs_random: float = _NAN
+    diff_vs_random_lo: float = _NAN
+    diff_vs_random_hi: float = _NAN
+    diff_vs_random_p: float = _NAN
+    fired_share: float = _NAN
+    kl_median: float = _NAN
     reason: str = ""
 
     def to_record(self) -> dict[str, Any]:
@@ -85,13 +106,6 @@ def _first(rows: Sequence[BatteryRow], test: TestId) -> BatteryRow | None:
     return next((r for r in rows if r.test == test), None)
 
 
-_ONE_TEST = (
-    "only one test shows absence: steering recovers {s_gr:.2f} of the gap above chance (CI up to {s_hi:.2f}), "
-    "but forcing the format was not run (the task names no format_prefix); `create` needs two independent "
-    "tests showing absence"
-)
-
-
 def _no_gap(s: BatteryRow, thresholds: Mapping[str, float]) -> str:
     """Why there is no gap to explain (empty when there is one): rule step 1."""
     gap, gap_lo = s.value("tuned_gap"), s.value("gap_lo")
@@ -100,6 +114,79 @@ def _no_gap(s: BatteryRow, thresholds: Mapping[str, float]) -> str:
     return (
         f"no gap to explain: {s.variant} beats max(base, chance) by {gap:+.2f} accuracy "
         f"(CI lower {gap_lo:+.2f}; needs >= {thresholds['min_gap']:.2f} and > 0)"
+    )
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What one behavioural test says: presence (full or partial), absence, or neither, and why."""
+
+    name: str
+    select: bool
+    present: bool
+    absent: bool
+    text: str
+    missing: str = ""  # why the test cannot witness absence (empty when it can)
+
+
+def _gr(r: BatteryRow) -> tuple[float, float, float]:
+    return r.value("gr_floor", r.effect), r.value("gr_floor_lo", r.ci_lo), r.value("gr_floor_hi", r.ci_hi)
+
+
+def _forced(f: BatteryRow | None, th: Mapping[str, float]) -> _Evidence:
+    if f is None:
+        return _Evidence(
+            "forced format",
+            False,
+            False,
+            False,
+            "",
+            "forcing the format was not run (the task names no format_prefix)",
+        )
+    gr, lo, hi = _gr(f)
+    return _Evidence(
+        "forced format",
+        lo >= th["select_gr_lo"],
+        lo >= th["create_gr_hi"],
+        hi < th["create_gr_hi"],
+        f"forcing the format recovers {gr:.2f} of the gap above chance (CI {lo:.2f}-{hi:.2f})",
+    )
+
+
+def _manipulation(s: BatteryRow, th: Mapping[str, float]) -> str:
+    """Why the steering run is no valid manipulation (empty when its check passed)."""
+    fired, kl = s.value("fired_share", 1.0), s.value("kl_median")
+    if s.n == 0 or fired == 0:
+        return "the steering hook never fired (no prompt has the decision token), so nothing was steered"
+    if fired < th["min_fired_share"]:
+        return f"the steering hook fired on only {fired:.0%} of the test prompts (needs {th['min_fired_share']:.0%})"
+    if not math.isnan(kl) and kl < th["min_kl"]:
+        return f"steering moved the next-token distribution by a median KL of {kl:.3g} nats (needs {th['min_kl']:g})"
+    return ""
+
+
+def _steering(s: BatteryRow, th: Mapping[str, float]) -> _Evidence:
+    check = _manipulation(s, th)
+    if s.n == 0:
+        return _Evidence("steering", False, False, False, check, check)
+    gr, lo, hi = _gr(s)
+    rnd, d_lo = s.value("gr_random_floor", s.null), s.value("diff_vs_random_lo")
+    n_null = s.value("n_null", 0.0 if math.isnan(rnd) else 1.0)
+    beats = not math.isnan(d_lo) and d_lo > 0
+    if math.isnan(rnd):
+        vs = "no random control ran, so steering cannot show selection"
+    else:
+        vs = (
+            f"best of {n_null:.0f} null directions {rnd:.2f}; steered - null "
+            f"{s.value('diff_vs_random'):+.2f} accuracy [{d_lo:+.2f}, {s.value('diff_vs_random_hi'):+.2f}]"
+        )
+    return _Evidence(
+        "steering",
+        lo >= th["select_gr_lo"] and beats,
+        lo >= th["create_gr_hi"] and beats,
+        hi < th["create_gr_hi"] and not check,
+        f"steering the base recovers {gr:.2f} of the gap above chance (CI {lo:.2f}-{hi:.2f}; {vs})",
+        check,
     )
 
 
@@ -120,66 +207,59 @@ def verdict(
        identical checkpoint and a broken/random variant from ever being called ``select``
        or ``create``.
     2. **Select** if the base recovers the gap by itself: forced-format gap recovered with CI
-       lower bound >= ``select_gr_lo``, or steering gap recovered with CI lower bound >=
-       ``select_gr_lo`` *and* beating the norm-matched random direction by ``over_random``.
-    3. **Create** if neither forcing the format nor steering recovers it: both tests were run
-       and both gap-recovered CI upper bounds are < ``create_gr_hi``. A failed steering run alone
-       is not evidence of absence (a base-derived direction can fail to steer the base while the
-       mode is there), so a variant without a forced-format row (a task with no format prefix)
-       is never ``create``: it is ``inconclusive`` and the reason names the missing test.
-    4. Otherwise ``inconclusive``. A missing random control never reads as 0: steering without
-       it cannot count as evidence of selection.
+       lower bound >= ``select_gr_lo``; or steering gap recovered with CI lower bound >=
+       ``select_gr_lo`` *and* the reasoning vector beating the best null direction (random
+       draws and the label-shuffled vector, each given the same dev search) in a paired test
+       whose interval lies above 0. A random direction that recovers the gap shows that any push
+       elicits the mode, not that the direction is the one post-training used.
+    3. **Create** needs two witnesses of absence (Ward et al. 2025: a base-derived direction can
+       fail to steer the base while the mode is there, so one failed run is not evidence): both
+       forcing the format and steering show a gap-recovered CI upper bound below
+       ``create_gr_hi``, the steering run passed its manipulation check (the hook fired on at
+       least ``min_fired_share`` of the prompts and moved the next-token distribution by a
+       median KL of at least ``min_kl``), and no test shows presence (a CI lower bound at or
+       above ``create_gr_hi`` with, for steering, the paired win over the null).
+    4. Otherwise ``inconclusive``, and the reason names what is missing (the test not run, the
+       manipulation check that failed, the partial recovery). A missing null never reads as 0.
 
     Direction, probe and weight tests are reported beside the verdict but never decide it:
     on the prototype organism the decision-token cosine of a *create* control (0.70-0.75) was
     close to that of *select* variants (0.81-0.88), while behavioural elicitation separated
     them cleanly (0.98 vs 0.03). On this kit's organism (seed 0, ``elicit run``) the select
-    variants' forced-format and steering gap recovered sit near 1 and the create controls'
-    near 0, so the 0.5 / 0.35 cut points sit in a wide empty band between the controls; the
-    ``min_gap`` of 0.15 is three times the bootstrap half-width of an accuracy on ~100 test
-    prompts at chance.
+    variants' forced-format gap recovered sits near 1 and the create controls' near 0, so the
+    0.5 / 0.35 cut points sit in a wide empty band between the controls; the ``min_gap`` of
+    0.15 is three times the bootstrap half-width of an accuracy on ~100 test prompts at chance.
+    The manipulation cut points are conventions, not fits: a hook that fired on fewer than 95%
+    of prompts did not run the test asked for, and a median KL under 0.01 nats is a push that
+    moved no next-token probability by more than a few percent.
     """
     typed = as_rows(rows)
     s, f = _first(typed, TestId.STEERING), _first(typed, TestId.FORCED_FORMAT)
     if s is None:
         return Verdict.INCONCLUSIVE, "no behavioural test could be run"
-    gap = s.value("tuned_gap")
     no_gap = _no_gap(s, thresholds)
     if no_gap:
         return Verdict.INCONCLUSIVE, no_gap
-    s_gr, s_lo, s_hi = (
-        s.value("gr_floor", s.effect),
-        s.value("gr_floor_lo", s.ci_lo),
-        s.value("gr_floor_hi", s.ci_hi),
-    )
-    rnd = s.value("gr_random_floor", s.null)
-    f_gr, f_lo, f_hi = (
-        (f.value("gr_floor", f.effect), f.value("gr_floor_lo", f.ci_lo), f.value("gr_floor_hi", f.ci_hi))
-        if f is not None
-        else (_NAN, _NAN, _NAN)
-    )
-    if f is not None and f_lo >= thresholds["select_gr_lo"]:
-        return Verdict.SELECT, (
-            f"forcing the format recovers {f_gr:.2f} of the gap above chance (CI {f_lo:.2f}-{f_hi:.2f}); "
-            f"steering the base recovers {s_gr:.2f} (CI {s_lo:.2f}-{s_hi:.2f}, random direction {rnd:.2f})"
+    tests = [_forced(f, thresholds), _steering(s, thresholds)]
+    said = "; ".join(t.text for t in tests if t.text)
+    chosen = next((t for t in tests if t.select), None)
+    if chosen is not None:
+        return Verdict.SELECT, f"{chosen.name} shows the mode is there: {said}"
+    absent = [t for t in tests if t.absent]
+    present = [t for t in tests if t.present]
+    if len(absent) >= 2 and not present:
+        return Verdict.CREATE, (f"two tests show absence of the gap of {s.value('tuned_gap'):.2f}: {said}")
+    if present:
+        why = f"partial recovery ({', '.join(t.name for t in present)}): {said}"
+    else:
+        missing = [t.missing for t in tests if not t.absent and t.missing]
+        why = (
+            f"only {len(absent)} test{'s' if len(absent) != 1 else ''} show{'' if len(absent) != 1 else 's'} "
+            f"absence and `create` needs two independent tests showing it"
+            + (f" ({'; '.join(missing)})" if missing else "")
+            + (f": {said}" if said else "")
         )
-    if s_lo >= thresholds["select_gr_lo"] and not math.isnan(rnd) and s_gr - rnd >= thresholds["over_random"]:
-        return Verdict.SELECT, (
-            f"steering the base recovers {s_gr:.2f} of the gap above chance "
-            f"(CI {s_lo:.2f}-{s_hi:.2f}) vs random {rnd:.2f}"
-        )
-    if f is None and s_hi < thresholds["create_gr_hi"]:
-        return Verdict.INCONCLUSIVE, _ONE_TEST.format(s_gr=s_gr, s_hi=s_hi)
-    if f is not None and s_hi < thresholds["create_gr_hi"] and f_hi < thresholds["create_gr_hi"]:
-        return Verdict.CREATE, (
-            f"neither steering (GR above chance {s_gr:.2f}, CI up to {s_hi:.2f}) nor forcing the format "
-            f"(GR {f_gr:.2f}, CI up to {f_hi:.2f}) recovers the gap of {gap:.2f}"
-        )
-    no_random = "; no random control, so steering cannot show selection" if math.isnan(rnd) else ""
-    return Verdict.INCONCLUSIVE, (
-        f"partial recovery: steering GR above chance {s_gr:.2f} [{s_lo:.2f}, {s_hi:.2f}], forced "
-        f"GR {f_gr:.2f} [{f_lo:.2f}, {f_hi:.2f}]{no_random}"
-    )
+    return Verdict.INCONCLUSIVE, why
 
 
 def _max_cos(rows: Sequence[BatteryRow], position: str | None) -> float:
@@ -244,5 +324,15 @@ def judge(
         max_cos_decision=_max_cos(rows, decision),
         max_cos_computation=_max_cos(rows, computation),
         n_test=0 if s is None else s.n,
+        n_random=0 if s is None else int(s.value("n_random", 0.0)),
+        random_grc_max=sv("random_grc_max"),
+        random_recover_share=sv("random_recover_share"),
+        shuffled_grc=sv("shuffled_grc"),
+        diff_vs_random=sv("diff_vs_random"),
+        diff_vs_random_lo=sv("diff_vs_random_lo"),
+        diff_vs_random_hi=sv("diff_vs_random_hi"),
+        diff_vs_random_p=sv("diff_vs_random_p"),
+        fired_share=sv("fired_share"),
+        kl_median=sv("kl_median"),
         reason=reason,
     )

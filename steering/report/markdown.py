@@ -35,12 +35,39 @@ def what_would_change(r: dict[str, Any]) -> str:
     if r["verdict"] == "create":
         return (
             f"`select` would need a forced-format or steering gap-recovered CI lower bound >= {t['select_gr_lo']} "
-            "(steering also beating the random direction)."
+            "(steering also beating the best null direction in a paired test)."
         )
     return (
         f"a gap of >= {t['min_gap']} over the base with CI above 0, then a gap-recovered CI either >= "
-        f"{t['select_gr_lo']} (select) or entirely < {t['create_gr_hi']} (create)."
+        f"{t['select_gr_lo']} (select) or, for two tests with a passed manipulation check, entirely < "
+        f"{t['create_gr_hi']} (create)."
     )
+
+
+def _null_table(verdicts: pd.DataFrame) -> list[str]:
+    """The steering test against its null, per variant: the numbers a sceptic checks first."""
+    lines = [
+        "## Steering against its null",
+        "",
+        "Each null direction (norm-matched random draws and the label-shuffled contrast vector) gets the same dev "
+        "search as the reasoning vector; the best of them (highest dev accuracy) is compared with the vector "
+        "prompt by prompt on test. *Draws recovering* is the share of random draws whose test GR above chance "
+        "is at least 0.5; *fired* / *KL* are the steering run's manipulation check.",
+        "",
+        "| variant | steering GR (above chance) | best null GR | steered − best null (accuracy) [95% CI] | p | "
+        "random draws | draws recovering | shuffled GR | fired | median KL (nats) | n |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in verdicts.to_dict("records"):
+        if np.isnan(r.get("diff_vs_random", np.nan)) and np.isnan(r.get("steer_grc", np.nan)):
+            continue
+        lines.append(
+            f"| {r['variant']} | {_fmt(r['steer_grc'])} | {_fmt(r['random_grc'])} | "
+            f"{_fmt(r['diff_vs_random'], r['diff_vs_random_lo'], r['diff_vs_random_hi'])} | "
+            f"{_fmt(r['diff_vs_random_p'])} | {int(r['n_random'])} | {_fmt(r['random_recover_share'])} | "
+            f"{_fmt(r['shuffled_grc'])} | {_fmt(r['fired_share'])} | {_fmt(r['kl_median'])} | {int(r['n_test'])} |"
+        )
+    return lines + [""]
 
 
 def markdown(
@@ -68,7 +95,7 @@ def markdown(
             f"{_fmt(r['forced_grc'], r['forced_grc_lo'], r['forced_grc_hi'])} | {_fmt(r['max_cos_decision'])} / "
             f"{_fmt(r['max_cos_computation'])} | {int(r['n_test'])} |"
         )
-    lines += ["", "## Why, and what would change it", ""]
+    lines += ["", *_null_table(verdicts), "## Why, and what would change it", ""]
     for r in verdicts.to_dict("records"):
         lines.append(
             f"- **{r['variant']}** ({r['verdict']}): {r['reason']}. What would change it: {what_would_change(r)}"
@@ -80,8 +107,11 @@ def markdown(
         f"Thresholds (fixed in `steering/battery/verdict.py`): {', '.join(f'`{k}` = {v}' for k, v in THRESHOLDS.items())}.",
         "1. A variant must beat the base by `min_gap` with the CI of the difference above 0; otherwise `inconclusive`.",
         "2. `select` if forcing the reasoning format, or steering the base along its own reasoning direction (and beating "
-        "a norm-matched random direction), recovers the gap with CI lower bound ≥ `select_gr_lo`.",
-        "3. `create` if neither does: both CI upper bounds < `create_gr_hi`.",
+        "the best null direction in a paired test whose interval lies above 0), recovers the gap with CI lower bound "
+        "≥ `select_gr_lo`.",
+        "3. `create` needs two witnesses of absence: forcing the format and steering (with a passed manipulation check: "
+        "the hook fired on ≥ `min_fired_share` of prompts, median KL ≥ `min_kl`) both keep their CI upper bounds < "
+        "`create_gr_hi`, and no test shows presence; otherwise `inconclusive`, naming the missing witness.",
         "4. Direction, probe and weight tests are reported below but never decide: a cosine alone cannot separate "
         "select from create (prototype: create 0.70–0.75 vs select 0.81–0.88 at the decision token).",
         "",

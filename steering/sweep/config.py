@@ -37,6 +37,9 @@ class VectorSpec:
     split: str | None = "train"
     path: str | None = None
     seed: int = 0
+    #: a label-shuffled contrast vector to use as this vector's ``shuffled`` control (a file);
+    #: without it a fitted vector's shuffled control is fitted beside it
+    shuffled_path: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str) -> VectorSpec:
@@ -63,6 +66,16 @@ class SweepConfig:
     positions: tuple[str, ...] = ("match:=",)
     units: str = "vector"
     random_control: bool = True
+    #: norm-matched random directions per setting (draws 0..n_random-1), each over the whole grid
+    n_random: int = 1
+    #: also steer with a label-shuffled contrast vector, norm-matched per layer (control ``shuffled``)
+    shuffled_control: bool = False
+    #: which random draws to run (default: 0..n_random-1); a null's test pass runs only its own
+    draws: tuple[int, ...] | None = None
+    #: run the vectors themselves (control ``steer``) and the unsteered rows (control ``none``);
+    #: a sweep of the nulls alone turns both off
+    steer_control: bool = True
+    unsteered: bool = True
     label: str | None = "neutral"
     splits: tuple[str, ...] = ("dev", "test")
     max_prompts: int | None = None  # per split
@@ -81,6 +94,8 @@ class SweepConfig:
             )
         for p in self.positions:
             steer_positions_key(p)
+        if self.n_random < 0:
+            raise ElicitError(f"n_random must be >= 0 (got {self.n_random}); use 20 or more for a null.")
         if self.chunk_size < 1 or self.batch_size < 1:
             raise ElicitError(
                 f"chunk_size and batch_size must be >= 1 (got {self.chunk_size}, {self.batch_size})."

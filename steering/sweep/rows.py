@@ -17,7 +17,7 @@ from steering.sweep.config import SweepConfig
 __all__ = ["read_rows", "rewrite", "append", "shard_path", "merge_shards"]
 
 #: the columns that identify one row of a sweep
-ROW_KEY = ["unit", "control", "alpha", "prompt_id"]
+ROW_KEY = ["unit", "control", "draw", "alpha", "prompt_id"]
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ reruns to exactly the rows of an uninterrupted one; ``shard=(i, n)`` runs every 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,10 @@ from probes.data.tasks import Example, Task
 from probes.errors import ElicitError
 from probes.models.family import ModelFamily, load_family
 from probes.models.generation import generate
-from steering.apply import apply
+from steering.apply import SteerRecord, apply
 from steering.sweep import rows as store
 from steering.sweep.config import SweepConfig, resolve_task
-from steering.vector import SteeringVector, fit_vector, random_like
+from steering.vector import SteeringVector, fit_shuffled, fit_vector, norm_matched, random_like
 
 __all__ = ["fit_vectors", "run_sweep"]
 
@@ -35,18 +36,42 @@ def fit_vectors(
     family: ModelFamily, task: Task, cfg: SweepConfig, workdir: Path, *, progress: bool = True
 ) -> dict[str, SteeringVector]:
     """Fit (or load) every vector of the sweep; cached under ``workdir/vectors``."""
-    out: dict[str, SteeringVector] = {}
+    return {name: vec for name, (vec, _) in _fit_all(family, task, cfg, workdir, progress=progress).items()}
+
+
+def _fit_all(
+    family: ModelFamily, task: Task, cfg: SweepConfig, workdir: Path, *, progress: bool = True
+) -> dict[str, tuple[SteeringVector, SteeringVector | None]]:
+    """Every vector of the sweep with its label-shuffled control (``None`` unless
+    ``cfg.shuffled_control``), fitted or loaded; fitted ones cached under ``workdir/vectors``."""
+    out: dict[str, tuple[SteeringVector, SteeringVector | None]] = {}
     hooks = f"resid_post:0-{family.layer_count() - 1}"
     for spec in cfg.vectors:
         if spec.path is not None:
-            out[spec.name] = SteeringVector.load(spec.path)
+            vec = SteeringVector.load(spec.path)
+            shuffled = None
+            if cfg.shuffled_control:
+                if spec.shuffled_path is None:
+                    raise ElicitError(
+                        f"shuffled_control needs a label-shuffled vector for the loaded vector {spec.name!r}: "
+                        "give its file as shuffled_path (steering.vector.fit_shuffled makes one), or fit the "
+                        "vector in the sweep instead of loading it."
+                    )
+                shuffled = norm_matched(SteeringVector.load(spec.shuffled_path), vec)
+            out[spec.name] = (vec, shuffled)
             continue
         # keyed on the fitted variant's weights (content digest); the task is checked below
         cache = workdir / "vectors" / f"{spec.name}-{family.revision(spec.variant)[-8:]}"
+        shuffled_cache = cache.with_name(cache.name + "-shuffled")
         if cache.with_suffix(".json").exists():
             vec = SteeringVector.load(cache)
-            if vec.task_hash == task.hash:
-                out[spec.name] = vec
+            if vec.task_hash == task.hash and (
+                not cfg.shuffled_control or shuffled_cache.with_suffix(".json").exists()
+            ):
+                out[spec.name] = (
+                    vec,
+                    SteeringVector.load(shuffled_cache) if cfg.shuffled_control else None,
+                )
                 continue
         fit_task = (
             task.filter(split=spec.split, label=list(spec.contrast))
@@ -62,18 +87,14 @@ def fit_vectors(
             out=workdir / "acts" / f"{spec.name}-{fit_task.hash}",
             progress=progress,
         )
-        vec = fit_vector(
-            acts,
-            spec.variant,
-            hooks,
-            spec.contrast,
-            method=spec.method,
-            position=spec.position,
-            seed=spec.seed,
-            name=spec.name,
-        )
+        common: dict[str, Any] = dict(method=spec.method, position=spec.position, seed=spec.seed)
+        vec = fit_vector(acts, spec.variant, hooks, spec.contrast, name=spec.name, **common)
         vec.save(cache)
-        out[spec.name] = vec
+        shuffled = None
+        if cfg.shuffled_control:
+            shuffled = fit_shuffled(acts, spec.variant, hooks, spec.contrast, like=vec, **common)
+            shuffled.save(shuffled_cache)
+        out[spec.name] = (vec, shuffled)
     return out
 
 
@@ -91,7 +112,7 @@ class _Unit:
 def _units(cfg: SweepConfig, ids: Sequence[str]) -> list[_Unit]:
     chunks = [tuple(ids[i : i + cfg.chunk_size]) for i in range(0, len(ids), cfg.chunk_size)]
     units: list[_Unit] = []
-    for variant in dict.fromkeys(list(cfg.variants) + list(cfg.baselines)):
+    for variant in dict.fromkeys(list(cfg.variants) + list(cfg.baselines)) if cfg.unsteered else ():
         for c, chunk in enumerate(chunks):
             units.append(_Unit(f"{variant}|none|-|-|{c}", variant, None, None, None, c, chunk))
     for variant in cfg.variants:
@@ -120,6 +141,7 @@ class _Run:
     cfg: SweepConfig
     task: Task
     vectors: Mapping[str, SteeringVector]
+    shuffled: Mapping[str, SteeringVector | None]
     by_id: Mapping[str, Example]
     max_new: int
     digest: str
@@ -163,8 +185,12 @@ def run_sweep(
     ``family`` / ``task`` objects override the config's ``family`` / ``task`` strings (for
     programmatic use; the config's digest still records their names).
 
-    Columns: digest, unit, variant, vector, control (``none``/``steer``/``random``), layer,
-    position, alpha, units, prompt_id, split, label, completion, parsed, correct, used_format.
+    Columns: digest, unit, variant, vector, control (``none``/``steer``/``random``/``shuffled``),
+    draw (the random draw, -1 otherwise), layer, position, alpha, units, prompt_id, split, label,
+    completion, parsed, correct, used_format, and the manipulation check of each row: ``fired``
+    (positions the hook steered; 0 where the prompt lacks the position's token, so nothing was
+    added) and ``kl`` (KL, in nats, of the next-token distribution after the prompt, steered vs
+    unsteered; 0 for alpha 0 and unsteered rows).
     """
     from tqdm.auto import tqdm
 
@@ -184,10 +210,12 @@ def run_sweep(
     # rows are keyed on the config, the task and the weights of every variant they come from
     weights = "|".join(f"{v}={fam.revision(v)}" for v in dict.fromkeys([*cfg.variants, *cfg.baselines]))
     digest = f"{cfg.digest()}-{task.hash[:8]}-{hashlib.sha256(weights.encode()).hexdigest()[:8]}"
+    fitted = _fit_all(fam, task, cfg, workdir, progress=progress)
     run = _Run(
         cfg,
         task,
-        fit_vectors(fam, task, cfg, workdir, progress=progress),
+        {name: vec for name, (vec, _) in fitted.items()},
+        {name: shuffled for name, (_, shuffled) in fitted.items()},
         {e.id: e for e in eval_task.examples},
         cfg.max_new_tokens or task.max_new_tokens,
         digest,
@@ -205,15 +233,39 @@ def run_sweep(
     return pd.DataFrame([r for r in store.read_rows(out) if r.get("digest") == digest])
 
 
-def _controls(run: _Run, unit: _Unit) -> list[tuple[str, SteeringVector | None]]:
-    """(control name, vector) pairs of a unit: unsteered, or steered plus its random control."""
+def random_seed(seed: int, layer: int, draw: int) -> int:
+    """The seed of random draw ``draw`` at ``layer`` (draw 0 is the sweep's historical single draw)."""
+    return seed + 1000 * layer + 7919 * draw
+
+
+def _controls(run: _Run, unit: _Unit) -> list[tuple[str, int, SteeringVector | None]]:
+    """(control, draw, vector) of a unit: unsteered; or steered, its ``n_random`` norm-matched
+    random draws and its label-shuffled control. ``draw`` is -1 except for random draws."""
     if unit.vector is None:
-        return [("none", None)]
+        return [("none", -1, None)]
     fitted = run.vectors[unit.vector]
-    settings: list[tuple[str, SteeringVector | None]] = [("steer", fitted)]
+    settings: list[tuple[str, int, SteeringVector | None]] = []
+    if run.cfg.steer_control:
+        settings.append(("steer", -1, fitted))
     if run.cfg.random_control:
-        settings.append(("random", random_like(fitted, seed=run.cfg.seed + 1000 * (unit.layer or 0))))
+        for k in run.cfg.draws if run.cfg.draws is not None else range(run.cfg.n_random):
+            settings.append(
+                ("random", k, random_like(fitted, seed=random_seed(run.cfg.seed, unit.layer or 0, k)))
+            )
+    shuffled = run.shuffled.get(unit.vector)
+    if shuffled is not None:
+        settings.append(("shuffled", -1, shuffled))
     return settings
+
+
+@dataclass
+class _Completed:
+    """Completions of one generate pass with the manipulation check of each row: steered
+    positions on the prompt (``fired``) and the next-token log-probs after the prompt."""
+
+    texts: list[str]
+    fired: list[int]
+    logprobs: torch.Tensor | None
 
 
 def _complete(
@@ -224,63 +276,102 @@ def _complete(
     vec: SteeringVector | None,
     prompts: Sequence[str],
     alpha_rows: Sequence[float],
-) -> list[str]:
+) -> _Completed:
     """Greedy completions of ``prompts``, steered by ``vec`` at per-row alphas when given."""
-    completions: list[str] = []
+    if vec is None:
+        plain = generate(model, tok, list(prompts), max_new_tokens=run.max_new, batch_size=run.cfg.batch_size)
+        return _Completed(plain, [0] * len(plain), None)
+    records: list[SteerRecord] = []
     bs = run.cfg.batch_size
+    texts: list[str] = []
     for b0 in range(0, len(prompts), bs):
         sub = list(prompts[b0 : b0 + bs])
-        if vec is None:
-            completions += generate(model, tok, sub, max_new_tokens=run.max_new, batch_size=len(sub))
-            continue
         a = torch.tensor(alpha_rows[b0 : b0 + bs])
 
-        def steer(m: Any, batch: Any, a: torch.Tensor = a, vec: SteeringVector = vec) -> Any:
-            return apply(
+        @contextmanager
+        def steer(m: Any, batch: Any, a: torch.Tensor = a, vec: SteeringVector = vec) -> Iterator[None]:
+            with apply(
                 m,
                 vec,
                 layers=[unit.layer or 0],
                 alpha=a,
                 positions=unit.position or "all",
                 units=run.cfg.units,
-            )
+                record_logits=True,
+            ) as rec:
+                records.append(rec)
+                yield
 
-        completions += generate(
+        texts += generate(
             model, tok, sub, max_new_tokens=run.max_new, batch_size=len(sub), intervention=steer
         )
-    return completions
+    fired = [int(x) for r in records for x in (r.positions if r.positions is not None else [])]
+    lps = [r.first_logprobs for r in records if r.first_logprobs is not None]
+    return _Completed(texts, fired, torch.cat(lps) if len(lps) == len(records) else None)
+
+
+def _kl(steered: torch.Tensor | None, ref: torch.Tensor | None) -> list[float]:
+    """KL(steered || unsteered) of the next token after the prompt, in nats, per row."""
+    if steered is None or ref is None:
+        return [float("nan")] * (0 if steered is None else len(steered))
+    return (steered.exp() * (steered - ref)).sum(-1).clamp_min(0.0).tolist()
 
 
 def _run_unit(model: Any, tok: Any, run: _Run, unit: _Unit) -> list[dict[str, Any]]:
     exs = [run.by_id[i] for i in unit.ids]
-    alphas = list(run.cfg.alphas) if unit.vector is not None else [0.0]
+    prompts = [e.prompt for e in exs]
     rows: list[dict[str, Any]] = []
-    for control, vec in _controls(run, unit):
-        prompts = [e.prompt for _ in alphas for e in exs]
-        alpha_rows = [a for a in alphas for _ in exs]
-        for k, comp in enumerate(_complete(model, tok, run, unit, vec, prompts, alpha_rows)):
-            e = exs[k % len(exs)]
-            s = run.task.score(comp, e.answer)
-            rows.append(
-                {
-                    "digest": run.digest,
-                    "unit": unit.key,
-                    "variant": unit.variant,
-                    "vector": unit.vector or "none",
-                    "control": control,
-                    "layer": -1 if unit.layer is None else unit.layer,
-                    "position": unit.position or "none",
-                    "alpha": float(alpha_rows[k]) if vec is not None else 0.0,
-                    "units": run.cfg.units,
-                    "prompt_id": e.id,
-                    "split": e.split,
-                    "label": e.label,
-                    "completion": comp,
-                    "parsed": s.parsed,
-                    "correct": bool(s.correct),
-                    "used_format": bool(s.used_format),
-                }
+
+    def add(control: str, draw: int, alpha: float, e: Example, comp: str, fired: int, kl: float) -> None:
+        s = run.task.score(comp, e.answer)
+        rows.append(
+            {
+                "digest": run.digest,
+                "unit": unit.key,
+                "variant": unit.variant,
+                "vector": unit.vector or "none",
+                "control": control,
+                "draw": draw,
+                "layer": -1 if unit.layer is None else unit.layer,
+                "position": unit.position or "none",
+                "alpha": alpha,
+                "units": run.cfg.units,
+                "prompt_id": e.id,
+                "split": e.split,
+                "label": e.label,
+                "completion": comp,
+                "parsed": s.parsed,
+                "correct": bool(s.correct),
+                "used_format": bool(s.used_format),
+                "fired": fired,
+                "kl": kl,
+            }
+        )
+
+    controls = _controls(run, unit)
+    if unit.vector is None:
+        done = _complete(model, tok, run, unit, None, prompts, [0.0] * len(exs))
+        for e, comp in zip(exs, done.texts, strict=True):
+            add("none", -1, 0.0, e, comp, 0, 0.0)
+    else:
+        # alpha 0 adds nothing: generated once (through the hook, for the unsteered next-token
+        # distribution every KL is measured against) and shared by every control
+        alphas = [float(a) for a in run.cfg.alphas if a != 0]
+        zero = _complete(model, tok, run, unit, run.vectors[unit.vector], prompts, [0.0] * len(exs))
+        ref = zero.logprobs
+        for control, draw, vec in controls:
+            if len(alphas) < len(run.cfg.alphas):
+                for e, comp, fired in zip(exs, zero.texts, zero.fired, strict=True):
+                    add(control, draw, 0.0, e, comp, fired, 0.0)
+            if not alphas:
+                continue
+            done = _complete(
+                model, tok, run, unit, vec, prompts * len(alphas), [a for a in alphas for _ in exs]
             )
+            base_lp = ref.repeat(len(alphas), 1) if ref is not None else None
+            kls = _kl(done.logprobs, base_lp)
+            for k, comp in enumerate(done.texts):
+                add(control, draw, alphas[k // len(exs)], exs[k % len(exs)], comp, done.fired[k], kls[k])
     for r in rows:
         r["unit_rows"] = len(rows)
     return rows

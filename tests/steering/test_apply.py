@@ -225,3 +225,31 @@ def test_fit_vector_methods_and_roundtrip(tiny_dir, tmp_path: Path) -> None:
     assert abs(r.norm(1) - v.norm(1)) < 1e-4
     moved = v.to(dtype=torch.float64)
     assert moved.directions[1].dtype == torch.float64 and v.directions[1].dtype == torch.float32
+
+
+def test_record_counts_steered_positions_and_keeps_the_pushed_next_token_distribution(tiny_dir) -> None:
+    """The manipulation check: per-row steered positions (0 where the match token is missing) and
+    the next-token log-probs after the prompt, equal to a hand-written hook's."""
+    folder = tiny_dir("llama")
+    fam = load_family({"base": str(folder)})
+    torch.manual_seed(4)
+    delta = torch.randn(64)
+    vec = SteeringVector.from_direction(delta, layer=0)
+    prompts = ["a b c =", "d e f", "g = h ="]  # the middle prompt has no decision token
+    with fam.open("base") as model:
+        model.tokenizer.padding_side = "left"  # as generate pads: the last column is each row's last token
+        enc = model.tokenizer(prompts, return_tensors="pt", padding=True)
+        with apply(model, vec, layers=0, alpha=2.0, positions="match:=", record_logits=True) as rec:
+            model(enc.input_ids, attention_mask=enc.attention_mask)
+        assert rec.positions.tolist() == [1, 0, 1] and rec.fired().tolist() == [True, False, True]
+        assert rec.calls == 1
+        with apply(model, vec, layers=0, alpha=2.0, positions="match:=:0:2") as wide:
+            model(enc.input_ids, attention_mask=enc.attention_mask)
+        assert wide.positions.tolist() == [1, 0, 2] and wide.first_logprobs is None  # window clipped at the end
+        # cached generation: the prompt pass steers the match once; decode steps add nothing
+        with apply(model, vec, layers=0, alpha=2.0, positions="match:=") as gen_rec:
+            generate(model, model.tokenizer, prompts, max_new_tokens=4)
+        assert gen_rec.positions.tolist() == [1, 0, 1] and gen_rec.calls > 1
+    ref = reference_logits(folder, prompts, 0, delta, 2.0, lambda toks: [toks.index("=")] if "=" in toks else [])
+    want = torch.stack([r[-1].log_softmax(-1) for r in ref])
+    torch.testing.assert_close(rec.first_logprobs, want, atol=1e-5, rtol=0)

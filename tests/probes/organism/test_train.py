@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tomllib
 from dataclasses import replace
 
@@ -175,6 +176,37 @@ def test_quick_family_loads_like_a_real_family(organism_quick):
     assert organism_family(organism_quick, seed=0, quick=True) == organism_quick
     with pytest.raises(OrganismError, match="seed=0"):
         organism_family(organism_quick, seed=1, quick=True)
+
+
+@pytest.mark.slow
+def test_a_family_of_another_recipe_is_stale_and_retrained(organism_quick, tmp_path, monkeypatch, capsys):
+    """A cached family whose recorded recipe is not this version's (say, trained before a variant
+    was added) is retrained and replaced, never silently reused."""
+    import probes.organism.train as train_mod
+
+    stale = tmp_path / "organism"
+    shutil.copytree(organism_quick, stale)
+    toml = stale / "family.toml"
+    meta = tomllib.loads(toml.read_text())["organism"]
+    old = json.loads(meta["recipe"])
+    del old["stages"]["unrelated"]
+    lines = [
+        "recipe = " + json.dumps(json.dumps(old, sort_keys=True)) if line.startswith("recipe = ") else line
+        for line in toml.read_text().splitlines()
+    ]
+    toml.write_text("\n".join(lines) + "\n")
+    assert tomllib.loads(toml.read_text())["organism"]["recipe"] != meta["recipe"]
+    calls = []
+
+    def fake_train(out, seed, quick):
+        calls.append((seed, quick))
+        shutil.copytree(organism_quick, out)
+
+    monkeypatch.setattr(train_mod, "train_family", fake_train)
+    assert organism_family(stale, seed=0, quick=True) == stale
+    assert calls == [(0, True)] and "another recipe" in capsys.readouterr().err
+    # the replacement carries this version's recipe: reused as is from now on
+    assert organism_family(stale, seed=0, quick=True) == stale and calls == [(0, True)]
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 
 from steering.battery.config import BatteryConfig
 
-SMALL = BatteryConfig(max_dev=16, max_test=40, max_fit=64, alphas=(0.0, 2.0, 8.0), n_shuffles=5)
+SMALL = BatteryConfig(max_dev=16, max_test=40, max_fit=64, alphas=(0.0, 0.25, 0.5), n_shuffles=5)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,24 @@ from steering.battery.rows import BatteryRow, TestId
 from steering.battery.verdict import THRESHOLDS, Verdict, judge, verdict
 
 
-def _rows(steer_gr, lo, hi, forced_gr, flo, fhi, gap=0.4, gap_lo=0.3, rnd=0.0, forced=True):
+def _rows(
+    steer_gr,
+    lo,
+    hi,
+    forced_gr,
+    flo,
+    fhi,
+    gap=0.4,
+    gap_lo=0.3,
+    rnd=0.0,
+    forced=True,
+    d_lo=0.1,
+    fired=1.0,
+    kl=0.5,
+    n=64,
+):
+    """A steering row (and a forced-format row): ``rnd`` the best null's GR, ``d_lo`` the lower
+    bound of the paired steered-minus-null difference, ``fired``/``kl`` the manipulation check."""
     steer = BatteryRow.make(
         TestId.STEERING,
         "v",
@@ -21,13 +38,19 @@ def _rows(steer_gr, lo, hi, forced_gr, flo, fhi, gap=0.4, gap_lo=0.3, rnd=0.0, f
         rnd,
         lo,
         hi,
-        64,
+        n,
         "",
         tuned_gap=gap,
         gap_lo=gap_lo,
         acc_base=0.4,
         acc_tuned=0.8,
         chance=0.5,
+        n_null=21,
+        diff_vs_random=d_lo + 0.1,
+        diff_vs_random_lo=d_lo,
+        diff_vs_random_hi=d_lo + 0.2,
+        fired_share=fired,
+        kl_median=kl,
     )
     rows = [steer]
     if forced:
@@ -44,10 +67,14 @@ def _rows(steer_gr, lo, hi, forced_gr, flo, fhi, gap=0.4, gap_lo=0.3, rnd=0.0, f
     [
         ((0.9, 0.8, 1.0, 1.0, 0.95, 1.0), {}, Verdict.SELECT),
         ((0.1, 0.0, 0.2, 1.0, 0.9, 1.0), {}, Verdict.SELECT),  # forcing alone shows the mode is there
-        ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {}, Verdict.SELECT),  # steering beats random by over_random
-        ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {"rnd": 0.85}, Verdict.INCONCLUSIVE),  # random does as well
+        ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {}, Verdict.SELECT),  # steering beats the best null (paired)
+        ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {"rnd": 0.85, "d_lo": -0.05}, Verdict.INCONCLUSIVE),  # null as good
+        ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {"rnd": 0.0, "d_lo": 0.0}, Verdict.INCONCLUSIVE),  # interval touches 0
         ((0.05, 0.0, 0.1, 0.02, 0.0, 0.08), {}, Verdict.CREATE),
+        ((0.05, 0.0, 0.1, 0.02, 0.0, 0.08), {"fired": 0.5}, Verdict.INCONCLUSIVE),  # hook fired on half
+        ((0.05, 0.0, 0.1, 0.02, 0.0, 0.08), {"kl": 0.001}, Verdict.INCONCLUSIVE),  # push moved nothing
         ((0.4, 0.2, 0.6, 0.1, 0.0, 0.2), {}, Verdict.INCONCLUSIVE),  # partial recovery
+        ((0.05, 0.0, 0.1, 0.45, 0.4, 0.5), {}, Verdict.INCONCLUSIVE),  # forcing shows partial presence
         ((0.9, 0.8, 1.0, 1.0, 0.9, 1.0), {"gap": 0.05, "gap_lo": -0.02}, Verdict.INCONCLUSIVE),  # no gap
         ((0.0, 0.0, 0.0, 0.0, 0.0, 0.0), {"gap": -0.5, "gap_lo": -0.6}, Verdict.INCONCLUSIVE),
         (
@@ -83,11 +110,28 @@ def test_missing_rows() -> None:
     # without a forced-format row a failed steering run is one test, not evidence of absence
     label, reason = verdict(_rows(0.0, 0.0, 0.1, 0, 0, 0, forced=False))
     assert label is Verdict.INCONCLUSIVE and "forcing the format was not run" in reason and "two" in reason
-    # steering alone can still show selection (it beats the random direction)
+    # steering alone can still show selection (it beats the best null direction)
     assert verdict(_rows(0.9, 0.8, 1.0, 0, 0, 0, forced=False))[0] is Verdict.SELECT
     # a missing random control never reads as 0: steering cannot show selection without it
-    label, reason = verdict(_rows(0.9, 0.8, 1.0, 0.1, 0.0, 0.2, rnd=math.nan))
+    label, reason = verdict(_rows(0.9, 0.8, 1.0, 0.1, 0.0, 0.2, rnd=math.nan, d_lo=math.nan))
     assert label is Verdict.INCONCLUSIVE and "no random control" in reason
+
+
+def test_a_hook_that_never_fires_is_no_evidence() -> None:
+    """Forcing shows absence, but the steering hook never fired: one witness, inconclusive, and the
+    reason says why (rows without the decision token are never scored as not recovered)."""
+    label, reason = verdict(_rows(math.nan, math.nan, math.nan, 0.0, 0.0, 0.1, n=0, fired=0.0, kl=math.nan))
+    assert label is Verdict.INCONCLUSIVE
+    assert "never fired" in reason and "only 1 test shows absence" in reason
+    # the same variant with a hook that fired is `create` (two witnesses)
+    assert verdict(_rows(0.0, 0.0, 0.1, 0.0, 0.0, 0.1))[0] is Verdict.CREATE
+
+
+def test_create_needs_two_witnesses_and_names_the_missing_one() -> None:
+    label, reason = verdict(_rows(0.0, 0.0, 0.1, 0.0, 0.0, 0.1, kl=0.0))
+    assert label is Verdict.INCONCLUSIVE and "KL" in reason and "two independent tests" in reason
+    label, reason = verdict(_rows(0.0, 0.0, 0.1, 0, 0, 0, forced=False))
+    assert label is Verdict.INCONCLUSIVE and "forcing the format was not run" in reason
 
 
 def test_table_records_are_accepted() -> None:
@@ -108,5 +152,7 @@ def test_judge_copies_the_numbers() -> None:
     assert (j.forced_gr, j.forced_gr_lo, j.forced_gr_hi) == (1.0, 0.95, 1.0)
     assert j.max_cos_decision == 0.7 and j.max_cos_computation == 0.5
     assert math.isnan(j.steer_grc)  # the row carries no floored GR
+    assert (j.diff_vs_random, j.diff_vs_random_lo, j.diff_vs_random_hi) == pytest.approx((0.2, 0.1, 0.3))
+    assert (j.fired_share, j.kl_median, j.n_random) == (1.0, 0.5, 0)  # the row names no random draws
     rec = j.to_record()
     assert rec["verdict"] == "select" and list(rec)[:3] == ["variant", "task", "verdict"]

@@ -15,7 +15,7 @@ from probes import load_family
 from steering.battery import THRESHOLDS, BatteryConfig
 from steering.report import SCHEMA, run_report
 
-SMALL = BatteryConfig(max_dev=16, max_test=40, max_fit=64, alphas=(0.0, 2.0, 8.0), n_shuffles=5)
+SMALL = BatteryConfig(max_dev=16, max_test=40, max_fit=64, alphas=(0.0, 0.25, 0.5), n_shuffles=5)
 
 
 def _degenerate_family(organism: Path, tmp: Path) -> Path:

@@ -13,9 +13,18 @@ from steering.sweep import SweepConfig
 from steering.sweep.rows import append, merge_shards, read_rows, rewrite, shard_path
 
 
-def _unit(key: str, n: int) -> list[dict]:
+def _unit(key: str, n: int, control: str = "none") -> list[dict]:
+    """``n`` rows of one unit; a random control's rows are draws 0..n-1 of one prompt."""
     return [
-        {"unit": key, "unit_rows": n, "control": "none", "alpha": 0.0, "prompt_id": f"p{i}"} for i in range(n)
+        {
+            "unit": key,
+            "unit_rows": n,
+            "control": control,
+            "draw": i if control == "random" else -1,
+            "alpha": 0.0,
+            "prompt_id": "p0" if control == "random" else f"p{i}",
+        }
+        for i in range(n)
     ]
 
 
@@ -63,3 +72,7 @@ def test_merge_shards(tmp_path: Path) -> None:
     append(shard_path(cfg.out, 1, 2), _unit("b", 2))
     with pytest.raises(ElicitError, match="2 duplicated rows across shards"):
         merge_shards(cfg, 2)
+    # random draws of one prompt differ only in their draw: not duplicates
+    shard_path(cfg.out, 1, 2).unlink()
+    append(shard_path(cfg.out, 1, 2), _unit("r", 3, control="random"))
+    assert list(merge_shards(cfg, 2).draw) == [-1, -1, 0, 1, 2]
