@@ -143,13 +143,15 @@ def recipe(quick: bool = False) -> Recipe:
                 {
                     "sft": 10,
                     "dpo": 10,
-                    "create": 80,
+                    # 160 steps: the quick create SFT then reaches 1.00 held-out (80 gave 0.38, so the
+                    # quick organism's create control had no gap to judge)
+                    "create": 160,
                     "rl": 10,
                     "sft_answers": 10,
                     "dpo_conf": 10,
                     "dpo_noisy": 10,
                     "create_far": 20,
-                    "sft_long": 80,
+                    "sft_long": 160,
                     "unrelated": 10,
                 }
             ),

@@ -225,7 +225,10 @@ def test_quick_family_evaluation_table(organism_quick):
     assert cell["base", "neutral", "heldout", False] <= 0.70
     assert cell["dpo", "neutral", "heldout", False] > cell["base", "neutral", "heldout", False]
     ctl = t[(t.task == "create") & (t.split == "heldout") & ~t.forced].set_index("variant")
-    # the base never saw the create task: at or below chance (1/3); the quick create SFT
-    # teaches the format at once, the ability only partly (the full recipe reaches 1.00)
+    # the base never saw the create task: at or below chance (1/3); the quick create SFT (160
+    # steps) teaches the format and the ability (measured 1.00 held-out; 80 steps gave 0.38)
     assert ctl.accuracy["base"] < 0.40 and ctl.scratchpad_rate["base"] < 0.5
-    assert ctl.scratchpad_rate["create"] == 1.0 and ctl.accuracy["create"] > ctl.accuracy["base"]
+    assert ctl.scratchpad_rate["create"] == 1.0 and ctl.accuracy["create"] >= ctl.accuracy["base"] + 0.4
+    # the confound controls: sft_long selects (neutral parity well above the base), unrelated does not
+    assert cell["sft_long", "neutral", "heldout", False] >= cell["base", "neutral", "heldout", False] + 0.3
+    assert abs(cell["unrelated", "neutral", "heldout", False] - cell["base", "neutral", "heldout", False]) < 0.15
