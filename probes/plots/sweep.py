@@ -13,12 +13,16 @@ __all__ = ["steering_sweep"]
 
 
 def steering_sweep(sweep: pd.DataFrame, position: str | None = None) -> Figure:
-    """Accuracy of the steered base vs alpha, one line per layer, with the norm-matched random
-    direction dashed. Claim: a base-derived direction elicits the reasoning mode and a random
-    direction of equal norm does not (docs/design.md: random controls are mandatory)."""
+    """Accuracy of the steered base vs alpha on the dev split (where every direction ran the whole
+    grid), one line per layer; dashed: the mean over the norm-matched random draws, dotted: the
+    best draw at each alpha. Claim: a base-derived direction elicits the reasoning mode and random
+    directions of equal norm do not (docs/design.md: random controls are mandatory)."""
     df = sweep[sweep.control.isin(["steer", "random"])]
     if position is not None:
         df = df[df.position == position]
+    if "split" in df.columns and (df.split == "dev").any():
+        df = df[df.split == "dev"]
+    units = str(df["units"].iloc[0]) if "units" in df.columns and len(df) else "vector"
     tasks = list(dict.fromkeys(df["task"])) if "task" in df.columns else [None]
     with style():
         fig, axes = plt.subplots(
@@ -37,6 +41,9 @@ def steering_sweep(sweep: pd.DataFrame, position: str | None = None) -> Figure:
                         continue
                     acc = g.groupby("alpha").correct.agg(["mean", "count", "std"]).reset_index()
                     se = 1.96 * np.sqrt(acc["mean"] * (1 - acc["mean"]) / acc["count"].clip(lower=1))
+                    if control == "random" and "draw" in g.columns and g.draw.nunique() > 1:
+                        best = g.groupby(["alpha", "draw"]).correct.mean().groupby("alpha").max()
+                        ax.plot(best.index, best.to_numpy(), ":", color=PALETTE[i % 8], lw=0.9)
                     ax.plot(
                         acc.alpha,
                         acc["mean"],
@@ -54,11 +61,17 @@ def steering_sweep(sweep: pd.DataFrame, position: str | None = None) -> Figure:
                             alpha=0.15,
                             lw=0,
                         )
-            ax.set_xlabel("steering strength α (× vector)")
+            ax.set_xlabel(
+                "steering strength α (× mean residual norm)"
+                if units == "resid_norm"
+                else "steering strength α (× vector)"
+            )
             ax.set_title(f"task: {task}" if task else "")
             ax.set_ylim(-0.02, 1.02)
         axes[0][0].set_ylabel("accuracy (fraction correct)")
-        axes[0][-1].plot([], [], "k--", label="random dir., same norm")
+        axes[0][-1].plot([], [], "k--", label="random dirs., mean")
+        if "draw" in df.columns and df[df.control == "random"].draw.nunique() > 1:
+            axes[0][-1].plot([], [], "k:", lw=0.9, label="best random dir.")
         axes[0][-1].legend(loc="best")
         fig.tight_layout()
     return fig

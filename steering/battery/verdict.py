@@ -133,6 +133,19 @@ def _gr(r: BatteryRow) -> tuple[float, float, float]:
     return r.value("gr_floor", r.effect), r.value("gr_floor_lo", r.ci_lo), r.value("gr_floor_hi", r.ci_hi)
 
 
+def _at_least(r: BatteryRow, lo: float, cut: float) -> bool:
+    """GR >= cut with confidence: the difference test's lower bound when the row has it (stable
+    for a small gap), else the ratio interval's lower bound."""
+    m = r.value("margin_select_lo") if cut == THRESHOLDS["select_gr_lo"] else math.nan
+    return m >= 0 if not math.isnan(m) else lo >= cut
+
+
+def _below(r: BatteryRow, hi: float, cut: float) -> bool:
+    """GR < cut with confidence: the difference test's upper bound when the row has it, else the ratio's."""
+    m = r.value("margin_create_hi") if cut == THRESHOLDS["create_gr_hi"] else math.nan
+    return m < 0 if not math.isnan(m) else hi < cut
+
+
 def _forced(f: BatteryRow | None, th: Mapping[str, float]) -> _Evidence:
     if f is None:
         return _Evidence(
@@ -146,9 +159,9 @@ def _forced(f: BatteryRow | None, th: Mapping[str, float]) -> _Evidence:
     gr, lo, hi = _gr(f)
     return _Evidence(
         "forced format",
-        lo >= th["select_gr_lo"],
+        _at_least(f, lo, th["select_gr_lo"]),
         lo >= th["create_gr_hi"],
-        hi < th["create_gr_hi"],
+        _below(f, hi, th["create_gr_hi"]),
         f"forcing the format recovers {gr:.2f} of the gap above chance (CI {lo:.2f}-{hi:.2f})",
     )
 
@@ -182,9 +195,9 @@ def _steering(s: BatteryRow, th: Mapping[str, float]) -> _Evidence:
         )
     return _Evidence(
         "steering",
-        lo >= th["select_gr_lo"] and beats,
+        _at_least(s, lo, th["select_gr_lo"]) and beats,
         lo >= th["create_gr_hi"] and beats,
-        hi < th["create_gr_hi"] and not check,
+        _below(s, hi, th["create_gr_hi"]) and not check,
         f"steering the base recovers {gr:.2f} of the gap above chance (CI {lo:.2f}-{hi:.2f}; {vs})",
         check,
     )
