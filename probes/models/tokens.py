@@ -6,7 +6,7 @@ left- and right-padded batches read the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ class Batch:
         return torch.tensor([o + n - 1 for o, n in zip(self.offsets, self.lengths, strict=True)])
 
 
-def context_length(config: dict[str, Any]) -> int | None:
+def context_length(config: Mapping[str, Any]) -> int | None:
     """The model's context length from its HF config, if stated."""
     for key in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
         if isinstance(config.get(key), int):
