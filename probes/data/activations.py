@@ -65,6 +65,8 @@ __all__ = [
     "ActivationSet",
     "collect_activations",
     "texts_for",
+    "prompt_rows",
+    "PromptRows",
     "capture",
     "Capture",
     "ShardBuffer",
@@ -465,8 +467,8 @@ class _Plan:
     """What a collection reads, fixed (and validated) before any model is loaded.
 
     ``resolved[prompt][position]`` are the token indices of that position in the prompt's
-    *unpadded* tokens; ``shard_size`` prompts go to one shard. ``encoded`` holds the token ids
-    a prompt protocol wrote (``None``: ``texts`` are tokenised as written).
+    *unpadded* tokens; ``shard_size`` prompts go to one shard. ``rows`` is the tokenisation the
+    batches come from (``None``: ``texts`` are tokenised as written).
     """
 
     root: Path
@@ -479,7 +481,7 @@ class _Plan:
     batch_size: int
     padding_side: str
     progress: bool
-    encoded: Encoded | None = None
+    rows: PromptRows | None = None
 
     @property
     def n(self) -> int:
@@ -487,11 +489,9 @@ class _Plan:
 
     def batch(self, b0: int, b1: int, device: str | torch.device) -> Batch:
         """The padded batch of prompts ``[b0, b1)``."""
-        if self.encoded is None:
+        if self.rows is None:
             return encode(self.tokenizer, self.texts[b0:b1], padding_side=self.padding_side, device=device)
-        enc = self.encoded
-        rows = Encoded(enc.ids[b0:b1], enc.tokens[b0:b1], enc.roles[b0:b1])
-        return rows.batch(pad_token_id(self.tokenizer), padding_side=self.padding_side, device=device)
+        return self.rows.batch(b0, b1, padding_side=self.padding_side, device=device)
 
     @property
     def n_shards(self) -> int:
@@ -536,12 +536,14 @@ def _plan(
     needs_roles = any(p.needs_roles for p in pos_list)
     root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="elicit-acts-"))
     root.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, _Rows] = {}  # one tokenisation per distinct rendering
+    rows: dict[str, PromptRows] = {}  # one tokenisation per distinct rendering
     for v in variants:
         # variants without a protocol share the prompts as written (variants[0]'s tokenizer, as before)
         key = "" if protos[v] is None and not needs_roles else owner[v]
         if key not in rows:
-            rows[key] = _prompt_rows(family, task, text, owner[v], protos[v], pos_list, cfg, variants[0])
+            rows[key] = prompt_rows(
+                family, task, text=text, variant=owner[v], positions=pos_list, first=variants[0]
+            )
         rows[v] = rows[key]
     if shard_size is None:
         shard_size = _auto_shard_size(rows[variants[0]].resolved, len(sites), family.dtype, cfg)
@@ -557,7 +559,7 @@ def _plan(
             batch_size,
             padding_side,
             progress,
-            rows[v].encoded,
+            rows[v],
         )
         for v in variants
     }
@@ -569,41 +571,55 @@ def _plan(
 
 
 @dataclass(frozen=True)
-class _Rows:
-    """One tokenisation of a task's prompts: texts, tokenizer, resolved positions, and the ids
-    a prompt protocol wrote (``None``: the texts tokenised as written)."""
+class PromptRows:
+    """One tokenisation of a task's prompts: the texts, the tokenizer, the resolved positions
+    (``[prompt][position] -> indices``) and the ids a prompt protocol wrote (``None``: the
+    texts are tokenised as written)."""
 
     texts: list[str]
     tokenizer: Any
     resolved: list[list[list[int]]]
     encoded: Encoded | None
 
+    def batch(
+        self, b0: int, b1: int, *, padding_side: str = "right", device: str | torch.device = "cpu"
+    ) -> Batch:
+        """The padded batch of prompts ``[b0, b1)``."""
+        if self.encoded is None:
+            return encode(self.tokenizer, self.texts[b0:b1], padding_side=padding_side, device=device)
+        enc = self.encoded
+        rows = Encoded(enc.ids[b0:b1], enc.tokens[b0:b1], enc.roles[b0:b1])
+        return rows.batch(pad_token_id(self.tokenizer), padding_side=padding_side, device=device)
 
-def _prompt_rows(
+
+def prompt_rows(
     family: ModelFamily,
     task: Task,
-    text: str,
-    owner: str,
-    proto: PromptProtocol | None,
-    pos_list: Sequence[Position],
-    cfg: Mapping[str, Any],
-    first: str,
-) -> _Rows:
-    """The prompts as ``owner``'s protocol renders them; without a protocol, as written, by
-    ``first``'s tokenizer (byte for byte what collection did before protocols), unless a
-    position needs token roles (then the plain protocol's over ``owner``'s tokenizer)."""
+    *,
+    text: str = "prompt",
+    variant: str = "base",
+    positions: Sequence[Position] = (),
+    first: str | None = None,
+) -> PromptRows:
+    """The task's prompts as ``variant``'s prompt protocol renders them, over its tokenizer.
+
+    Without a protocol they are tokenised as written by ``first``'s tokenizer (default:
+    ``variant``'s), byte for byte what the kit did before protocols, unless a position needs
+    token roles (``question_end``): then the plain protocol's tokens and roles are used."""
+    cfg = family.config(variant)
     texts = texts_for(task, text)  # also checks that every trace is there
-    if proto is None and not any(p.needs_roles for p in pos_list):
-        tokenizer = family.tokenizer(first)
+    proto = family.protocol(variant)
+    if proto is None and not any(p.needs_roles for p in positions):
+        tokenizer = family.tokenizer(first or variant)
         enc_all = encode(tokenizer, texts, max_length=context_length(cfg), ids=task.ids)
-        return _Rows(texts, tokenizer, _resolve_positions(task, enc_all.tokens, pos_list), None)
+        return PromptRows(texts, tokenizer, _resolve_positions(task, enc_all.tokens, positions), None)
     if proto is None:
-        proto = PromptProtocol(owner).with_tokenizer(family.tokenizer(owner))
+        proto = PromptProtocol(variant).with_tokenizer(family.tokenizer(variant))
     traces = [e.trace or "" for e in task.examples] if text == "prompt+trace" else None
     _, enc = proto.batch(task.prompts, suffixes=traces, max_length=context_length(cfg), ids=task.ids)
     rendered = [proto.render(p) for p in task.prompts]
     texts = [joined(r, t) for r, t in zip(rendered, traces, strict=True)] if traces is not None else rendered
-    return _Rows(texts, proto.tokenizer, _resolve_positions(task, enc.tokens, pos_list, enc.roles), enc)
+    return PromptRows(texts, proto.tokenizer, _resolve_positions(task, enc.tokens, positions, enc.roles), enc)
 
 
 def _resolve_positions(

@@ -125,6 +125,12 @@ def apply_contrast(task: Task, settings: Mapping[str, Any]) -> Task:
     task unchanged when no recipe is named."""
     recipe = settings.get("contrast")
     if recipe is None:
+        extra = sorted(k for k in CONTRAST_KEYS[1:] if k in settings)
+        if extra:
+            raise TaskError(
+                f"Task {task.name!r} sets {extra} but names no contrast recipe; add contrast = "
+                f"{sorted(CONTRASTS)[0]!r} or remove them."
+            )
         return task
     if recipe not in CONTRASTS:
         raise TaskError(

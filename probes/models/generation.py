@@ -225,14 +225,10 @@ def _generate_batch(model: Any, batch: Batch, how: _Decoding) -> torch.Tensor:
             pad_token_id=how.pad,
             eos_token_id=how.eos,
             use_cache=how.use_cache,
-            **(
-                {"stop_strings": list(how.stop_strings), "tokenizer": how.tokenizer}
-                if how.stop_strings
-                else {}
-            ),
+            **_stop_kwargs(how, width),
         )
         return toks[:, width:]
-    kwargs: dict[str, Any] = {"stop_strings": list(how.stop_strings)} if how.stop_strings else {}
+    kwargs: dict[str, Any] = _stop_kwargs(how, width)
     if how.do_sample:
         kwargs.update(temperature=how.temperature)
         if how.top_p is not None:
@@ -250,6 +246,32 @@ def _generate_batch(model: Any, batch: Batch, how: _Decoding) -> torch.Tensor:
         **kwargs,
     )
     return toks[:, width:]
+
+
+def _stop_kwargs(how: _Decoding, width: int) -> dict[str, Any]:
+    """``stopping_criteria`` ending each row once its generated text holds a stop string (both
+    model kinds take a transformers criterion list); nothing without stop strings."""
+    if not how.stop_strings:
+        return {}
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopText(StoppingCriteria):  # type: ignore[misc]
+        """Row ``i`` is done once the text of its last few generated tokens (after the prompt's
+        ``width`` columns) contains a stop string. Written here rather than transformers'
+        ``StopStringCriteria``, which assumes a BPE-style vocabulary."""
+
+        def __init__(self, tokenizer: Any, stops: Sequence[str]) -> None:
+            self.tokenizer, self.stops = tokenizer, tuple(stops)
+            self.tail = max(len(s) for s in stops) + 2  # tokens: each decodes to >= 1 character
+
+        def __call__(self, input_ids: torch.Tensor, scores: Any = None, **kwargs: Any) -> torch.Tensor:
+            done = [
+                any(s in self.tokenizer.decode(row[-self.tail :].tolist()) for s in self.stops)
+                for row in input_ids[:, width:]
+            ]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return {"stopping_criteria": StoppingCriteriaList([StopText(how.tokenizer, how.stop_strings)])}
 
 
 def _is_transformers_model(model: Any) -> bool:
