@@ -1,14 +1,15 @@
 """Contrasts without hand labels: recipes that turn a task's questions into the labelled prompts
-the battery fits the base's reasoning direction on (``docs/design.md``, "A contrast without hand
+the battery fits the base's reasoning direction on (docs/design.md, "A contrast without hand
 labels").
 
 The organism's tasks carry hand labels (``careful`` / ``direct`` / ``neutral``); a real task
 such as GSM8K carries none. ``contrast = "cot_vs_direct"`` in a family file's ``[tasks.NAME]``
-table expands every question of the ``train`` split into two prompts, the question followed by
-a chain-of-thought instruction (label ``careful``) and by an answer-directly instruction (label
-``direct``); every other question is kept as written (label ``neutral``). The direction is fit
-on the base's activations over the train pairs; steering and judging use the dev / test
-questions, which are never in the fit. A question without a ``split`` gets one from a hash of
+table expands every question into two prompts, the question followed by a chain-of-thought
+instruction (label ``careful``) and by an answer-directly instruction (label ``direct``); a
+question outside the ``train`` split is also kept as written (label ``neutral``). The
+direction is fit on the base's activations over the *train* pairs only; steering and judging
+use the neutral dev / test questions, never in the fit; the held-out dev / test pairs are read
+only by the probe-transfer test (the base's probe scored on questions it was not fit on). A question without a ``split`` gets one from a hash of
 its id (:func:`hashed_split`: 50% train, 20% dev, 30% test), so a plain GSM8K export works.
 
     >>> from probes.data.tasks import Task
@@ -16,7 +17,7 @@ its id (:func:`hashed_split`: 50% train, 20% dev, 30% test), so a plain GSM8K ex
     ...                               {"id": "b", "prompt": "3 + 3 = ?", "answer": "6", "split": "test"}])
     >>> c = cot_vs_direct(t)
     >>> [(e.id, e.label) for e in c.examples]
-    [('a/careful', 'careful'), ('a/direct', 'direct'), ('b', 'neutral')]
+    [('a/careful', 'careful'), ('a/direct', 'direct'), ('b', 'neutral'), ('b/careful', 'careful'), ('b/direct', 'direct')]
     >>> c.examples[0].prompt
     "2 + 2 = ?\\nLet's think step by step."
 """
@@ -84,9 +85,9 @@ def cot_vs_direct(
     direct_instruction: str = DIRECT_INSTRUCTION,
     fit_split: str = "train",
 ) -> Task:
-    """Each ``fit_split`` question as a ``careful`` (question + CoT instruction) and a ``direct``
-    (question + answer-directly instruction) prompt, ids ``ID/careful`` and ``ID/direct``; every
-    other question as a ``neutral`` prompt (unchanged). Splits missing are hashed
+    """Each question as a ``careful`` (question + CoT instruction) and a ``direct`` (question +
+    answer-directly instruction) prompt, ids ``ID/careful`` and ``ID/direct``; each question
+    outside ``fit_split`` also as a ``neutral`` prompt (unchanged, id ``ID``). Splits missing are hashed
     (:func:`with_splits`); a task that already carries labels is an error (the recipe would
     silently replace them)."""
     labelled = sorted({str(e.label) for e in task.examples if e.label is not None})
@@ -103,7 +104,6 @@ def cot_vs_direct(
     for e in task.examples:
         if e.split != fit_split:
             out.append(replace(e, label="neutral"))
-            continue
         meta = tuple(sorted((*e.meta, ("question_id", e.id))))
         for label, text in (("careful", cot_instruction), ("direct", direct_instruction)):
             out.append(replace(e, id=f"{e.id}/{label}", prompt=f"{e.prompt}\n{text}", label=label, meta=meta))

@@ -27,9 +27,9 @@ A family file (TOML) looks like::
 Relative paths are resolved against the file's folder. ``load_family(file, checkpoints=DIR)``
 (or ``ELICIT_CHECKPOINTS=DIR`` in the environment) looks every hub id ``owner/name`` of the
 file up as the folder ``DIR/owner/name`` first, so a shipped family file runs on local copies
-without editing it (``docs/design.md``, "Local checkpoints"). A variant's ``prompt`` table is
+without editing it (docs/design.md, "Local checkpoints"). A variant's ``prompt`` table is
 its prompt protocol (chat template, system prompt, BOS, stop strings, prefill, k-shot
-exemplars; ``docs/design.md``, "Prompt protocols"); a variant without one is given its
+exemplars; docs/design.md, "Prompt protocols"); a variant without one is given its
 prompts as written.
 """
 

@@ -3,7 +3,7 @@ stop strings, assistant prefill, k-shot exemplars), and which tokens of the prom
 question's.
 
 A family file gives each variant an optional ``[variants.NAME.prompt]`` table (keys in
-:data:`PROMPT_KEYS`; ``docs/design.md``, "Prompt protocols")::
+:data:`PROMPT_KEYS`; docs/design.md, "Prompt protocols")::
 
     [variants.sft.prompt]
     chat_template = true                  # tokenizer.apply_chat_template(..., add_generation_prompt=True)
@@ -119,7 +119,7 @@ class Encoded:
 
 @dataclass(frozen=True)
 class PromptProtocol:
-    """How a variant is asked: see the module docstring and ``docs/design.md``, "Prompt protocols".
+    """How a variant is asked: see the module docstring and docs/design.md, "Prompt protocols".
 
     Attributes:
         variant: the variant's name (for messages).

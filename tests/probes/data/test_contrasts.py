@@ -28,26 +28,26 @@ def _task(recs=RECS) -> Task:
     return Task.from_records("gsm", recs, scorer="gsm8k", prompt_field="question")
 
 
-def test_train_questions_become_pairs_and_the_rest_stay_neutral() -> None:
+def test_questions_become_pairs_and_the_held_out_ones_stay_neutral_too() -> None:
     t = cot_vs_direct(_task())
     split_of = {r["id"]: hashed_split(r["id"]) for r in RECS}
     train = [i for i, s in split_of.items() if s == "train"]
     assert 10 < len(train) < 30  # about half
     ex = {e.id: e for e in t.examples}
     for qid, split in split_of.items():
+        c, d = ex[f"{qid}/careful"], ex[f"{qid}/direct"]
+        q = next(r["question"] for r in RECS if r["id"] == qid)
+        assert c.prompt == f"{q}\n{COT_INSTRUCTION}" and d.prompt == f"{q}\n{DIRECT_INSTRUCTION}"
+        assert (c.label, d.label, c.split, d.split) == ("careful", "direct", split, split)
+        assert c.answer == d.answer == str(2 * int(qid[1:])) and dict(c.meta)["question_id"] == qid
         if split == "train":
-            c, d = ex[f"{qid}/careful"], ex[f"{qid}/direct"]
-            q = next(r["question"] for r in RECS if r["id"] == qid)
-            assert c.prompt == f"{q}\n{COT_INSTRUCTION}" and d.prompt == f"{q}\n{DIRECT_INSTRUCTION}"
-            assert (c.label, d.label, c.split, d.split) == ("careful", "direct", "train", "train")
-            assert c.answer == d.answer == str(2 * int(qid[1:])) and dict(c.meta)["question_id"] == qid
             assert qid not in ex
         else:
-            assert ex[qid].label == "neutral" and ex[qid].split == split and ex[qid].prompt.endswith("?")
-    assert len(t) == len(RECS) + len(train)
-    # the fit questions and the judged ones are disjoint
-    fit_q = {dict(e.meta)["question_id"] for e in t.examples if e.label in ("careful", "direct")}
-    assert fit_q.isdisjoint({e.id for e in t.examples if e.label == "neutral"})
+            assert ex[qid].label == "neutral" and ex[qid].split == split and ex[qid].prompt == q
+    assert len(t) == 3 * len(RECS) - len(train)
+    # the questions the contrast is fit on (train) and the judged ones (neutral) are disjoint
+    fit_q = {dict(e.meta)["question_id"] for e in t.examples if e.split == "train"}
+    assert fit_q == set(train) and fit_q.isdisjoint({e.id for e in t.examples if e.label == "neutral"})
 
 
 def test_splits_are_hashed_only_where_missing() -> None:
