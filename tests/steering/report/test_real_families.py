@@ -25,8 +25,15 @@ ARCH = {"olmo2-1b": "olmo2", "tulu3-llama31-8b": "llama", "qwen25-7b-orz": "qwen
 TINY = dict(layers=(1,), alphas=(0.0, 1.0), max_fit=8, max_dev=4, max_test=6, n_shuffles=2, batch_size=64)
 
 
-def test_every_shipped_family_is_covered() -> None:
+def test_every_shipped_family_is_covered_and_its_tables_are_valid() -> None:
     assert sorted(p.stem for p in FAMILIES.glob("*.toml")) == sorted(ARCH)
+    for path in sorted(FAMILIES.glob("*.toml")):
+        fam = load_family(path, check=False)  # every key of every table is checked, no weights read
+        cfg = BatteryConfig.from_family(fam)
+        assert cfg.reference_task == "gsm8k" and cfg.decision == "last" and cfg.units == "resid_norm"
+        assert set(fam.tasks) == {"gsm8k"} and fam.tasks["gsm8k"]["contrast"] == "cot_vs_direct"
+        assert all(fam.spec(v).prompt for v in fam.variants)  # every variant says how it is asked
+        assert all(fam.spec(v).task == "gsm8k" for v in fam.variants if v != "base")
 
 
 @pytest.mark.slow
