@@ -128,17 +128,30 @@ def generate(
             with ctx, torch.inference_mode():
                 new = _generate_batch(model, batch, how)
             for i, ids in zip(rows, new.tolist(), strict=True):
-                kept = _until(ids, stops)
-                text = _decode(tokenizer, kept, decode)
-                hit = len(kept) < len(ids)
-                if proto is not None:
-                    text, cut = proto.cut(text)
-                    text, hit = text.strip(), hit or cut
-                ends[i] = "stop" if hit or len(ids) < max_new_tokens else "budget"
+                text, ends[i] = _finish(tokenizer, ids, stops, decode, proto, max_new_tokens)
                 out[i] = (head + " " + text).strip() if head else text
     if finish is not None:
         finish[:] = ends
     return out
+
+
+def _finish(
+    tokenizer: Any,
+    ids: list[int],
+    stops: Collection[int],
+    decode: Callable[[list[int]], str] | None,
+    proto: PromptProtocol | None,
+    budget: int,
+) -> tuple[str, str]:
+    """One row's text (ended before its first stop id, and its first stop string under a
+    protocol) and its :data:`FINISH` reason."""
+    kept = _until(ids, stops)
+    text = _decode(tokenizer, kept, decode)
+    hit = len(kept) < len(ids)
+    if proto is not None:
+        text, cut = proto.cut(text)
+        text, hit = text.strip(), hit or cut
+    return text, "stop" if hit or len(ids) < budget else "budget"
 
 
 def _decoding(
