@@ -44,9 +44,9 @@ from typing import Any
 
 import torch
 
-from probes.errors import FamilyError, TaskError
+from probes.errors import FamilyError
 from probes.models.config_keys import check_keys
-from probes.models.tokens import Batch, pad_rows, pad_token_id
+from probes.models.tokens import Batch, check_rows, pad_rows, pad_token_id
 
 __all__ = [
     "PromptProtocol",
@@ -347,15 +347,10 @@ class PromptProtocol:
     ) -> tuple[Batch, Encoded]:
         """A padded batch of the rendered questions (length checked like :func:`~probes.models.tokens.encode`)."""
         enc = self.encode(questions, suffixes)
-        for i, row in enumerate(enc.ids):
-            name = ids[i] if ids is not None else i
-            if not row:
-                raise TaskError(f"Prompt {name!r} tokenises to nothing; remove it or fix the text.")
-            if max_length is not None and len(row) > max_length:
-                raise TaskError(
-                    f"Prompt {name!r} of variant {self.variant!r} is {len(row)} tokens long once rendered, "
-                    f"over the model's context of {max_length}. Shorten the prompt, the template or shots."
-                )
+        what = f" of variant {self.variant!r}, rendered,"
+        check_rows(
+            enc.ids, ids=ids, max_length=max_length, what=what, fix="Shorten the prompt, template or shots."
+        )
         return enc.batch(pad_token_id(self.tokenizer), padding_side=padding_side, device=device), enc
 
     # ---- completions -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from tokenizers import processors
 
 from probes.data.activations import collect_activations
 from probes.data.tasks import Task
-from probes.errors import FamilyError
+from probes.errors import FamilyError, TaskError
 from probes.models.family import load_family
 from probes.models.generation import generate
 from probes.models.positions import Last, Question, QuestionEnd
@@ -115,6 +115,12 @@ def test_bos_policy_follows_a_tokenizer_that_adds_none() -> None:
     assert auto.encode(["a"]).tokens[0] == ("a", "=")
     forced = PromptProtocol("base", template="{question} =", bos=True).with_tokenizer(tok)
     assert forced.encode(["a"]).tokens[0] == ("<bos>", "a", "=")
+    # a rendered prompt over the context is named, with its variant
+    with pytest.raises(
+        TaskError,
+        match=r"Prompt 'q1' of variant 'base', rendered, is 2 tokens long, over the model's context of 1",
+    ):
+        auto.batch(["a"], ids=["q1"], max_length=1)
     # the plain protocol tokenises exactly as the kit always did
     assert PromptProtocol().with_tokenizer(make_tokenizer()).encode(["a b"]).ids[0] == tuple(
         make_tokenizer()("a b")["input_ids"]
