@@ -297,9 +297,9 @@ class ModelFamily:
 
     def _exemplars(self, variant: str, table: Mapping[str, Any]) -> list[tuple[str, str]]:
         """The first ``shots`` worked questions of the train split of the protocol's task."""
-        shots = int(table.get("shots", 0) or 0)
-        if not shots:
-            return []
+        shots = table.get("shots", 0)
+        if not isinstance(shots, int) or shots <= 0:
+            return []  # zero-shot (a bad value was named when the table was read)
         name = (
             table.get("shots_task")
             or self.spec(variant).task
@@ -372,19 +372,16 @@ class ModelFamily:
             if name == ref_name:
                 continue
             cfg = self.config(name)
-            added = _check_vocab(ref_name, ref_tok, name, self.tokenizer(name)) if ref_tok is not None else []
-            grows = bool(added) and int(cfg.get("vocab_size") or 0) >= int(ref.get("vocab_size") or 0)
-            diffs = [
-                f"{k}: {ref_name}={ref.get(k)!r} vs {name}={cfg.get(k)!r}"
-                for k in ARCH_FIELDS
-                if ref.get(k) != cfg.get(k) and not (k == "vocab_size" and grows)
-            ]
-            if diffs:
-                raise FamilyError(
-                    f"Variant {name!r} does not share the architecture of {ref_name!r}: "
-                    + "; ".join(diffs)
-                    + ". A family's variants must be fine-tunes of one base checkpoint."
-                )
+            diffs = [k for k in ARCH_FIELDS if ref.get(k) != cfg.get(k)]
+            if [k for k in diffs if k != "vocab_size"] or (diffs and ref_tok is None):
+                _arch_error(ref_name, ref, name, cfg, diffs)
+            if ref_tok is not None:
+                added = _check_vocab(ref_name, ref_tok, name, self.tokenizer(name))
+                # a larger embedding is how a fine-tune makes room for the tokens it added
+                if diffs and not (
+                    added and int(cfg.get("vocab_size") or 0) > int(ref.get("vocab_size") or 0)
+                ):
+                    _arch_error(ref_name, ref, name, cfg, diffs)
 
     @contextmanager
     def open(self, variant: str) -> Iterator[Any]:
@@ -423,6 +420,17 @@ class ModelFamily:
         from dataclasses import replace
 
         return replace(self, specs=dict(specs))
+
+
+def _arch_error(
+    ref_name: str, ref: Mapping[str, Any], name: str, cfg: Mapping[str, Any], keys: list[str]
+) -> None:
+    diffs = [f"{k}: {ref_name}={ref.get(k)!r} vs {name}={cfg.get(k)!r}" for k in keys]
+    raise FamilyError(
+        f"Variant {name!r} does not share the architecture of {ref_name!r}: "
+        + "; ".join(diffs)
+        + ". A family's variants must be fine-tunes of one base checkpoint."
+    )
 
 
 def _check_vocab(ref_name: str, ref_tok: Any, name: str, tok: Any) -> list[str]:

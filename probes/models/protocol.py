@@ -159,6 +159,18 @@ class PromptProtocol:
 
     def __post_init__(self) -> None:
         where = f"the prompt protocol of variant {self.variant!r}"
+        texts = {"template": self.template, "prefill": self.prefill, "shot_answer": self.shot_answer}
+        texts |= {
+            "shot_separator": self.shot_separator,
+            "system": self.system or "",
+            "shots_task": self.shots_task or "",
+        }
+        wrong = {k: v for k, v in texts.items() if not isinstance(v, str)}
+        if wrong or not isinstance(self.chat_template, bool):
+            raise FamilyError(
+                f"In {where}, {sorted(wrong) or ['chat_template']} must be text (chat_template: true or false); "
+                f"got {wrong or {'chat_template': self.chat_template}}."
+            )
         if self.template.count(QUESTION) != 1:
             raise FamilyError(
                 f"template {self.template!r} in {where} must contain {QUESTION} exactly once (where the "
@@ -208,12 +220,12 @@ class PromptProtocol:
             kw["stop"] = (kw["stop"],)
         if "stop" in kw:
             kw["stop"] = tuple(kw["stop"])
-        shots = int(kw.get("shots", 0))
+        shots = kw.get("shots", 0)
         return cls(
             variant=variant,
             tokenizer=tokenizer,
             eos_ids=tuple(dict.fromkeys(int(i) for i in eos_ids)),
-            exemplars=tuple(exemplars)[:shots],
+            exemplars=tuple(exemplars)[:shots] if isinstance(shots, int) else (),
             **kw,
         )
 

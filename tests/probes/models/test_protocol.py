@@ -67,6 +67,12 @@ def test_plain_rendering_system_exemplars_and_prefill() -> None:
         PromptProtocol("x", template="Q:")
     with pytest.raises(FamilyError, match="bos = 'yes'.*not one of 'auto', true, false"):
         PromptProtocol("x", bos="yes")
+    with pytest.raises(FamilyError, match=r"\['prefill'\] must be text.*got \{'prefill': 3\}"):
+        PromptProtocol.from_table("x", {"prefill": 3})
+    with pytest.raises(
+        FamilyError, match=r"shots = 'two' in the prompt protocol of variant 'x' must be an integer"
+    ):
+        PromptProtocol.from_table("x", {"shots": "two"})
 
 
 def test_chat_template_saved_with_the_tokenizer_renders_system_shots_and_prefill(tmp_path: Path) -> None:
