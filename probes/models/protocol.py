@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from probes.errors import FamilyError
+from probes.errors import FamilyError, TaskError
 from probes.models.config_keys import check_keys
 from probes.models.tokens import Batch, check_rows, pad_rows, pad_token_id
 
@@ -312,6 +312,10 @@ class PromptProtocol:
     def encode(self, questions: Sequence[str], suffixes: Sequence[str] | None = None) -> Encoded:
         """Token ids (with the BOS policy), token strings and roles of each rendered question,
         followed by its suffix (a prefix forced by the caller, or a teacher-forced trace)."""
+        if isinstance(questions, str):
+            raise TaskError(
+                f"encode takes a list of questions, got one string {questions[:40]!r}; pass [question]."
+            )
         tok = self._need_tokenizer("tokenise")
         rows, toks, roles = [], [], []
         adds = None if self.plain else _adds_bos(tok)

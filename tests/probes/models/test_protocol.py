@@ -127,6 +127,10 @@ def test_bos_policy_follows_a_tokenizer_that_adds_none() -> None:
         match=r"Prompt 'q1' of variant 'base', rendered, is 2 tokens long, over the model's context of 1",
     ):
         auto.batch(["a"], ids=["q1"], max_length=1)
+    with pytest.raises(
+        TaskError, match=r"encode takes a list of questions, got one string 'a'; pass \[question\]"
+    ):
+        auto.encode("a")
     # the plain protocol tokenises exactly as the kit always did
     assert PromptProtocol().with_tokenizer(make_tokenizer()).encode(["a b"]).ids[0] == tuple(
         make_tokenizer()("a b")["input_ids"]
@@ -212,6 +216,22 @@ def test_family_prompt_tables_revision_and_open(chat_family: Path) -> None:
             for c in generate(model, p.tokenizer, rendered, max_new_tokens=5, protocol=as_written)
         ]
     assert protocol_of(model) is None
+
+
+def test_cot_decoding_branches_from_the_rendered_prompt(chat_family: Path) -> None:
+    from probes.decoding.cot_decoding import cot_decode
+
+    fam = load_family(_family_file(chat_family, "chat_template = true"))
+    p = fam.protocol("sft")
+    assert p is not None
+    task = Task.from_records("t", [{"id": "a", "prompt": QUESTIONS[0], "answer": "1"}], max_new_tokens=3)
+    with fam.open("sft") as model:
+        paths = cot_decode(model, fam.tokenizer("base"), task, variant="sft", k=2, answer_marker=None)
+        with torch.no_grad():
+            logits = model(torch.tensor([p.encode([QUESTIONS[0]]).ids[0]]))[0, -1]
+    top = torch.topk(torch.softmax(logits.float(), -1), 2)
+    want = p.tokenizer.convert_ids_to_tokens(top.indices.tolist())
+    assert list(paths.sort_values("branch").first_token) == want  # branched after "<|assistant|>"
 
 
 def test_prompt_table_errors_name_the_variant_and_the_fix(chat_family: Path) -> None:
