@@ -17,11 +17,16 @@
 # Everything the organism does runs on a real family. What changes:
 #
 # 1. **A family file.** `configs/families/olmo2-1b.toml` (base / SFT / DPO / RLVR), `tulu3-llama31-8b.toml`,
-#    `qwen25-7b-orz.toml` ship with the kit. Hub ids are resolved through the local Hugging Face cache; with
-#    `HF_HUB_OFFLINE=1` an id that is not cached fails at once, saying how to pass a local folder.
+#    `qwen25-7b-orz.toml` ship with the kit, complete: each variant's prompt protocol (`[variants.NAME.prompt]`:
+#    chat template, system prompt, BOS, stop strings, prefill, k-shot), the task and a `[battery]` table. Hub
+#    ids are resolved through the local Hugging Face cache or `load_family(..., checkpoints=DIR)` (folders
+#    `DIR/owner/name`); with `HF_HUB_OFFLINE=1` an id that is not cached fails at once, saying how to pass a
+#    local folder.
 # 2. **A task with a contrast.** A JSONL file: `question`, `answer` (GSM8K `#### 42` style parsed by the
-#    `gsm8k` scorer), a `label` for the contrast (e.g. `reasoning` = prompt ending in "Let's think step by
-#    step", `direct` = "Answer:") and a `split` (`train` / `dev` / `test`).
+#    `gsm8k` scorer). Either `contrast = "cot_vs_direct"` in its task table (the shipped files: each question
+#    becomes a `careful` "Let's think step by step." prompt and a `direct` one, held-out questions stay
+#    `neutral`, no labels needed), or a `label` per line for your own contrast (below: `reasoning` /
+#    `direct`) and a `split` (`train` / `dev` / `test`).
 # 3. **A GPU and a dtype.** `load_family(path, device="cuda", dtype=torch.bfloat16)`; `device_map="auto"`
 #    spreads an 8B model over several GPUs. Nothing is cast or moved silently.
 # 4. **Battery settings.** Add a `[battery]` table to the family file: `contrast = ["reasoning", "direct"]`,

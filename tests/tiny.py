@@ -25,6 +25,26 @@ def make_tokenizer(extra: list[str] | None = None) -> transformers.PreTrainedTok
     return tok
 
 
+#: The turn markers a tiny chat variant adds to the base's vocabulary (as special tokens).
+CHAT_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+#: A Jinja chat template in the style of Tulu / OLMo 2 (each turn ``<|role|>`` then its text);
+#: it writes the BOS itself, as Llama 3's and OLMo 2's templates do.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] | trim }}\n"
+    "{% if m['role'] == 'assistant' %}<|end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def make_chat_tokenizer(template: str = CHAT_TEMPLATE) -> transformers.PreTrainedTokenizerFast:
+    """:func:`make_tokenizer` plus the :data:`CHAT_TOKENS` (added special tokens, ids after the
+    base vocabulary) and ``template`` as its chat template (saved with the tokenizer)."""
+    tok = make_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": CHAT_TOKENS})
+    tok.chat_template = template
+    return tok
+
+
 def make_config(arch: str, vocab_size: int, d_model: int = 64, n_layers: int = 2, n_ctx: int = 128):
     common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     if arch in ("llama", "qwen2", "olmo2"):
@@ -79,11 +99,13 @@ def make_checkpoint(
     n_layers: int = 2,
     tokenizer: transformers.PreTrainedTokenizerFast | None = None,
     max_shard_size: str | None = None,
+    vocab_size: int | None = None,
 ) -> Path:
-    """Write a randomly initialised checkpoint of ``arch`` (seeded) with a local tokenizer."""
+    """Write a randomly initialised checkpoint of ``arch`` (seeded) with a local tokenizer
+    (``vocab_size``: a larger embedding than the tokenizer needs, as real checkpoints pad it)."""
     folder = Path(folder)
     tok = tokenizer or make_tokenizer()
-    cfg = make_config(arch, len(tok), d_model=d_model, n_layers=n_layers)
+    cfg = make_config(arch, vocab_size or len(tok), d_model=d_model, n_layers=n_layers)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(cfg)
     # make the random weights a bit larger than the default init so layers matter

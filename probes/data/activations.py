@@ -15,6 +15,13 @@ Layout of ``out``::
     <variant>/complete.json         written when every shard of the variant is valid (with the run's
                                     timing: load_s, collect_s = forward passes + writes, prompts)
 
+Variants with a prompt protocol (:mod:`probes.models.protocol`) read each prompt as their
+protocol renders it, tokenised by their own tokenizer (``prompts="variant"``, the default), so
+``last`` is each variant's own last prompt token and ``question_end`` / ``question`` select
+the question's tokens whatever the template; ``prompts="base"`` gives every variant the base's
+rendering and tokens (token-aligned rows, what crosscoders need). A family without protocols
+(the organism) reads the prompts as written, byte for byte as before.
+
 A rerun with the same settings reuses valid shards (no model is loaded if all are
 present); an interrupted run resumes at the first missing shard; a shard whose size or
 checksum disagrees with its sidecar is recomputed by :func:`collect_activations` and
@@ -51,12 +58,15 @@ from probes.models.family import ModelFamily, layer_count
 from probes.models.files import safetensors_header
 from probes.models.hooks import HookSite, parse_hooks, validate_hooks
 from probes.models.positions import Position, parse_positions
-from probes.models.tokens import Batch, context_length, encode
+from probes.models.protocol import Encoded, PromptProtocol, joined
+from probes.models.tokens import Batch, context_length, encode, pad_token_id
 
 __all__ = [
     "ActivationSet",
     "collect_activations",
     "texts_for",
+    "prompt_rows",
+    "PromptRows",
     "capture",
     "Capture",
     "ShardBuffer",
@@ -68,6 +78,8 @@ FORMAT_VERSION = 1
 #: Default activation bytes per shard (sets the memory bound of collection).
 SHARD_BYTES = 64 * 2**20
 TEXT_MODES = ("prompt", "prompt+trace")
+#: Whose rendering each variant reads: its own protocol's, or the base's (token-aligned).
+PROMPT_MODES = ("variant", "base")
 
 
 def _kit_version() -> str:
@@ -367,6 +379,7 @@ def _fingerprint(meta: Mapping[str, Any]) -> dict[str, Any]:
         "dtype",
         "prompt_ids",
         "shard_size",
+        "protocols",
     )
     return {k: meta.get(k) for k in keys}
 
@@ -386,6 +399,7 @@ def collect_activations(
     shard_size: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    prompts: str = "variant",
 ) -> ActivationSet:
     """Collect activations of each variant on the same prompts, streamed to ``out``.
 
@@ -405,6 +419,9 @@ def collect_activations(
         shard_size: prompts per shard (the memory bound of collection); by default as many as fit
             in :data:`SHARD_BYTES` (64 MiB) of activations, between 16 and 1024 prompts.
         overwrite: replace a store at ``out`` whose settings differ (otherwise an error).
+        prompts: ``"variant"``: each variant reads the prompts through its own prompt protocol
+            and tokenizer; ``"base"``: every variant reads the base's rendering and tokens. The
+            same for a family without protocols.
 
     The steps: :func:`_plan` (everything fixed before a model loads), :func:`_open_store`
     (the fingerprint check), then :func:`_collect_variant` per variant, each shard filled in a
@@ -417,10 +434,12 @@ def collect_activations(
         family = replace(family, device=device, device_map=None)
     if batch_size < 1 or (shard_size is not None and shard_size < 1):
         raise TaskError(f"batch_size and shard_size must be >= 1 (got {batch_size}, {shard_size}).")
+    if prompts not in PROMPT_MODES:
+        raise TaskError(f"prompts must be one of {PROMPT_MODES}, got {prompts!r}.")
     names = list(variants) if variants is not None else family.variants
     for v in names:
         family.spec(v)  # raises with the valid names
-    plan, meta = _plan(
+    plans, meta = _plan(
         family,
         task,
         hooks,
@@ -432,12 +451,14 @@ def collect_activations(
         batch_size=batch_size,
         padding_side=padding_side,
         progress=progress,
+        prompts=prompts,
     )
-    _open_store(plan.root, meta, overwrite=overwrite, variants=names)
+    root = plans[names[0]].root
+    _open_store(root, meta, overwrite=overwrite, variants=names)
     with ShardWriter() as writer:
         for variant in names:
-            _collect_variant(family, variant, plan, writer)
-    return ActivationSet.load(plan.root, verify=False)
+            _collect_variant(family, variant, plans[variant], writer)
+    return ActivationSet.load(root, verify=False)
 
 
 # ------------------------------------------------------------------ plan
@@ -446,7 +467,8 @@ class _Plan:
     """What a collection reads, fixed (and validated) before any model is loaded.
 
     ``resolved[prompt][position]`` are the token indices of that position in the prompt's
-    *unpadded* tokens; ``shard_size`` prompts go to one shard.
+    *unpadded* tokens; ``shard_size`` prompts go to one shard. ``rows`` is the tokenisation the
+    batches come from (``None``: ``texts`` are tokenised as written).
     """
 
     root: Path
@@ -459,10 +481,17 @@ class _Plan:
     batch_size: int
     padding_side: str
     progress: bool
+    rows: PromptRows | None = None
 
     @property
     def n(self) -> int:
         return len(self.texts)
+
+    def batch(self, b0: int, b1: int, device: str | torch.device) -> Batch:
+        """The padded batch of prompts ``[b0, b1)``."""
+        if self.rows is None:
+            return encode(self.tokenizer, self.texts[b0:b1], padding_side=self.padding_side, device=device)
+        return self.rows.batch(b0, b1, padding_side=self.padding_side, device=device)
 
     @property
     def n_shards(self) -> int:
@@ -491,39 +520,122 @@ def _plan(
     batch_size: int,
     padding_side: str,
     progress: bool,
-) -> tuple[_Plan, dict[str, Any]]:
-    """Parse the sites and positions, tokenise every prompt once (validating lengths and
-    positions), choose the shard size; return the plan and the store's ``meta.json``."""
+    prompts: str = "variant",
+) -> tuple[dict[str, _Plan], dict[str, Any]]:
+    """Parse the sites and positions, tokenise every prompt once per distinct rendering
+    (validating lengths and positions), choose the shard size; return each variant's plan and
+    the store's ``meta.json``."""
     cfg = family.config(variants[0])
     sites = parse_hooks(hooks, n_layers=layer_count(cfg) or None)
     pos_list = parse_positions(positions)
     pos_keys = tuple(p.key for p in pos_list)
     if len(set(pos_keys)) != len(pos_keys):
         raise PositionError(f"Duplicate positions in {list(pos_keys)}; give each position once.")
-    tokenizer = family.tokenizer(variants[0])
-    texts = texts_for(task, text)
-    enc_all = encode(tokenizer, texts, max_length=context_length(cfg), ids=task.ids)
-    resolved = _resolve_positions(task, enc_all.tokens, pos_list)
+    owner = {v: "base" if prompts == "base" else v for v in variants}  # whose rendering v reads
+    protos = {v: family.protocol(owner[v]) for v in variants}
+    needs_roles = any(p.needs_roles for p in pos_list)
     root = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="elicit-acts-"))
     root.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, PromptRows] = {}  # one tokenisation per distinct rendering
+    for v in variants:
+        # variants without a protocol share the prompts as written (variants[0]'s tokenizer, as before)
+        key = "" if protos[v] is None and not needs_roles else owner[v]
+        if key not in rows:
+            rows[key] = prompt_rows(
+                family, task, text=text, variant=owner[v], positions=pos_list, first=variants[0]
+            )
+        rows[v] = rows[key]
     if shard_size is None:
-        shard_size = _auto_shard_size(resolved, len(sites), family.dtype, cfg)
-    plan = _Plan(
-        root, sites, pos_keys, resolved, texts, tokenizer, shard_size, batch_size, padding_side, progress
-    )
-    return plan, _store_meta(family, task, variants, plan, text, cfg)
+        shard_size = _auto_shard_size(rows[variants[0]].resolved, len(sites), family.dtype, cfg)
+    plans = {
+        v: _Plan(
+            root,
+            sites,
+            pos_keys,
+            rows[v].resolved,
+            rows[v].texts,
+            rows[v].tokenizer,
+            shard_size,
+            batch_size,
+            padding_side,
+            progress,
+            rows[v],
+        )
+        for v in variants
+    }
+    meta = _store_meta(family, task, variants, plans[variants[0]], text, cfg)
+    if any(p is not None for p in protos.values()) or needs_roles:
+        meta["protocols"] = {v: (p.digest() if p is not None else "as written") for v, p in protos.items()}
+        meta["prompts"] = prompts
+    return plans, meta
+
+
+@dataclass(frozen=True)
+class PromptRows:
+    """One tokenisation of a task's prompts: the texts, the tokenizer, the resolved positions
+    (``[prompt][position] -> indices``) and the ids a prompt protocol wrote (``None``: the
+    texts are tokenised as written)."""
+
+    texts: list[str]
+    tokenizer: Any
+    resolved: list[list[list[int]]]
+    encoded: Encoded | None
+
+    def batch(
+        self, b0: int, b1: int, *, padding_side: str = "right", device: str | torch.device = "cpu"
+    ) -> Batch:
+        """The padded batch of prompts ``[b0, b1)``."""
+        if self.encoded is None:
+            return encode(self.tokenizer, self.texts[b0:b1], padding_side=padding_side, device=device)
+        enc = self.encoded
+        rows = Encoded(enc.ids[b0:b1], enc.tokens[b0:b1], enc.roles[b0:b1])
+        return rows.batch(pad_token_id(self.tokenizer), padding_side=padding_side, device=device)
+
+
+def prompt_rows(
+    family: ModelFamily,
+    task: Task,
+    *,
+    text: str = "prompt",
+    variant: str = "base",
+    positions: Sequence[Position] = (),
+    first: str | None = None,
+) -> PromptRows:
+    """The task's prompts as ``variant``'s prompt protocol renders them, over its tokenizer.
+
+    Without a protocol they are tokenised as written by ``first``'s tokenizer (default:
+    ``variant``'s), byte for byte what the kit did before protocols, unless a position needs
+    token roles (``question_end``): then the plain protocol's tokens and roles are used."""
+    cfg = family.config(variant)
+    texts = texts_for(task, text)  # also checks that every trace is there
+    proto = family.protocol(variant)
+    if proto is None and not any(p.needs_roles for p in positions):
+        tokenizer = family.tokenizer(first or variant)
+        enc_all = encode(tokenizer, texts, max_length=context_length(cfg), ids=task.ids)
+        return PromptRows(texts, tokenizer, _resolve_positions(task, enc_all.tokens, positions), None)
+    if proto is None:
+        proto = PromptProtocol(variant).with_tokenizer(family.tokenizer(variant))
+    traces = [e.trace or "" for e in task.examples] if text == "prompt+trace" else None
+    _, enc = proto.batch(task.prompts, suffixes=traces, max_length=context_length(cfg), ids=task.ids)
+    rendered = [proto.render(p) for p in task.prompts]
+    texts = [joined(r, t) for r, t in zip(rendered, traces, strict=True)] if traces is not None else rendered
+    return PromptRows(texts, proto.tokenizer, _resolve_positions(task, enc.tokens, positions, enc.roles), enc)
 
 
 def _resolve_positions(
-    task: Task, tokens: Sequence[Sequence[str]], pos_list: Sequence[Position]
+    task: Task,
+    tokens: Sequence[Sequence[str]],
+    pos_list: Sequence[Position],
+    roles: Sequence[Sequence[str]] | None = None,
 ) -> list[list[list[int]]]:
-    """``[prompt][position] -> indices`` into each prompt's unpadded tokens."""
+    """``[prompt][position] -> indices`` into each prompt's unpadded tokens (``roles``: each
+    token's role, from a prompt protocol)."""
     resolved: list[list[list[int]]] = []
-    for ex, toks in zip(task.examples, tokens, strict=True):
+    for i, (ex, toks) in enumerate(zip(task.examples, tokens, strict=True)):
         row = []
         for p in pos_list:
             try:
-                row.append(p.resolve(toks, task.spans))
+                row.append(p.resolve(toks, task.spans, roles[i] if roles is not None else None))
             except PositionError as err:
                 raise PositionError(f"Prompt {ex.id!r}: {err}") from None
         resolved.append(row)
@@ -767,9 +879,7 @@ def _run_shards(
         for si in todo:
             buf = ShardBuffer(plan, si, names, d_model, family.dtype, pinned)
             for b0, b1 in plan.batches(si):
-                batch = encode(
-                    plan.tokenizer, plan.texts[b0:b1], padding_side=plan.padding_side, device=family.device
-                )
+                batch = plan.batch(b0, b1, family.device)
                 buf.add(b0, batch, cap.run(batch))
                 bar.update(b1 - b0)
             if pinned:

@@ -28,6 +28,7 @@ from jaxtyping import Float, Int
 
 from probes.data.tasks import Task
 from probes.errors import TaskError
+from probes.models.protocol import protocol_of
 from probes.stats import bootstrap_ci
 
 __all__ = ["greedy_continue", "answer_token_span", "cot_decode", "cot_summary"]
@@ -198,9 +199,15 @@ def cot_decode(
         raise TaskError(f"k (first-token branches) must be >= 1, got {k}.")
     device = _device(model)
     budget = task.max_new_tokens if max_new_tokens is None else max_new_tokens
+    proto = protocol_of(model)  # a variant opened with a prompt protocol is asked its own way
+    if proto is not None:
+        tokenizer = proto.tokenizer
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos if eos is not None else 0)
-    enc = tokenizer(list(task.prompts))["input_ids"]
+    if proto is None:
+        enc = tokenizer(list(task.prompts))["input_ids"]
+    else:
+        enc = [list(row) for row in proto.encode(list(task.prompts)).ids]
     vocab = len(tokenizer)
     if k > vocab:
         raise TaskError(f"k={k} exceeds the vocabulary size {vocab}.")

@@ -40,14 +40,14 @@ import pandas as pd
 import torch
 from jaxtyping import Float, Int
 
-from probes.data.activations import ActivationSet, texts_for
+from probes.data.activations import ActivationSet, PromptRows, prompt_rows
 from probes.data.tasks import Task, as_task
 from probes.dictionaries.training import position_key, store_keep_mask, train_dictionary
 from probes.errors import ElicitError
 from probes.models.family import ModelFamily
 from probes.models.hooks import HookSite, validate_hooks
 from probes.models.positions import Position
-from probes.models.tokens import Batch, encode
+from probes.models.tokens import Batch
 from probes.stats import bootstrap_ci
 
 __all__ = [
@@ -416,8 +416,7 @@ def _variant_sums(
     family: ModelFamily,
     variant: str,
     saes: Mapping[HookSite, Any],
-    texts: Sequence[str],
-    tokenizer: Any,
+    rows: PromptRows,
     *,
     batch_size: int,
     outlier_factor: float | None,
@@ -427,8 +426,9 @@ def _variant_sums(
     with family.open(variant) as model:
         names = validate_hooks(model, list(saes))
         _check_widths(saes, model, variant)
-        for b0 in range(0, len(texts), batch_size):
-            batch = encode(tokenizer, texts[b0 : b0 + batch_size], padding_side="right", device=family.device)
+        n = len(rows.texts)
+        for b0 in range(0, n, batch_size):
+            batch = rows.batch(b0, min(n, b0 + batch_size), padding_side="right", device=family.device)
             for s, sums in _batch_sums(model, saes, names, batch, outlier_factor).items():
                 for key in _SUMS:
                     acc[s][key].append(sums[key])
@@ -471,12 +471,13 @@ def sae_transfer(
         raise SAEError(
             f"outlier_factor must be > 0 (a multiple of the median norm, e.g. 10) or None, got {outlier_factor}."
         )
-    texts = texts_for(task, text)
-    tokenizer = family.tokenizer(variants[0])
+    # every variant reads the base's rendering of the prompts (its prompt protocol, if any): the
+    # SAE was trained on the base's tokens, and the variants' rows stay aligned with them
+    rows = prompt_rows(family, task, text=text, variant="base", first=variants[0])
     records = []
     for variant in variants:
         sums = _variant_sums(
-            family, variant, saes, texts, tokenizer, batch_size=batch_size, outlier_factor=outlier_factor
+            family, variant, saes, rows, batch_size=batch_size, outlier_factor=outlier_factor
         )
         for s in saes:
             stats = _transfer_stats(sums[s], n_resamples, confidence, seed)

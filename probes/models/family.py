@@ -18,10 +18,19 @@ A family file (TOML) looks like::
     [variants.sft]
     path = "allenai/OLMo-2-0425-1B-SFT"
     task = "gsm8k"             # optional: the task this variant is judged on
+    [variants.sft.prompt]      # optional: how this variant is asked (probes.models.protocol)
+    chat_template = true
+    stop = ["<|endoftext|>"]
     [tasks]
-    gsm8k = { path = "gsm8k.jsonl", scorer = "gsm8k" }
+    gsm8k = { path = "gsm8k.jsonl", scorer = "gsm8k", contrast = "cot_vs_direct" }
 
-Relative paths are resolved against the file's folder.
+Relative paths are resolved against the file's folder. ``load_family(file, checkpoints=DIR)``
+(or ``ELICIT_CHECKPOINTS=DIR`` in the environment) looks every hub id ``owner/name`` of the
+file up as the folder ``DIR/owner/name`` first, so a shipped family file runs on local copies
+without editing it (docs/design.md, "Local checkpoints"). A variant's ``prompt`` table is
+its prompt protocol (chat template, system prompt, BOS, stop strings, prefill, k-shot
+exemplars; docs/design.md, "Prompt protocols"); a variant without one is given its
+prompts as written.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import torch
 from probes.errors import FamilyError
 from probes.models.config_keys import check_keys
 from probes.models.files import content_digest
+from probes.models.protocol import PromptProtocol, attach_protocol
 from probes.models.registry import family_names, is_family_name, named_family
 
 __all__ = [
@@ -72,18 +82,22 @@ ARCH_FIELDS = (
     "n_head",
 )
 
-_VARIANT_KEYS = {"path", "revision", "task"}
+_VARIANT_KEYS = {"path", "revision", "task", "prompt"}
+#: Read for ``checkpoints=`` when it is not given: a folder holding ``owner/name`` checkpoint folders.
+CHECKPOINTS_ENV = "ELICIT_CHECKPOINTS"
 _TOP_KEYS = {"name", "variants", "tasks", "description", "notes", "organism", "battery"}
 
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """One checkpoint of a family: a hub id or local folder, an optional revision and task."""
+    """One checkpoint of a family: a hub id or local folder, an optional revision and task, and
+    the ``[variants.NAME.prompt]`` table of its prompt protocol (``None``: prompts as written)."""
 
     name: str
     source: str
     revision: str | None = None
     task: str | None = None
+    prompt: Mapping[str, Any] | None = field(default=None, hash=False)
 
 
 def _is_local(source: str) -> bool:
@@ -128,7 +142,8 @@ def resolve_checkpoint(source: str, revision: str | None = None) -> Path:
                 f"Hub id {source!r} (revision {revision or 'main'}) is not in the local Hugging Face "
                 "cache and HF_HUB_OFFLINE is set, so it cannot be downloaded. Download it on a "
                 "machine with access (`huggingface-cli download "
-                f"{source} --local-dir DIR`) and pass the local folder DIR instead of the id."
+                f"{source} --local-dir DIR`) and pass the local folder DIR instead of the id (or put "
+                f"it at ROOT/{source} and pass load_family(..., checkpoints=ROOT))."
             ) from err
     try:
         return Path(snapshot_download(source, revision=revision, allow_patterns=patterns, etag_timeout=10))
@@ -207,6 +222,10 @@ class ModelFamily:
     trust_remote_code: bool = False
     settings: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # built prompt protocols, per variant (not a field: copies and replace() start empty)
+        object.__setattr__(self, "_protocols", {})
+
     @property
     def variants(self) -> list[str]:
         """Variant names, ``base`` first."""
@@ -238,11 +257,70 @@ class ModelFamily:
 
     def revision(self, variant: str) -> str:
         """A string identifying the exact weights of ``variant``: the hub revision it pins, else
-        :func:`~probes.models.checkpoint.content_digest` of its local folder (content, not mtimes)."""
+        :func:`~probes.models.checkpoint.content_digest` of its local folder (content, not mtimes).
+        A variant with a prompt protocol adds ``+prompt:<digest>`` of it, so every cache keyed on
+        the revision (activation stores, sweep rows, forced-format results) is keyed on how the
+        variant is asked too; a variant without one keeps the weights' string alone."""
         spec = self.spec(variant)
-        if spec.revision:
-            return spec.revision
-        return "local:" + content_digest(self.local_path(variant))
+        rev = spec.revision if spec.revision else "local:" + content_digest(self.local_path(variant))
+        proto = self.protocol(variant)
+        return rev if proto is None else f"{rev}+prompt:{proto.digest()}"
+
+    def protocol(self, variant: str) -> PromptProtocol | None:
+        """The prompt protocol of ``variant`` over its own tokenizer and EOS ids, built from its
+        ``[variants.NAME.prompt]`` table (k-shot exemplars from the task's train split); ``None``
+        when the variant has no table: its prompts go to the model as written."""
+        spec = self.spec(variant)
+        if spec.prompt is None:
+            return None
+        built: dict[str, PromptProtocol] = self._protocols  # type: ignore[attr-defined]
+        if variant not in built:
+            tok = self.tokenizer(variant)
+            built[variant] = PromptProtocol.from_table(
+                variant,
+                spec.prompt,
+                tokenizer=tok,
+                eos_ids=self._eos_ids(variant, tok),
+                exemplars=self._exemplars(variant, spec.prompt),
+                where=f"[variants.{variant}.prompt] of family {self.name!r}",
+            )
+        return built[variant]
+
+    def _eos_ids(self, variant: str, tokenizer: Any) -> list[int]:
+        """The tokenizer's EOS id, then the ``eos_token_id`` values of ``generation_config.json``."""
+        ids = [int(tokenizer.eos_token_id)] if tokenizer.eos_token_id is not None else []
+        gen = self.local_path(variant) / "generation_config.json"
+        if gen.exists():
+            eos = json.loads(gen.read_text()).get("eos_token_id")
+            ids += [int(i) for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
+        return ids
+
+    def _exemplars(self, variant: str, table: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The first ``shots`` worked questions of the train split of the protocol's task."""
+        shots = table.get("shots", 0)
+        if not isinstance(shots, int) or shots <= 0:
+            return []  # zero-shot (a bad value was named when the table was read)
+        name = (
+            table.get("shots_task")
+            or self.spec(variant).task
+            or (next(iter(self.tasks)) if len(self.tasks) == 1 else None)
+        )
+        if name is None:
+            raise FamilyError(
+                f"Variant {variant!r} asks for shots = {shots} but names no task to draw them from; add "
+                f'shots_task = "..." to [variants.{variant}.prompt] (declared tasks: {sorted(self.tasks)}).'
+            )
+        answer = str(table.get("shot_answer", PromptProtocol.shot_answer))
+        pool = [e for e in self.load_task(name, contrast=False).examples if e.split == "train" and e.trace]
+        if len(pool) < shots:
+            raise FamilyError(
+                f"Variant {variant!r} asks for shots = {shots} from task {name!r}, whose train split has "
+                f"{len(pool)} question(s) with a worked answer. Lower shots, or add train questions with traces."
+            )
+        return [
+            (e.prompt, answer.replace("{trace}", e.trace or "").replace("{answer}", e.answer))
+            for e in pool[:shots]
+        ]
 
     def tokenizer(self, variant: str = "base") -> Any:
         """The tokenizer of ``variant`` (from its checkpoint folder)."""
@@ -256,8 +334,11 @@ class ModelFamily:
         """The task named for ``variant`` in the family file, if any."""
         return self.spec(variant).task
 
-    def load_task(self, name: str) -> Any:
-        """Load a task declared in the family file's ``[tasks]`` table."""
+    def load_task(self, name: str, *, contrast: bool = True) -> Any:
+        """Load a task declared in the family file's ``[tasks]`` table. A table naming a
+        ``contrast`` recipe (:mod:`probes.data.contrasts`) gets it applied (``contrast=False``:
+        the questions as written, with the recipe's splits)."""
+        from probes.data.contrasts import CONTRAST_KEYS, apply_contrast, with_splits
         from probes.data.tasks import Task
 
         if name not in self.tasks:
@@ -265,43 +346,42 @@ class ModelFamily:
                 f"Family {self.name!r} declares no task {name!r}. Declared: {sorted(self.tasks)}."
             )
         entry = dict(self.tasks[name])
+        recipe = {k: entry.pop(k) for k in CONTRAST_KEYS if k in entry}
         path = Path(entry.pop("path"))
         if not path.is_absolute() and self.root is not None:
             path = self.root / path
-        return Task.from_jsonl(path, name=name, **entry)
+        task = Task.from_jsonl(path, name=name, **entry)
+        if not recipe:
+            return task
+        return apply_contrast(task, recipe) if contrast else with_splits(task)
 
     def check(self, *, tokenizers: bool = True) -> None:
-        """Fail unless every variant shares the base's architecture dimensions and vocabulary."""
+        """Fail unless every variant shares the base's architecture dimensions and vocabulary.
+
+        A variant's tokenizer may *add* tokens to the base's (a chat model's turn markers), with
+        every base token at its base id; its embedding matrix may then be larger
+        (``vocab_size``). Anything else (a token missing, one at another id) fails naming the
+        tokens. With ``tokenizers`` every variant's prompt protocol is built too (a chat
+        template the tokenizer lacks fails here, before any model loads)."""
         ref_name = "base" if "base" in self.specs else self.variants[0]
         ref = self.config(ref_name)
-        ref_vocab = self.tokenizer(ref_name).get_vocab() if tokenizers else None
+        ref_tok = self.tokenizer(ref_name) if tokenizers else None
         for name in self.variants:
+            if tokenizers:
+                self.protocol(name)
             if name == ref_name:
                 continue
             cfg = self.config(name)
-            diffs = [
-                f"{k}: {ref_name}={ref.get(k)!r} vs {name}={cfg.get(k)!r}"
-                for k in ARCH_FIELDS
-                if ref.get(k) != cfg.get(k)
-            ]
-            if diffs:
-                raise FamilyError(
-                    f"Variant {name!r} does not share the architecture of {ref_name!r}: "
-                    + "; ".join(diffs)
-                    + ". A family's variants must be fine-tunes of one base checkpoint."
-                )
-            if ref_vocab is not None:
-                vocab = self.tokenizer(name).get_vocab()
-                if vocab != ref_vocab:
-                    only_ref = sorted(set(ref_vocab) - set(vocab))[:5]
-                    only_var = sorted(set(vocab) - set(ref_vocab))[:5]
-                    moved = [t for t in ref_vocab if t in vocab and ref_vocab[t] != vocab[t]][:5]
-                    raise FamilyError(
-                        f"Variant {name!r} has a different tokenizer vocabulary from {ref_name!r} "
-                        f"(sizes {len(ref_vocab)} vs {len(vocab)}; only in {ref_name}: {only_ref}; "
-                        f"only in {name}: {only_var}; different ids: {moved}). Activations would "
-                        "not be comparable token for token."
-                    )
+            diffs = [k for k in ARCH_FIELDS if ref.get(k) != cfg.get(k)]
+            if [k for k in diffs if k != "vocab_size"] or (diffs and ref_tok is None):
+                _arch_error(ref_name, ref, name, cfg, diffs)
+            if ref_tok is not None:
+                added = _check_vocab(ref_name, ref_tok, name, self.tokenizer(name))
+                # a larger embedding is how a fine-tune makes room for the tokens it added
+                if diffs and not (
+                    added and int(cfg.get("vocab_size") or 0) > int(ref.get("vocab_size") or 0)
+                ):
+                    _arch_error(ref_name, ref, name, cfg, diffs)
 
     @contextmanager
     def open(self, variant: str) -> Iterator[Any]:
@@ -313,6 +393,7 @@ class ModelFamily:
         from transformer_lens.model_bridge import TransformerBridge
 
         path = self.local_path(variant)
+        protocol = self.protocol(variant)  # a bad prompt table fails before the weights load
         kwargs: dict[str, Any] = {"dtype": self.dtype, "trust_remote_code": self.trust_remote_code}
         if self.device_map is not None:
             kwargs["device_map"] = self.device_map
@@ -323,10 +404,12 @@ class ModelFamily:
         except Exception as err:
             raise FamilyError(f"Could not load variant {variant!r} from {str(path)!r}: {err}") from err
         model.eval()
+        attach_protocol(model, protocol)  # generate() asks this model through its protocol
         try:
             yield model
         finally:
             model.reset_hooks()
+            attach_protocol(model, None)
             _release(model)
             del model
             if torch.cuda.is_available():
@@ -337,6 +420,39 @@ class ModelFamily:
         from dataclasses import replace
 
         return replace(self, specs=dict(specs))
+
+
+def _arch_error(
+    ref_name: str, ref: Mapping[str, Any], name: str, cfg: Mapping[str, Any], keys: list[str]
+) -> None:
+    diffs = [f"{k}: {ref_name}={ref.get(k)!r} vs {name}={cfg.get(k)!r}" for k in keys]
+    raise FamilyError(
+        f"Variant {name!r} does not share the architecture of {ref_name!r}: "
+        + "; ".join(diffs)
+        + ". A family's variants must be fine-tunes of one base checkpoint."
+    )
+
+
+def _check_vocab(ref_name: str, ref_tok: Any, name: str, tok: Any) -> list[str]:
+    """The tokens ``tok`` adds to ``ref_tok`` (its added tokens, every base token at its base id);
+    anything else fails naming the differing tokens."""
+    ref_vocab, vocab = ref_tok.get_vocab(), tok.get_vocab()
+    if vocab == ref_vocab:
+        return []
+    only_ref = sorted(set(ref_vocab) - set(vocab))
+    only_var = sorted(set(vocab) - set(ref_vocab))
+    moved = sorted(t for t in ref_vocab if t in vocab and ref_vocab[t] != vocab[t])
+    extra = set(tok.get_added_vocab())
+    if not only_ref and not moved and set(only_var) <= extra:
+        return only_var
+    not_added = [t for t in only_var if t not in extra]
+    raise FamilyError(
+        f"Variant {name!r} has a tokenizer vocabulary incompatible with {ref_name!r} "
+        f"(sizes {len(ref_vocab)} vs {len(vocab)}; only in {ref_name}: {only_ref[:5]}; "
+        f"only in {name} and not added tokens: {not_added[:5]}; at different ids: "
+        f"{[(t, ref_vocab[t], vocab[t]) for t in moved[:5]]}). Activations would not be comparable token "
+        "for token; a tuned variant may only add tokens (e.g. chat markers) to the base's vocabulary."
+    )
 
 
 def _release(model: torch.nn.Module) -> None:
@@ -368,7 +484,13 @@ def _release(model: torch.nn.Module) -> None:
         gc.collect()
 
 
-def _variant_spec(vname: str, entry: Any, root: Path | None, where: str) -> VariantSpec:
+def _is_hub_id(source: str) -> bool:
+    return source.count("/") == 1 and not source.startswith((".", "/", "~"))
+
+
+def _variant_spec(
+    vname: str, entry: Any, root: Path | None, where: str, checkpoints: Path | None = None
+) -> VariantSpec:
     if isinstance(entry, str | os.PathLike):
         entry = {"path": str(entry)}
     if not isinstance(entry, Mapping):
@@ -382,13 +504,28 @@ def _variant_spec(vname: str, entry: Any, root: Path | None, where: str) -> Vari
     source = str(entry["path"])
     if root is not None and not Path(source).is_absolute() and (root / source).exists():
         source = str((root / source).resolve())
-    return VariantSpec(vname, source, entry.get("revision"), entry.get("task"))
+    elif checkpoints is not None and _is_hub_id(source) and (checkpoints / source).exists():
+        source = str((checkpoints / source).resolve())
+    prompt = entry.get("prompt")
+    if prompt is not None:
+        if not isinstance(prompt, Mapping):
+            raise FamilyError(
+                f"[variants.{vname}.prompt] in {where} must be a table (chat_template = true, ...), got "
+                f"{type(prompt).__name__}."
+            )
+        PromptProtocol.from_table(
+            vname, prompt, where=f"[variants.{vname}.prompt] of {where}"
+        )  # keys, values
+        prompt = dict(prompt)
+    return VariantSpec(vname, source, entry.get("revision"), entry.get("task"), prompt)
 
 
 def _from_mapping(
-    name: str, variants: Mapping[str, Any], root: Path | None, where: str
+    name: str, variants: Mapping[str, Any], root: Path | None, where: str, checkpoints: Path | None = None
 ) -> dict[str, VariantSpec]:
-    specs = {vname: _variant_spec(vname, entry, root, where) for vname, entry in variants.items()}
+    specs = {
+        vname: _variant_spec(vname, entry, root, where, checkpoints) for vname, entry in variants.items()
+    }
     if not specs:
         raise FamilyError(f"{where} names no variants. Give at least 'base' and one descendant.")
     if "base" not in specs:
@@ -412,7 +549,9 @@ def _family_file(spec: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _from_file(path: Path, name: str | None, opts: Mapping[str, Any]) -> ModelFamily:
+def _from_file(
+    path: Path, name: str | None, opts: Mapping[str, Any], checkpoints: Path | None = None
+) -> ModelFamily:
     """The family a TOML file describes (variants, tasks, settings), not yet checked."""
     try:
         data = tomllib.loads(path.read_text())
@@ -420,7 +559,7 @@ def _from_file(path: Path, name: str | None, opts: Mapping[str, Any]) -> ModelFa
         raise FamilyError(f"Family file {str(path)!r} is not valid TOML: {err}") from err
     check_keys(data, _TOP_KEYS, repr(str(path)), error=FamilyError)
     root = path.parent.resolve()
-    specs = _from_mapping(data.get("name", root.name), data.get("variants", {}), root, str(path))
+    specs = _from_mapping(data.get("name", root.name), data.get("variants", {}), root, str(path), checkpoints)
     tasks = {k: dict(v) if isinstance(v, Mapping) else {"path": v} for k, v in data.get("tasks", {}).items()}
     for vname, vs in specs.items():
         if vs.task is not None and vs.task not in tasks:
@@ -443,6 +582,7 @@ def load_family(
     trust_remote_code: bool = False,
     check: bool = True,
     name: str | None = None,
+    checkpoints: str | os.PathLike[str] | None = None,
 ) -> ModelFamily:
     """Resolve a family from a TOML file, a folder holding ``family.toml``, a mapping
     ``{variant: hub_id_or_folder}``, or a registered name (:mod:`probes.models.registry`):
@@ -450,7 +590,13 @@ def load_family(
 
     ``device_map`` is passed through to transformers/accelerate so a model larger than one
     GPU loads across several. With ``check=True`` the variants' configs and vocabularies
-    are compared and a mismatch fails naming the differing fields.
+    are compared and a mismatch fails naming the differing fields (and every prompt protocol
+    is built, see :meth:`ModelFamily.check`).
+
+    ``checkpoints`` (default: the ``ELICIT_CHECKPOINTS`` environment variable) is a folder of
+    local copies laid out like the hub: a hub id ``owner/name`` whose folder
+    ``checkpoints/owner/name`` exists loads from there (what ``huggingface-cli download
+    owner/name --local-dir DIR/owner/name`` writes); other ids resolve as usual.
     """
     opts: dict[str, Any] = {
         "device": device,
@@ -460,13 +606,20 @@ def load_family(
     }
     if is_family_name(spec):
         return load_family(named_family(str(spec)), check=check, name=name, **opts)
+    local = checkpoints if checkpoints is not None else os.environ.get(CHECKPOINTS_ENV) or None
+    folder = Path(local).expanduser().resolve() if local is not None else None
+    if folder is not None and not folder.is_dir():
+        raise FamilyError(
+            f"checkpoints={str(local)!r} (or ${CHECKPOINTS_ENV}) is not a folder. Pass the folder holding "
+            "owner/name checkpoint folders (e.g. DIR/allenai/OLMo-2-0425-1B), or leave it unset."
+        )
     fam: ModelFamily
     if isinstance(spec, Mapping):
         fam = ModelFamily(
-            name or "family", _from_mapping(name or "family", spec, None, "the mapping"), **opts
+            name or "family", _from_mapping(name or "family", spec, None, "the mapping", folder), **opts
         )
     else:
-        fam = _from_file(_family_file(spec), name, opts)
+        fam = _from_file(_family_file(spec), name, opts, folder)
     if check:
         fam.check()
     return fam

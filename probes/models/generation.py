@@ -9,6 +9,12 @@ The model is a TransformerLens ``TransformerBridge`` (what :meth:`ModelFamily.op
 a plain ``transformers`` causal LM (the organism's training and evaluation use one); each is
 driven through its own ``generate``.
 
+A model opened from a family whose variant has a prompt protocol (:mod:`probes.models.protocol`)
+carries it: each prompt is then rendered (chat template, system prompt, exemplars, prefill),
+tokenised with the variant's own tokenizer and BOS policy, and its completion ends at the
+variant's EOS ids or first stop string (cut before it). A model without one (the organism's)
+gets its prompts exactly as written.
+
     completions = generate(model, tokenizer, ["N 1 0 1 ="], max_new_tokens=20)
 """
 
@@ -22,9 +28,13 @@ from typing import Any
 import torch
 
 from probes.errors import TaskError
+from probes.models.protocol import Encoded, PromptProtocol, protocol_of
 from probes.models.tokens import Batch, encode, pad_token_id
 
-__all__ = ["generate", "Intervention"]
+__all__ = ["generate", "Intervention", "FINISH"]
+
+#: Why a completion ended: a stop id or stop string, or the token budget ran out without one.
+FINISH = ("stop", "budget")
 
 #: ``intervention(model, batch)`` returns a context manager active during one generate call.
 Intervention = Callable[[Any, Batch], AbstractContextManager[Any]]
@@ -39,8 +49,10 @@ class _Decoding:
     temperature: float
     top_p: float | None
     use_cache: bool
-    eos: int | None
+    eos: int | list[int] | None
     pad: int
+    stop_strings: tuple[str, ...] = ()
+    tokenizer: Any = None
 
 
 def generate(
@@ -61,6 +73,8 @@ def generate(
     group_by_length: bool = False,
     stop_ids: Collection[int] | None = None,
     decode: Callable[[list[int]], str] | None = None,
+    protocol: PromptProtocol | None = None,
+    finish: list[str] | None = None,
 ) -> list[str]:
     """Complete each prompt; return the continuations, in the order of ``prompts``.
 
@@ -78,6 +92,12 @@ def generate(
         decode: ids -> text of one continuation (default: ``tokenizer.decode`` without
             special tokens, stripped).
         intervention: ``intervention(model, batch)`` wraps each batched generate call.
+        protocol: how the prompts are rendered and tokenised (default: the protocol the model
+            was opened with, see :func:`probes.models.protocol.protocol_of`; none: as written).
+            With a protocol, its tokenizer (the variant's own) is used instead of ``tokenizer``,
+            and ``prefix`` is written after the rendered prompt (after its prefill).
+        finish: a list to fill with each row's :data:`FINISH` reason (``"budget"``: the row used
+            all ``max_new_tokens`` without a stop; ``finish.count("budget")`` counts them).
     """
     from tqdm.auto import tqdm
 
@@ -85,25 +105,86 @@ def generate(
         raise TaskError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
     if batch_size < 1:
         raise TaskError(f"batch_size must be >= 1, got {batch_size}.")
+    proto = protocol if protocol is not None else protocol_of(model)
+    if proto is not None:
+        proto = proto if proto.tokenizer is not None else proto.with_tokenizer(tokenizer)
+        tokenizer = proto.tokenizer
+    how = _decoding(tokenizer, proto, max_new_tokens, do_sample, temperature, top_p, use_cache)
     eos = tokenizer.eos_token_id
-    how = _Decoding(max_new_tokens, do_sample, temperature, top_p, use_cache, eos, pad_token_id(tokenizer))
-    stops = set(stop_ids) if stop_ids is not None else ({eos} if eos is not None else set())
+    default_stops = set(proto.stop_ids()) if proto is not None else ({eos} if eos is not None else set())
+    stops = set(stop_ids) if stop_ids is not None else default_stops
     head = prefix.strip() if prefix else ""
     texts = [p + " " + head for p in prompts] if head else list(prompts)
+    enc = proto.encode(prompts, [head] * len(prompts) if head else None) if proto is not None else None
     device = next(model.parameters()).device
     out: list[str] = [""] * len(texts)
+    ends: list[str] = ["stop"] * len(texts)
     with _seeded(seed, device):
         for rows in tqdm(
-            _plan(tokenizer, texts, batch_size, group_by_length), desc="generate", disable=not progress
+            _plan(tokenizer, texts, batch_size, group_by_length, enc), desc="generate", disable=not progress
         ):
-            batch = encode(tokenizer, [texts[i] for i in rows], padding_side="left", device=device)
+            batch = _batch(tokenizer, texts, rows, enc, device)
             ctx = intervention(model, batch) if intervention is not None else nullcontext()
             with ctx, torch.inference_mode():
                 new = _generate_batch(model, batch, how)
             for i, ids in zip(rows, new.tolist(), strict=True):
-                text = _decode(tokenizer, _until(ids, stops), decode)
+                text, ends[i] = _finish(tokenizer, ids, stops, decode, proto, max_new_tokens)
                 out[i] = (head + " " + text).strip() if head else text
+    if finish is not None:
+        finish[:] = ends
     return out
+
+
+def _finish(
+    tokenizer: Any,
+    ids: list[int],
+    stops: Collection[int],
+    decode: Callable[[list[int]], str] | None,
+    proto: PromptProtocol | None,
+    budget: int,
+) -> tuple[str, str]:
+    """One row's text (ended before its first stop id, and its first stop string under a
+    protocol) and its :data:`FINISH` reason."""
+    kept = _until(ids, stops)
+    text = _decode(tokenizer, kept, decode)
+    hit = len(kept) < len(ids)
+    if proto is not None:
+        text, cut = proto.cut(text)
+        text, hit = text.strip(), hit or cut
+    return text, "stop" if hit or len(ids) < budget else "budget"
+
+
+def _decoding(
+    tokenizer: Any,
+    proto: PromptProtocol | None,
+    max_new_tokens: int,
+    do_sample: bool,
+    temperature: float,
+    top_p: float | None,
+    use_cache: bool,
+) -> _Decoding:
+    """The decoding settings; a protocol adds its EOS ids and stop strings."""
+    pad = pad_token_id(tokenizer)
+    if proto is None:
+        eos = tokenizer.eos_token_id
+        return _Decoding(max_new_tokens, do_sample, temperature, top_p, use_cache, eos, pad)
+    ids = list(proto.stop_ids())
+    eos_arg: int | list[int] | None = (ids[0] if len(ids) == 1 else ids) if ids else None
+    return _Decoding(
+        max_new_tokens, do_sample, temperature, top_p, use_cache, eos_arg, pad, proto.text_stops(), tokenizer
+    )
+
+
+def _batch(
+    tokenizer: Any, texts: Sequence[str], rows: Sequence[int], enc: Encoded | None, device: torch.device
+) -> Batch:
+    """The left-padded batch of ``rows``: encoded as written, or from the protocol's encoding."""
+    if enc is None:
+        return encode(tokenizer, [texts[i] for i in rows], padding_side="left", device=device)
+    sub = Encoded(
+        tuple(enc.ids[i] for i in rows), tuple(enc.tokens[i] for i in rows), tuple(enc.roles[i] for i in rows)
+    )
+    return sub.batch(pad_token_id(tokenizer), padding_side="left", device=device)
 
 
 @contextmanager
@@ -128,12 +209,16 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _plan(tokenizer: Any, texts: Sequence[str], batch_size: int, group_by_length: bool) -> list[list[int]]:
-    """Indices of ``texts`` per batch: consecutive runs, or runs within each token length."""
+def _plan(
+    tokenizer: Any, texts: Sequence[str], batch_size: int, group_by_length: bool, enc: Encoded | None = None
+) -> list[list[int]]:
+    """Indices of ``texts`` per batch: consecutive runs, or runs within each token length
+    (of ``enc``, the protocol's encoding, when given)."""
     if not group_by_length:
         return [list(range(b0, min(len(texts), b0 + batch_size))) for b0 in range(0, len(texts), batch_size)]
     by_len: dict[int, list[int]] = {}
-    for i, ids in enumerate(tokenizer(list(texts))["input_ids"]):
+    rows = enc.ids if enc is not None else tokenizer(list(texts))["input_ids"]
+    for i, ids in enumerate(rows):
         by_len.setdefault(len(ids), []).append(i)
     return [rows[s : s + batch_size] for rows in by_len.values() for s in range(0, len(rows), batch_size)]
 
@@ -153,9 +238,10 @@ def _generate_batch(model: Any, batch: Batch, how: _Decoding) -> torch.Tensor:
             pad_token_id=how.pad,
             eos_token_id=how.eos,
             use_cache=how.use_cache,
+            **_stop_kwargs(how, width),
         )
         return toks[:, width:]
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = _stop_kwargs(how, width)
     if how.do_sample:
         kwargs.update(temperature=how.temperature)
         if how.top_p is not None:
@@ -173,6 +259,32 @@ def _generate_batch(model: Any, batch: Batch, how: _Decoding) -> torch.Tensor:
         **kwargs,
     )
     return toks[:, width:]
+
+
+def _stop_kwargs(how: _Decoding, width: int) -> dict[str, Any]:
+    """``stopping_criteria`` ending each row once its generated text holds a stop string (both
+    model kinds take a transformers criterion list); nothing without stop strings."""
+    if not how.stop_strings:
+        return {}
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopText(StoppingCriteria):  # type: ignore[misc]
+        """Row ``i`` is done once the text of its last few generated tokens (after the prompt's
+        ``width`` columns) contains a stop string. Written here rather than transformers'
+        ``StopStringCriteria``, which assumes a BPE-style vocabulary."""
+
+        def __init__(self, tokenizer: Any, stops: Sequence[str]) -> None:
+            self.tokenizer, self.stops = tokenizer, tuple(stops)
+            self.tail = max(len(s) for s in stops) + 2  # tokens: each decodes to >= 1 character
+
+        def __call__(self, input_ids: torch.Tensor, scores: Any = None, **kwargs: Any) -> torch.Tensor:
+            done = [
+                any(s in self.tokenizer.decode(row[-self.tail :].tolist()) for s in self.stops)
+                for row in input_ids[:, width:]
+            ]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return {"stopping_criteria": StoppingCriteriaList([StopText(how.tokenizer, how.stop_strings)])}
 
 
 def _is_transformers_model(model: Any) -> bool:

@@ -13,6 +13,16 @@ padding give the same rows. Spellings accepted by :func:`parse_position`:
     Span(name='scratchpad')
     >>> Match("=").resolve(["N", "1", "0", "=", "#"])
     [3]
+
+On a prompt rendered by a prompt protocol (:mod:`probes.models.protocol`: chat template,
+exemplars, prefill), ``last`` is the last token of the *rendered* prompt: the token the first
+answer token is predicted from, in every variant. ``question_end`` is the last token of the
+question itself and ``question`` every question token (template tokens excluded):
+
+    >>> toks = ["<bos>", "Q:", "1", "+", "A:"]
+    >>> roles = ["template", "template", "question", "question", "template"]
+    >>> QuestionEnd().resolve(toks, roles=roles), Question().resolve(toks, roles=roles), Last().resolve(toks)
+    ([3], [2, 3], [4])
 """
 
 from __future__ import annotations
@@ -23,7 +33,18 @@ from dataclasses import dataclass
 
 from probes.errors import PositionError
 
-__all__ = ["Position", "Last", "All", "Index", "Match", "Span", "parse_position", "parse_positions"]
+__all__ = [
+    "Position",
+    "Last",
+    "All",
+    "Index",
+    "Match",
+    "Span",
+    "QuestionEnd",
+    "Question",
+    "parse_position",
+    "parse_positions",
+]
 
 
 class Position(ABC):
@@ -39,9 +60,22 @@ class Position(ABC):
         """True when the position always resolves to exactly one token."""
         return False
 
+    @property
+    def needs_roles(self) -> bool:
+        """True when resolving reads the tokens' roles (which tokens are the question's)."""
+        return False
+
     @abstractmethod
-    def resolve(self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None) -> list[int]:
-        """Indices into ``tokens`` (raises PositionError when the position does not exist)."""
+    def resolve(
+        self,
+        tokens: Sequence[str],
+        spans: Mapping[str, tuple[str, str]] | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> list[int]:
+        """Indices into ``tokens`` (raises PositionError when the position does not exist).
+
+        ``roles`` (one per token, :data:`probes.models.protocol.ROLES`) say which tokens are the
+        question's; only :class:`QuestionEnd` and :class:`Question` read them."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +90,12 @@ class Last(Position):
     def single(self) -> bool:
         return True
 
-    def resolve(self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None) -> list[int]:
+    def resolve(
+        self,
+        tokens: Sequence[str],
+        spans: Mapping[str, tuple[str, str]] | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> list[int]:
         if not tokens:
             raise PositionError("Cannot take the last token of an empty text.")
         return [len(tokens) - 1]
@@ -70,7 +109,12 @@ class All(Position):
     def key(self) -> str:
         return "all"
 
-    def resolve(self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None) -> list[int]:
+    def resolve(
+        self,
+        tokens: Sequence[str],
+        spans: Mapping[str, tuple[str, str]] | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> list[int]:
         return list(range(len(tokens)))
 
 
@@ -88,7 +132,12 @@ class Index(Position):
     def single(self) -> bool:
         return True
 
-    def resolve(self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None) -> list[int]:
+    def resolve(
+        self,
+        tokens: Sequence[str],
+        spans: Mapping[str, tuple[str, str]] | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> list[int]:
         n = len(tokens)
         i = self.index + n if self.index < 0 else self.index
         if not 0 <= i < n:
@@ -136,7 +185,12 @@ class Match(Position):
     def single(self) -> bool:
         return self.window == 1
 
-    def resolve(self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None) -> list[int]:
+    def resolve(
+        self,
+        tokens: Sequence[str],
+        spans: Mapping[str, tuple[str, str]] | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> list[int]:
         hits = [i for i, t in enumerate(tokens) if _same(t, self.token)]
         if not hits:
             preview = " ".join(repr(t) for t in tokens[:20])
@@ -171,7 +225,12 @@ class Span(Position):
     def key(self) -> str:
         return f"span:{self.name}"
 
-    def resolve(self, tokens: Sequence[str], spans: Mapping[str, tuple[str, str]] | None = None) -> list[int]:
+    def resolve(
+        self,
+        tokens: Sequence[str],
+        spans: Mapping[str, tuple[str, str]] | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> list[int]:
         if not spans or self.name not in spans:
             raise PositionError(
                 f"Span {self.name!r} is not declared by the task. Declared spans: {sorted(spans or {})}."
@@ -191,8 +250,72 @@ class Span(Position):
         return list(range(s, e + 1))
 
 
+def _question_rows(tokens: Sequence[str], roles: Sequence[str] | None, key: str) -> list[int]:
+    if roles is None or len(roles) != len(tokens) or "unknown" in roles:
+        raise PositionError(
+            f"Position {key!r} needs the role of every prompt token (which tokens are the question's); "
+            "those come from a prompt protocol over a fast tokenizer (collect_activations gives them). "
+            "Use 'last' or 'match:TOKEN' instead, or a fast tokenizer."
+        )
+    rows = [i for i, r in enumerate(roles) if r == "question"]
+    if not rows:
+        raise PositionError(
+            f"Position {key!r}: no token of the prompt is the question's (the chat template did not "
+            "write the question text verbatim). Use 'last' or 'match:TOKEN' instead."
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class QuestionEnd(Position):
+    """The last token of the question inside the rendered prompt (before the assistant turn,
+    exemplars and prefill): the same content token in every variant, whatever its template."""
+
+    @property
+    def key(self) -> str:
+        return "question_end"
+
+    @property
+    def single(self) -> bool:
+        return True
+
+    @property
+    def needs_roles(self) -> bool:
+        return True
+
+    def resolve(
+        self,
+        tokens: Sequence[str],
+        spans: Mapping[str, tuple[str, str]] | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> list[int]:
+        return [_question_rows(tokens, roles, self.key)[-1]]
+
+
+@dataclass(frozen=True)
+class Question(Position):
+    """Every token of the question (template, exemplar and prefill tokens excluded)."""
+
+    @property
+    def key(self) -> str:
+        return "question"
+
+    @property
+    def needs_roles(self) -> bool:
+        return True
+
+    def resolve(
+        self,
+        tokens: Sequence[str],
+        spans: Mapping[str, tuple[str, str]] | None = None,
+        roles: Sequence[str] | None = None,
+    ) -> list[int]:
+        return _question_rows(tokens, roles, self.key)
+
+
 def parse_position(spec: str | int | Position) -> Position:
-    """Parse ``last``, ``all``, an integer, ``match:TOKEN[:OFFSET:WINDOW[:OCCURRENCE]]`` or ``span:NAME``."""
+    """Parse ``last``, ``all``, an integer, ``match:TOKEN[:OFFSET:WINDOW[:OCCURRENCE]]``, ``span:NAME``,
+    ``question_end`` or ``question``."""
     if isinstance(spec, Position):
         return spec
     if isinstance(spec, int):
@@ -202,6 +325,10 @@ def parse_position(spec: str | int | Position) -> Position:
         return Last()
     if s == "all":
         return All()
+    if s == "question_end":
+        return QuestionEnd()
+    if s == "question":
+        return Question()
     if s.lstrip("-").isdigit():
         return Index(int(s))
     if s.startswith("span:") and len(s) > 5:
@@ -220,7 +347,8 @@ def parse_position(spec: str | int | Position) -> Position:
         return Match(token, offset, window, occ)
     raise PositionError(
         f"Unknown position {spec!r}. Valid: 'last', 'all', an integer index, "
-        "'match:TOKEN[:OFFSET:WINDOW]' (e.g. 'match:=' or 'match:Wait:-12:4'), or 'span:NAME'."
+        "'match:TOKEN[:OFFSET:WINDOW]' (e.g. 'match:=' or 'match:Wait:-12:4'), 'span:NAME', "
+        "'question_end' or 'question'."
     )
 
 

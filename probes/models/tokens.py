@@ -6,7 +6,7 @@ left- and right-padded batches read the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from jaxtyping import Int
 
 from probes.errors import ElicitError, TaskError
 
-__all__ = ["Batch", "encode", "context_length", "pad_token_id", "pad_rows", "word_tokenizer"]
+__all__ = ["Batch", "encode", "check_rows", "context_length", "pad_token_id", "pad_rows", "word_tokenizer"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Batch:
         return torch.tensor([o + n - 1 for o, n in zip(self.offsets, self.lengths, strict=True)])
 
 
-def context_length(config: dict[str, Any]) -> int | None:
+def context_length(config: Mapping[str, Any]) -> int | None:
     """The model's context length from its HF config, if stated."""
     for key in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
         if isinstance(config.get(key), int):
@@ -64,18 +64,30 @@ def encode(
     """
     _check_side(padding_side)
     enc = tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
-    for i, row in enumerate(enc):
-        name = ids[i] if ids is not None else i
-        if not row:
-            raise TaskError(f"Prompt {name!r} tokenises to nothing; remove it or fix the text.")
-        if max_length is not None and len(row) > max_length:
-            raise TaskError(
-                f"Prompt {name!r} is {len(row)} tokens long, over the model's context of {max_length}. "
-                "Shorten or filter the prompt (Task.filter(ids=...))."
-            )
+    check_rows(enc, ids=ids, max_length=max_length)
     input_ids, mask = pad_rows(enc, pad_token_id(tokenizer), side=padding_side)
     tokens = tuple(tuple(tokenizer.convert_ids_to_tokens(row)) for row in enc)
     return Batch(input_ids.to(device), mask.to(device), tuple(len(r) for r in enc), tokens, padding_side)
+
+
+def check_rows(
+    rows: Sequence[Sequence[int]],
+    *,
+    ids: Sequence[str] | None = None,
+    max_length: int | None = None,
+    what: str = "",
+    fix: str = "Shorten or filter the prompt (Task.filter(ids=...)).",
+) -> None:
+    """Raise :class:`TaskError` naming the prompt (``ids[i]``, else its index) whose token row is
+    empty or longer than ``max_length``; ``what`` qualifies the prompt in the message."""
+    for i, row in enumerate(rows):
+        name = ids[i] if ids is not None else i
+        if not row:
+            raise TaskError(f"Prompt {name!r}{what} tokenises to nothing; remove it or fix the text.")
+        if max_length is not None and len(row) > max_length:
+            raise TaskError(
+                f"Prompt {name!r}{what} is {len(row)} tokens long, over the model's context of {max_length}. {fix}"
+            )
 
 
 def _check_side(side: str) -> None:

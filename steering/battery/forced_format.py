@@ -43,16 +43,18 @@ def forced_format_rows(
         tok = family.tokenizer("base")
         prefix = task.format_prefix.strip()
         with family.open("base") as model:
+            # the prefix is prefilled after the prompt as the base's protocol renders it (after
+            # "Answer:" or the assistant turn); each completion starts with it
             comps = generate(
                 model,
                 tok,
-                [e.prompt + " " + prefix for e in test.examples],
+                list(test.prompts),
                 max_new_tokens=task.max_new_tokens,
                 batch_size=cfg.batch_size,
+                prefix=prefix,
             )
         correct = {
-            e.id: bool(task.score(prefix + " " + c, e.answer).correct)
-            for e, c in zip(test.examples, comps, strict=True)
+            e.id: bool(task.score(c, e.answer).correct) for e, c in zip(test.examples, comps, strict=True)
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(correct))

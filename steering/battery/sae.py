@@ -52,6 +52,7 @@ def sae_rows(
         text=text,
         out=workdir / "acts" / f"sae-{fit.hash}-{layer}",
         progress=progress,
+        prompts="base",  # every variant on the base's tokens: the crosscoder pairs rows token by token
     )
     # the SAE is keyed on its training data, the base's weights (content digest) and its settings
     key = hashlib.sha256(f"{fit.hash}|{family.revision('base')}|{steps}|{cfg.seed}".encode()).hexdigest()[:16]

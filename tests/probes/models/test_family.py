@@ -131,10 +131,21 @@ def test_variants_must_share_the_architecture_and_the_vocabulary(tiny_dir, tmp_p
     cfg["vocab_size"] = json.loads((base / "config.json").read_text())["vocab_size"]
     (odd / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(
-        FamilyError, match=r"different tokenizer vocabulary.*only in base: \[\]; only in sft: \['zzz'\]"
+        FamilyError,
+        match=r"vocabulary incompatible with 'base'.*only in base: \[\]; only in sft and not added tokens: \['zzz'\]",
     ):
         load_family({"base": str(base), "sft": str(odd)})
     load_family({"base": str(base), "sft": str(odd)}, check=False)  # check=False skips it
+    # a chat variant that only ADDS special tokens (and a larger embedding) is a fine-tune of the base
+    chat_tok = make_tokenizer()
+    chat_tok.add_special_tokens({"additional_special_tokens": ["<|user|>", "<|assistant|>"]})
+    chat = make_checkpoint("llama", tmp_path / "chat", tokenizer=chat_tok)
+    assert json.loads((chat / "config.json").read_text())["vocab_size"] == cfg["vocab_size"] + 2
+    fam = load_family({"base": str(base), "sft": str(chat)})
+    assert fam.tokenizer("sft").convert_tokens_to_ids("<|user|>") == cfg["vocab_size"]
+    # ... but not the other way round: the base's tokens must all be there, at their ids
+    with pytest.raises(FamilyError, match=r"only in base: \['<\|assistant\|>', '<\|user\|>'\]"):
+        load_family({"base": str(chat), "sft": str(base)})
     with pytest.raises(FamilyError, match="no variant named 'base'"):
         load_family({"sft": str(base)})
 

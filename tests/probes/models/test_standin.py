@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,13 @@ from safetensors.torch import load_file
 from probes.data.tasks import Task
 from probes.errors import FamilyError
 from probes.models.family import load_family
-from probes.models.standin import standin_family, standin_questions, standin_tokenizer
+from probes.models.standin import (
+    STANDIN_CHAT_TOKENS,
+    standin_checkpoints,
+    standin_family,
+    standin_questions,
+    standin_tokenizer,
+)
 
 
 def test_variants_step_along_one_noise_direction_and_leave_the_rng_alone(tmp_path: Path) -> None:
@@ -58,3 +65,19 @@ def test_refuses_a_used_folder_and_bad_names(tmp_path: Path) -> None:
         standin_family(tmp_path / "x", variants=("base", "base"))
     with pytest.raises(FamilyError, match="Unknown model_type 'nope'"):
         standin_family(tmp_path / "y", model_type="nope")
+
+
+def test_checkpoints_for_a_shipped_family_file_sit_at_its_hub_ids(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[3] / "configs" / "families" / "olmo2-1b.toml"
+    hub = standin_checkpoints(shipped, tmp_path, model_type="olmo2", n_questions=12)
+    ids = ["allenai/OLMo-2-0425-1B", *(f"allenai/OLMo-2-0425-1B-{s}" for s in ("SFT", "DPO", "RLVR1"))]
+    assert all((hub / i / "config.json").exists() for i in ids)
+    fam = load_family(shipped, checkpoints=hub)  # the shipped file, unchanged; vocabularies checked
+    assert [fam.local_path(v) for v in fam.variants] == [(hub / i).resolve() for i in ids]
+    assert not fam.tokenizer("base").chat_template and fam.tokenizer("sft").chat_template
+    assert set(STANDIN_CHAT_TOKENS) <= set(fam.tokenizer("rl").get_added_vocab())
+    assert fam.config("base")["vocab_size"] == len(standin_tokenizer(chat=True))  # one embedding size
+    lines = [json.loads(x) for x in (hub / "gsm8k_test.jsonl").read_text().splitlines()]
+    assert len(lines) == 12 and set(lines[0]) == {"id", "question", "answer"}  # no labels, no splits
+    with pytest.raises(FamilyError, match="already exists"):
+        standin_checkpoints(shipped, tmp_path, model_type="olmo2")
