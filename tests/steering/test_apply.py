@@ -245,11 +245,15 @@ def test_record_counts_steered_positions_and_keeps_the_pushed_next_token_distrib
         assert rec.calls == 1
         with apply(model, vec, layers=0, alpha=2.0, positions="match:=:0:2") as wide:
             model(enc.input_ids, attention_mask=enc.attention_mask)
-        assert wide.positions.tolist() == [1, 0, 2] and wide.first_logprobs is None  # window clipped at the end
+        assert (
+            wide.positions.tolist() == [1, 0, 2] and wide.first_logprobs is None
+        )  # window clipped at the end
         # cached generation: the prompt pass steers the match once; decode steps add nothing
         with apply(model, vec, layers=0, alpha=2.0, positions="match:=") as gen_rec:
             generate(model, model.tokenizer, prompts, max_new_tokens=4)
         assert gen_rec.positions.tolist() == [1, 0, 1] and gen_rec.calls > 1
-    ref = reference_logits(folder, prompts, 0, delta, 2.0, lambda toks: [toks.index("=")] if "=" in toks else [])
+    ref = reference_logits(
+        folder, prompts, 0, delta, 2.0, lambda toks: [toks.index("=")] if "=" in toks else []
+    )
     want = torch.stack([r[-1].log_softmax(-1) for r in ref])
     torch.testing.assert_close(rec.first_logprobs, want, atol=1e-5, rtol=0)

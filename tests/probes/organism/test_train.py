@@ -47,7 +47,13 @@ def _tiny(**kw) -> Recipe:
 def test_recipes_by_hand():
     quick, full = recipe(quick=True), recipe()
     assert list(quick.stages) == list(full.stages) == list(VARIANTS[1:])
-    assert quick.stages["create"] == StageConfig(steps=80, batch_size=32, lr=3e-3, beta=0.1)
+    assert quick.stages["create"] == StageConfig(steps=160, batch_size=32, lr=3e-3, beta=0.1)
+    # sft_long is trained exactly as hard as create (the update-size control), in both recipes
+    for rec in (quick, full):
+        assert (rec.stages["sft_long"].steps, rec.stages["sft_long"].lr) == (
+            rec.stages["create"].steps,
+            rec.stages["create"].lr,
+        )
     assert full.stages["rl"] == StageConfig(steps=40, batch_size=32, lr=5e-4, beta=0.0)
     assert full.stages["sft_answers"].steps == 120 and quick.gate == 0.60 and full.gate == 0.95
     quick.check()
@@ -231,4 +237,6 @@ def test_quick_family_evaluation_table(organism_quick):
     assert ctl.scratchpad_rate["create"] == 1.0 and ctl.accuracy["create"] >= ctl.accuracy["base"] + 0.4
     # the confound controls: sft_long selects (neutral parity well above the base), unrelated does not
     assert cell["sft_long", "neutral", "heldout", False] >= cell["base", "neutral", "heldout", False] + 0.3
-    assert abs(cell["unrelated", "neutral", "heldout", False] - cell["base", "neutral", "heldout", False]) < 0.15
+    assert (
+        abs(cell["unrelated", "neutral", "heldout", False] - cell["base", "neutral", "heldout", False]) < 0.15
+    )

@@ -69,7 +69,11 @@ def _rows(
         ((0.1, 0.0, 0.2, 1.0, 0.9, 1.0), {}, Verdict.SELECT),  # forcing alone shows the mode is there
         ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {}, Verdict.SELECT),  # steering beats the best null (paired)
         ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {"rnd": 0.85, "d_lo": -0.05}, Verdict.INCONCLUSIVE),  # null as good
-        ((0.9, 0.8, 1.0, 0.1, 0.0, 0.2), {"rnd": 0.0, "d_lo": 0.0}, Verdict.INCONCLUSIVE),  # interval touches 0
+        (
+            (0.9, 0.8, 1.0, 0.1, 0.0, 0.2),
+            {"rnd": 0.0, "d_lo": 0.0},
+            Verdict.INCONCLUSIVE,
+        ),  # interval touches 0
         ((0.05, 0.0, 0.1, 0.02, 0.0, 0.08), {}, Verdict.CREATE),
         ((0.05, 0.0, 0.1, 0.02, 0.0, 0.08), {"fired": 0.5}, Verdict.INCONCLUSIVE),  # hook fired on half
         ((0.05, 0.0, 0.1, 0.02, 0.0, 0.08), {"kl": 0.001}, Verdict.INCONCLUSIVE),  # push moved nothing
