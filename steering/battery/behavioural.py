@@ -153,6 +153,7 @@ class _Setting:
     correct: pd.Series  # test prompt id -> correct (0/1)
     fired: pd.Series  # test prompt id -> positions the hook steered
     kl: pd.Series  # test prompt id -> KL (nats) of the next token after the prompt
+    budget: int = 0  # test rows that used every new token without stopping (truncated)
 
 
 def _chosen(grp: pd.DataFrame, control: str, draw: int, cfg: BatteryConfig, min_kl: float = 0.0) -> _Setting:
@@ -173,7 +174,8 @@ def _chosen(grp: pd.DataFrame, control: str, draw: int, cfg: BatteryConfig, min_
     at = at.set_index("prompt_id")
     fired = at["fired"] if "fired" in at else pd.Series(1, index=at.index)
     kl = at["kl"] if "kl" in at else pd.Series(np.nan, index=at.index)
-    return _Setting(control, draw, best, at.correct.astype(float), fired, kl)
+    budget = int((at["finish"] == "budget").sum()) if "finish" in at else 0
+    return _Setting(control, draw, best, at.correct.astype(float), fired, kl, budget)
 
 
 def null_settings(df: pd.DataFrame, cfg: BatteryConfig) -> list[_Setting]:
@@ -275,6 +277,7 @@ def _steering_rows(
                 flip_to_correct=float(np.mean(S > B)) if len(ids) else np.nan,
                 flip_to_wrong=float(np.mean(S < B)) if len(ids) else np.nan,
                 n_not_fired=len(all_ids) - len(ids),
+                n_budget=steer.budget,
                 fired_share=len(ids) / len(all_ids) if len(all_ids) else np.nan,
                 kl_median=float(np.nanmedian(kl)) if len(kl) else np.nan,
             )

@@ -190,7 +190,8 @@ def run_sweep(
     completion, parsed, correct, used_format, and the manipulation check of each row: ``fired``
     (positions the hook steered; 0 where the prompt lacks the position's token, so nothing was
     added) and ``kl`` (KL, in nats, of the next-token distribution after the prompt, steered vs
-    unsteered; 0 for alpha 0 and unsteered rows).
+    unsteered; 0 for alpha 0 and unsteered rows); ``finish``: ``stop`` or ``budget`` (the row used
+    every new token without reaching EOS or a stop string: a truncated completion).
     """
     from tqdm.auto import tqdm
 
@@ -266,6 +267,7 @@ class _Completed:
     texts: list[str]
     fired: list[int]
     logprobs: torch.Tensor | None
+    finish: list[str]  # "stop" or "budget" (the row used every new token without stopping)
 
 
 def _complete(
@@ -279,11 +281,15 @@ def _complete(
 ) -> _Completed:
     """Greedy completions of ``prompts``, steered by ``vec`` at per-row alphas when given."""
     if vec is None:
-        plain = generate(model, tok, list(prompts), max_new_tokens=run.max_new, batch_size=run.cfg.batch_size)
-        return _Completed(plain, [0] * len(plain), None)
+        ends: list[str] = []
+        plain = generate(
+            model, tok, list(prompts), max_new_tokens=run.max_new, batch_size=run.cfg.batch_size, finish=ends
+        )
+        return _Completed(plain, [0] * len(plain), None, ends)
     records: list[SteerRecord] = []
     bs = run.cfg.batch_size
     texts: list[str] = []
+    finish: list[str] = []
     for b0 in range(0, len(prompts), bs):
         sub = list(prompts[b0 : b0 + bs])
         a = torch.tensor(alpha_rows[b0 : b0 + bs])
@@ -302,12 +308,20 @@ def _complete(
                 records.append(rec)
                 yield
 
+        batch_ends: list[str] = []
         texts += generate(
-            model, tok, sub, max_new_tokens=run.max_new, batch_size=len(sub), intervention=steer
+            model,
+            tok,
+            sub,
+            max_new_tokens=run.max_new,
+            batch_size=len(sub),
+            intervention=steer,
+            finish=batch_ends,
         )
+        finish += batch_ends
     fired = [int(x) for r in records for x in (r.positions if r.positions is not None else [])]
     lps = [r.first_logprobs for r in records if r.first_logprobs is not None]
-    return _Completed(texts, fired, torch.cat(lps) if len(lps) == len(records) else None)
+    return _Completed(texts, fired, torch.cat(lps) if len(lps) == len(records) else None, finish)
 
 
 def _kl(steered: torch.Tensor | None, ref: torch.Tensor | None) -> list[float]:
@@ -322,7 +336,9 @@ def _run_unit(model: Any, tok: Any, run: _Run, unit: _Unit) -> list[dict[str, An
     prompts = [e.prompt for e in exs]
     rows: list[dict[str, Any]] = []
 
-    def add(control: str, draw: int, alpha: float, e: Example, comp: str, fired: int, kl: float) -> None:
+    def add(
+        control: str, draw: int, alpha: float, e: Example, comp: str, fired: int, kl: float, finish: str
+    ) -> None:
         s = run.task.score(comp, e.answer)
         rows.append(
             {
@@ -345,14 +361,15 @@ def _run_unit(model: Any, tok: Any, run: _Run, unit: _Unit) -> list[dict[str, An
                 "used_format": bool(s.used_format),
                 "fired": fired,
                 "kl": kl,
+                "finish": finish,
             }
         )
 
     controls = _controls(run, unit)
     if unit.vector is None:
         done = _complete(model, tok, run, unit, None, prompts, [0.0] * len(exs))
-        for e, comp in zip(exs, done.texts, strict=True):
-            add("none", -1, 0.0, e, comp, 0, 0.0)
+        for e, comp, end in zip(exs, done.texts, done.finish, strict=True):
+            add("none", -1, 0.0, e, comp, 0, 0.0, end)
     else:
         # alpha 0 adds nothing: generated once (through the hook, for the unsteered next-token
         # distribution every KL is measured against) and shared by every control
@@ -361,8 +378,8 @@ def _run_unit(model: Any, tok: Any, run: _Run, unit: _Unit) -> list[dict[str, An
         ref = zero.logprobs
         for control, draw, vec in controls:
             if len(alphas) < len(run.cfg.alphas):
-                for e, comp, fired in zip(exs, zero.texts, zero.fired, strict=True):
-                    add(control, draw, 0.0, e, comp, fired, 0.0)
+                for e, comp, fired, end in zip(exs, zero.texts, zero.fired, zero.finish, strict=True):
+                    add(control, draw, 0.0, e, comp, fired, 0.0, end)
             if not alphas:
                 continue
             done = _complete(
@@ -371,7 +388,8 @@ def _run_unit(model: Any, tok: Any, run: _Run, unit: _Unit) -> list[dict[str, An
             base_lp = ref.repeat(len(alphas), 1) if ref is not None else None
             kls = _kl(done.logprobs, base_lp)
             for k, comp in enumerate(done.texts):
-                add(control, draw, alphas[k // len(exs)], exs[k % len(exs)], comp, done.fired[k], kls[k])
+                a, e = alphas[k // len(exs)], exs[k % len(exs)]
+                add(control, draw, a, e, comp, done.fired[k], kls[k], done.finish[k])
     for r in rows:
         r["unit_rows"] = len(rows)
     return rows
