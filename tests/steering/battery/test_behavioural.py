@@ -14,14 +14,15 @@ from steering.battery.verdict import THRESHOLDS
 from steering.sweep import gap_recovered
 
 
-def _dev_best(rows: pd.DataFrame) -> tuple[int, float, float]:
-    """(layer, alpha, dev accuracy) of the best nonzero-alpha setting on dev (ties: smaller |alpha|, layer)."""
-    acc = (
-        rows[(rows.split == "dev") & (rows.alpha != 0)]
-        .groupby(["layer", "alpha"])
-        .correct.mean()
-        .reset_index()
-    )
+def _dev_best(rows: pd.DataFrame, min_kl: float = 0.0) -> tuple[int, float, float]:
+    """(layer, alpha, dev accuracy) of the best nonzero-alpha setting on dev (ties: smaller |alpha|,
+    layer), among the settings whose median dev KL reaches ``min_kl`` when any does."""
+    dev = rows[(rows.split == "dev") & (rows.alpha != 0)]
+    kl = dev.groupby(["layer", "alpha"]).kl.median()
+    if (kl >= min_kl).any():
+        ok = set(kl[kl >= min_kl].index)
+        dev = dev[[(a, b) in ok for a, b in zip(dev.layer, dev.alpha, strict=True)]]
+    acc = dev.groupby(["layer", "alpha"]).correct.mean().reset_index()
     acc["a"] = acc.alpha.abs()
     best = acc.sort_values(["correct", "a", "layer"], ascending=[False, True, True]).iloc[0]
     return int(best.layer), float(best.alpha), float(best.correct)
