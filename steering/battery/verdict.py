@@ -18,6 +18,13 @@ from steering.battery.rows import BatteryRow, TestId, as_rows
 __all__ = ["THRESHOLDS", "Verdict", "VariantVerdict", "verdict", "judge"]
 
 #: Thresholds of the verdict rule, fixed in code (see :func:`verdict` for the evidence).
+#:
+#: Calibration (docs/calibration.md, ``scripts/seeds.py`` on organism seeds 0-3; select controls
+#: sft, dpo, rl, dpo_conf, sft_long: 20 items; create controls create, create_far: 8 items):
+#: forced-format GR above chance, select 1.00 (1.00-1.19) vs create 0.00 (0.00-0.11), AUROC 1.00,
+#: the cut the controls of seeds 0-1 choose 0.50, held-out (seeds 2-3) error 0.00; steering GR,
+#: select 1.00 (0.91-1.19) vs create 0.00 (0.00-0.09), AUROC 1.00, cut 0.50, held-out error 0.00.
+#: Both cut points (0.5 select, 0.35 create) lie in the empty band between the controls.
 THRESHOLDS: dict[str, float] = {
     # a variant must beat the base by this much accuracy on test for there to be a gap to explain
     "min_gap": 0.15,
