@@ -382,6 +382,72 @@ class Task:
         )
 
     @classmethod
+    def from_hf(
+        cls,
+        path: str | Path,
+        *,
+        split: str = "test",
+        config: str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        kit_split: str | None = None,
+        **settings: Any,
+    ) -> Task:
+        """A task from a dataset through ``datasets.load_dataset``: a local folder of data files
+        (``test.jsonl``, ``train.parquet``, ...), a folder written by ``Dataset.save_to_disk``, or a
+        hub id already in the local Hugging Face cache (offline, nothing is downloaded when
+        ``HF_HUB_OFFLINE=1``).
+
+        ``split`` is the dataset's split; each example's kit split (``train`` / ``dev`` / ``test``,
+        what the battery filters on) is ``kit_split`` or the dataset split's name (``validation``
+        becomes ``dev``). ``limit`` keeps the first rows. Settings as for :meth:`from_jsonl`
+        (``prompt_field``, ``answer_field``, ``scorer``, ...); :meth:`gsm8k` and :meth:`math` set
+        them for those datasets.
+        """
+        check_keys(
+            settings, _TASK_KEYS, f"the settings of dataset {str(path)!r}", error=TaskError, what="setting"
+        )
+        ds = _load_hf(path, split, config)
+        rows = ds.select(range(min(limit, len(ds)))) if limit is not None else ds
+        where = f"dataset {str(path)!r} (split {split!r})"
+        mine = kit_split or {"validation": "dev", "valid": "dev"}.get(split, split)
+        records = [
+            {**dict(r), "id": str(r.get("id", f"{split}-{i}")), "split": r.get("split") or mine}
+            for i, r in enumerate(rows)
+        ]
+        return cls.from_records(name or Path(str(path)).name, records, where=where, **settings)
+
+    @classmethod
+    def gsm8k(cls, path: str | Path = "openai/gsm8k", *, split: str = "test", **kw: Any) -> Task:
+        """GSM8K (``question``, ``answer`` with ``#### N``): numeric-equivalence scoring, the
+        worked-steps format detector, the CoT prefill "Let's think step by step." as its forced
+        format. ``path``: a local copy or the cached hub id (config ``main``)."""
+        settings: dict[str, Any] = dict(
+            prompt_field="question",
+            answer_field="answer",
+            scorer="gsm8k",
+            max_new_tokens=384,
+            format_prefix="Let's think step by step.",
+        )
+        settings.update(kw)
+        config = settings.pop("config", "main" if str(path) == "openai/gsm8k" else None)
+        return cls.from_hf(path, split=split, config=config, name=settings.pop("name", "gsm8k"), **settings)
+
+    @classmethod
+    def math(cls, path: str | Path = "HuggingFaceH4/MATH-500", *, split: str = "test", **kw: Any) -> Task:
+        """MATH (``problem``, ``solution`` with a final ``\\boxed{}``): the last boxed answers
+        compared as numbers or normalised LaTeX; forced format "Let's think step by step."."""
+        settings: dict[str, Any] = dict(
+            prompt_field="problem",
+            answer_field="solution",
+            scorer="math",
+            max_new_tokens=512,
+            format_prefix="Let's think step by step.",
+        )
+        settings.update(kw)
+        return cls.from_hf(path, split=split, name=settings.pop("name", "math"), **settings)
+
+    @classmethod
     def from_jsonl(cls, path: str | Path, *, name: str | None = None, **settings: Any) -> Task:
         """Load a task from a JSONL file, one example per line.
 
@@ -407,3 +473,22 @@ class Task:
                 except json.JSONDecodeError as err:
                     raise TaskError(f"{path}:{lineno} is not valid JSON: {err}") from err
         return cls.from_records(name or path.stem, records, where=str(path), **settings)
+
+
+def _load_hf(path: str | Path, split: str, config: str | None) -> Any:
+    """One split of a dataset (local folder, ``save_to_disk`` folder, or cached hub id)."""
+    import datasets
+
+    local = Path(str(path)).expanduser()
+    try:
+        if local.is_dir() and (local / "dataset_info.json").exists() and (local / "state.json").exists():
+            return datasets.load_from_disk(str(local))
+        if local.is_dir() and (local / "dataset_dict.json").exists():
+            return datasets.load_from_disk(str(local))[split]
+        return datasets.load_dataset(str(local) if local.exists() else str(path), config, split=split)
+    except (FileNotFoundError, ValueError, ConnectionError, KeyError) as err:
+        raise TaskError(
+            f"Could not load split {split!r} of dataset {str(path)!r}{f' (config {config!r})' if config else ''}: "
+            f"{err}. Pass a local folder of data files (e.g. test.jsonl), a save_to_disk folder, or a hub id "
+            "already in the local Hugging Face cache (HF_HUB_OFFLINE=1 never downloads)."
+        ) from err

@@ -347,10 +347,22 @@ class ModelFamily:
             )
         entry = dict(self.tasks[name])
         recipe = {k: entry.pop(k) for k in CONTRAST_KEYS if k in entry}
-        path = Path(entry.pop("path"))
-        if not path.is_absolute() and self.root is not None:
-            path = self.root / path
-        task = Task.from_jsonl(path, name=name, **entry)
+        if "dataset" in entry:  # a Hugging Face dataset: a local folder or a cached hub id
+            ds = str(entry.pop("dataset"))
+            if self.root is not None and (self.root / ds).exists():
+                ds = str(self.root / ds)
+            hf = {k: entry.pop(k) for k in ("split", "config", "limit", "kit_split") if k in entry}
+            task = Task.from_hf(ds, name=name, **hf, **entry)
+        else:
+            if "path" not in entry:
+                raise FamilyError(
+                    f'Task {name!r} of family {self.name!r} needs path = "FILE.jsonl" or dataset = '
+                    '"FOLDER_OR_HUB_ID" (with optional split / config / limit).'
+                )
+            path = Path(entry.pop("path"))
+            if not path.is_absolute() and self.root is not None:
+                path = self.root / path
+            task = Task.from_jsonl(path, name=name, **entry)
         if not recipe:
             return task
         return apply_contrast(task, recipe) if contrast else with_splits(task)

@@ -157,3 +157,50 @@ def test_math_scorer_boxed_numbers_and_latex() -> None:
         and not m("\\boxed{x+2}", "\\boxed{x+1}", None).correct
     )
     assert m("no box: 7", "\\boxed{7}", None) == Score(False, None, False)
+
+
+def test_from_hf_reads_local_dataset_folders(tmp_path: Path) -> None:
+    """Task.from_hf through datasets.load_dataset: a folder of data files and a save_to_disk folder;
+    GSM8K's preset scores numbers and names its forced format; a missing split is a TaskError."""
+    import datasets
+
+    folder = tmp_path / "gsm8k"
+    folder.mkdir()
+    rows = [
+        {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3 + 4 = 7\n#### 7"},
+        {"question": "Half of 1,000?", "answer": "1000 / 2 = 500\n#### 500"},
+        {"question": "Ten minus twelve?", "answer": "10 - 12 = -2\n#### -2"},
+    ]
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    t = Task.gsm8k(folder)
+    assert t.name == "gsm8k" and len(t) == 3 and t.format_prefix == "Let's think step by step."
+    assert [e.answer for e in t.examples] == ["7", "500", "-2"] and {e.split for e in t.examples} == {"test"}
+    assert t.examples[0].prompt == rows[0]["question"] and t.examples[1].id == "test-1"
+    assert t.score("so the answer is 1,000 / 2 = 500.", "500").correct
+    assert not t.score("#### 501", "500").correct
+    assert len(Task.gsm8k(folder, limit=2)) == 2
+    # a save_to_disk folder, another split name, the kit split given
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_list([{"problem": "What is $1+1$?", "solution": "$\\boxed{2}$"}]).save_to_disk(
+        str(saved)
+    )
+    m = Task.math(saved, kit_split="dev")
+    assert m.examples[0].split == "dev" and m.score("so \\boxed{2}", m.examples[0].answer).correct
+    with pytest.raises(TaskError, match="split 'train'.*local folder"):
+        Task.gsm8k(folder, split="train")
+    with pytest.raises(TaskError, match="lacks 'question' or 'answer_text'"):
+        Task.from_hf(folder, prompt_field="question", answer_field="answer_text")
+
+
+def test_a_family_task_can_be_a_dataset(tmp_path: Path, tiny_dir) -> None:
+    """[tasks.X] dataset = "FOLDER" (relative to the family file) loads through Task.from_hf."""
+    from probes.models.family import load_family
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "test.jsonl").write_text(json.dumps({"question": "1+1?", "answer": "#### 2"}) + "\n")
+    (tmp_path / "fam.toml").write_text(
+        f'[variants.base]\npath = "{tiny_dir("llama")}"\n\n'
+        '[tasks.gsm8k]\ndataset = "data"\nsplit = "test"\nscorer = "gsm8k"\nprompt_field = "question"\n'
+    )
+    t = load_family(tmp_path / "fam.toml").load_task("gsm8k")
+    assert t.name == "gsm8k" and t.examples[0].answer == "2" and t.examples[0].split == "test"
