@@ -243,8 +243,20 @@ class ModelFamily:
         return self.specs[variant]
 
     def local_path(self, variant: str) -> Path:
-        """The local folder of ``variant`` (resolving hub ids through the HF cache)."""
+        """The local folder of ``variant`` (resolving hub ids through the HF cache). A variant that
+        is a PEFT adapter folder (``adapter_config.json``) is merged onto the ``base`` variant
+        (:func:`probes.models.adapters.merged_checkpoint`, cached by content) and that folder is
+        returned, so loading, weight geometry and caches treat it as a checkpoint."""
+        from probes.models.adapters import is_adapter, merged_checkpoint
+
         spec = self.spec(variant)
+        if is_adapter(spec.source):
+            if variant == "base" or "base" not in self.specs:
+                raise FamilyError(
+                    f"Variant {variant!r} is a PEFT adapter ({spec.source!r}); it is merged onto the family's "
+                    "`base` variant, so the family needs a full-checkpoint `base`."
+                )
+            return merged_checkpoint(spec.source, self.local_path("base"))
         return resolve_checkpoint(spec.source, spec.revision)
 
     def config(self, variant: str) -> dict[str, Any]:
