@@ -243,12 +243,16 @@ def _add_hook(steerer: _Steerer, layer: int, delta: torch.Tensor, alpha: torch.T
                 f"Steering hook at layer {layer} saw shape {tuple(x.shape)} without matching token ids; "
                 "steer only through model(...) / model.generate(...) calls with token inputs."
             )
-        a = alpha
+        a, d = alpha, delta
+        if d.device != x.device or d.dtype != x.dtype:
+            # a model spread over devices (device_map) hands each block's activation on its own
+            # device: the vector follows the activation, never the reverse
+            a, d = a.to(device=x.device, dtype=x.dtype), d.to(device=x.device, dtype=x.dtype)
         if a.dim() == 1:
             if a.shape[0] != x.shape[0]:
                 raise ElicitError(f"Per-row alpha has {a.shape[0]} values for a batch of {x.shape[0]} rows.")
             a = a[:, None, None]
-        return x + a * mask[..., None].to(x.dtype) * delta
+        return x + a * mask[..., None].to(device=x.device, dtype=x.dtype) * d
 
     return add
 

@@ -257,3 +257,20 @@ def test_record_counts_steered_positions_and_keeps_the_pushed_next_token_distrib
     )
     want = torch.stack([r[-1].log_softmax(-1) for r in ref])
     torch.testing.assert_close(rec.first_logprobs, want, atol=1e-5, rtol=0)
+
+
+def test_the_hook_moves_the_vector_to_the_activation() -> None:
+    """A block that hands its activation on another device or dtype than the vector (a model
+    loaded with device_map) gets the vector moved to it, never a mismatch error."""
+    from steering.apply import _add_hook, _Steerer
+
+    steerer = _Steerer.__new__(_Steerer)
+    steerer.mask = torch.tensor([[False, True, True]])
+    delta = torch.tensor([1.0, 2.0, 3.0, 4.0])  # float32, on the CPU
+    add = _add_hook(steerer, 0, delta, torch.tensor(0.5))
+    x = torch.zeros(1, 3, 4, dtype=torch.bfloat16)
+    out = add(x, None)
+    assert out.dtype == torch.bfloat16 and out.device == x.device
+    want = torch.zeros(1, 3, 4)
+    want[0, 1:] = 0.5 * delta
+    assert torch.equal(out.float(), want.to(torch.bfloat16).float())
