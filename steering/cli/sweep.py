@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from steering.cli.common import Device, guarded
+from steering.cli.common import Device, Dtype, guarded
 
 __all__ = ["app", "parse_shard"]
 
@@ -47,14 +47,17 @@ def sweep_run(
         str, typer.Option(help="run shard i of n, e.g. 0/4 (a job array or one GPU each)")
     ] = "0/1",
     device: Device = "cpu",
+    dtype: Dtype = "float32",
     summary: Annotated[bool, typer.Option(help="print the dev-chosen / test-reported summary")] = True,
 ) -> None:
     """Run or resume a sweep; rows are appended to the config's `out` file."""
     from steering.sweep import SweepConfig, run_sweep, summarize_sweep
 
     def go() -> None:
+        from probes.models.family import resolve_dtype
+
         cfg = SweepConfig.from_toml(config)
-        df = run_sweep(cfg, shard=parse_shard(shard), device=device)
+        df = run_sweep(cfg, shard=parse_shard(shard), device=device, dtype=resolve_dtype(dtype))
         typer.echo(f"{len(df)} rows in {cfg.out if shard == '0/1' else cfg.out + ' (shard ' + shard + ')'}")
         if summary and shard == "0/1" and len(df):
             import pandas as pd

@@ -22,7 +22,7 @@ import torch
 from probes.data.activations import collect_activations
 from probes.data.tasks import Example, Task
 from probes.errors import ElicitError
-from probes.models.family import ModelFamily, load_family
+from probes.models.family import ModelFamily, load_family, resolve_dtype
 from probes.models.generation import generate
 from steering.apply import SteerRecord, apply
 from steering.sweep import rows as store
@@ -46,6 +46,7 @@ def _fit_all(
     ``cfg.shuffled_control``), fitted or loaded; fitted ones cached under ``workdir/vectors``."""
     out: dict[str, tuple[SteeringVector, SteeringVector | None]] = {}
     hooks = f"resid_post:0-{family.layer_count() - 1}"
+    tag = _dtype_tag(family)
     for spec in cfg.vectors:
         if spec.path is not None:
             vec = SteeringVector.load(spec.path)
@@ -61,7 +62,7 @@ def _fit_all(
             out[spec.name] = (vec, shuffled)
             continue
         # keyed on the fitted variant's weights (content digest); the task is checked below
-        cache = workdir / "vectors" / f"{spec.name}-{family.revision(spec.variant)[-8:]}"
+        cache = workdir / "vectors" / f"{spec.name}-{family.revision(spec.variant)[-8:]}{tag}"
         shuffled_cache = cache.with_name(cache.name + "-shuffled")
         if cache.with_suffix(".json").exists():
             vec = SteeringVector.load(cache)
@@ -84,7 +85,7 @@ def _fit_all(
             hooks,
             spec.position,
             variants=[spec.variant],
-            out=workdir / "acts" / f"{spec.name}-{fit_task.hash}",
+            out=workdir / "acts" / f"{spec.name}-{fit_task.hash}{tag}",
             progress=progress,
         )
         common: dict[str, Any] = dict(method=spec.method, position=spec.position, seed=spec.seed)
@@ -96,6 +97,11 @@ def _fit_all(
             shuffled.save(shuffled_cache)
         out[spec.name] = (vec, shuffled)
     return out
+
+
+def _dtype_tag(family: ModelFamily) -> str:
+    """``""`` for a float32 family, else ``"-bfloat16"`` etc.: what every cache of a sweep adds to its key."""
+    return "" if family.dtype == torch.float32 else "-" + str(family.dtype).removeprefix("torch.")
 
 
 @dataclass(frozen=True)
@@ -179,8 +185,13 @@ def run_sweep(
     task: Task | None = None,
     progress: bool = True,
     device: str = "cpu",
+    dtype: str | torch.dtype = "float32",
 ) -> pd.DataFrame:
     """Run (or resume) a sweep; returns this shard's rows as a tidy DataFrame.
+
+    ``device`` / ``dtype`` load the config's family (a ``family`` object keeps its own); the
+    rows are keyed on the dtype the family runs in (other than float32), so bf16 rows never
+    answer for fp32 ones.
 
     ``family`` / ``task`` objects override the config's ``family`` / ``task`` strings (for
     programmatic use; the config's digest still records their names).
@@ -199,7 +210,7 @@ def run_sweep(
     i, n = shard
     if not (n >= 1 and 0 <= i < n):
         raise ElicitError(f"Shard {i}/{n} is invalid; use i/n with 0 <= i < n (e.g. --shard 0/4).")
-    fam = family or load_family(cfg.family, device=device)
+    fam = family or load_family(cfg.family, device=device, dtype=resolve_dtype(dtype))
     for v in list(cfg.variants) + list(cfg.baselines):
         fam.spec(v)
     task = task if task is not None else resolve_task(fam, cfg.task)
@@ -211,6 +222,7 @@ def run_sweep(
     # rows are keyed on the config, the task and the weights of every variant they come from
     weights = "|".join(f"{v}={fam.revision(v)}" for v in dict.fromkeys([*cfg.variants, *cfg.baselines]))
     digest = f"{cfg.digest()}-{task.hash[:8]}-{hashlib.sha256(weights.encode()).hexdigest()[:8]}"
+    digest += _dtype_tag(fam)
     fitted = _fit_all(fam, task, cfg, workdir, progress=progress)
     run = _Run(
         cfg,

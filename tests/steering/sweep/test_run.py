@@ -171,3 +171,22 @@ def test_a_retrained_variant_never_reuses_its_rows(tiny_dir, tmp_path: Path) -> 
     second = run_sweep(cfg, progress=False)
     assert set(first.digest) != set(second.digest) and len(second) == len(first)
     assert read_rows(tmp_path / "s.jsonl") == second.to_dict("records")  # the stale rows are gone
+
+
+def test_a_bf16_sweep_is_keyed_apart_from_fp32(tiny_dir, tmp_path: Path) -> None:
+    """`elicit sweep run --dtype bfloat16` loads the family in bf16 and its rows carry the dtype in
+    their digest: fp32 rows already in the file are never taken for bf16 ones."""
+    from typer.testing import CliRunner
+
+    from steering.cli import app
+
+    fam = _family(tmp_path, tiny_dir("llama"))
+    cfg = _config(fam)
+    fp32 = run_sweep(cfg, progress=False)
+    res = CliRunner().invoke(app, ["sweep", "run", str(cfg), "--dtype", "bf16", "--no-summary"])
+    assert res.exit_code == 0, res.output
+    rows = pd.DataFrame(read_rows(fam / "sweep.jsonl"))
+    bf16 = rows[rows.digest != fp32.digest.iloc[0]]
+    assert len(bf16) == len(fp32) and set(bf16.digest) == {fp32.digest.iloc[0] + "-bfloat16"}
+    res = CliRunner().invoke(app, ["sweep", "run", str(cfg), "--dtype", "half"])
+    assert res.exit_code == 2 and "Unknown dtype 'half'" in res.output
