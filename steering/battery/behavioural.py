@@ -205,6 +205,34 @@ def _paired(S: np.ndarray, R: np.ndarray, seed: int) -> tuple[float, float, floa
     return float(d.mean()), lo, hi, float(res.pvalue)
 
 
+def _hierarchical(
+    S: np.ndarray, nulls: Sequence[_Setting], ids: pd.Index, seed: int, n_boot: int = 2000
+) -> tuple[float, float]:
+    """95% interval of steered minus best null, resampling the random draws *and* the prompts.
+
+    Each resample draws the random directions with replacement (the label-shuffled vector stays),
+    takes the best of them by dev accuracy as the battery does, then resamples the test prompts:
+    the interval covers which null happened to be drawn as well as which prompts were asked."""
+    if len(ids) == 0 or not nulls:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    R = np.stack([n.correct.reindex(ids).to_numpy(dtype=float) for n in nulls])
+    keys = [(n.choice.dev_acc, n.control == "random", -n.draw) for n in nulls]
+    order = sorted(range(len(nulls)), key=lambda i: keys[i])
+    rank = np.empty(len(nulls), dtype=int)
+    rank[order] = np.arange(len(nulls))
+    random_idx = np.array([i for i, n in enumerate(nulls) if n.control == "random"])
+    fixed = np.array([i for i, n in enumerate(nulls) if n.control != "random"])
+    diffs = np.empty(n_boot)
+    for b in range(n_boot):
+        pool = np.r_[rng.choice(random_idx, len(random_idx)) if len(random_idx) else [], fixed].astype(int)
+        best = pool[np.argmax(rank[pool])]
+        k = rng.integers(0, len(ids), len(ids))
+        diffs[b] = np.nanmean(S[k] - R[best, k])
+    lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
 def _steering_rows(
     df: pd.DataFrame, task: Task, variants: Sequence[str], cfg: BatteryConfig
 ) -> list[BatteryRow]:
@@ -234,6 +262,7 @@ def _steering_rows(
         null_gr = {(n.control, n.draw): _grc(n.correct, ids, floor, T) for n in nulls}
         R = best_null.correct.reindex(ids).to_numpy() if best_null is not None else np.full(len(ids), np.nan)
         diff, d_lo, d_hi, d_p = _paired(S, R, cfg.seed) if best_null is not None else (np.nan,) * 4
+        h_lo, h_hi = _hierarchical(S, nulls, ids, cfg.seed)
         randoms = [g for (c, _), g in null_gr.items() if c == "random"]
         gr = gap_recovered(S.mean(), B.mean(), T.mean()) if len(ids) else float("nan")
         lo, hi = gr_ci(S, B, T, cfg.seed)
@@ -273,6 +302,9 @@ def _steering_rows(
                 diff_vs_random_lo=d_lo,
                 diff_vs_random_hi=d_hi,
                 diff_vs_random_p=d_p,
+                # over random draws and prompts (what the verdict reads)
+                diff_vs_random_hlo=h_lo,
+                diff_vs_random_hhi=h_hi,
                 diff_vs_random_gr=diff / gap if gap > 0 else np.nan,
                 flip_to_correct=float(np.mean(S > B)) if len(ids) else np.nan,
                 flip_to_wrong=float(np.mean(S < B)) if len(ids) else np.nan,

@@ -63,7 +63,8 @@ class VariantVerdict:
     vector, ``random_grc_max`` the largest test GR of any draw, ``random_recover_share`` the share
     of draws recovering at least half the gap, ``shuffled_grc`` the label-shuffled vector's;
     ``diff_vs_random*`` the paired steered-minus-best-null accuracy difference with its 95%
-    interval and one-sided permutation p-value. ``fired_share`` / ``kl_median``: the steering
+    interval (over prompts) and one-sided permutation p-value; ``diff_vs_random_h*`` its interval
+    over random draws *and* prompts (a hierarchical bootstrap: what the rule reads). ``fired_share`` / ``kl_median``: the steering
     run's manipulation check.
     """
 
@@ -99,6 +100,8 @@ class VariantVerdict:
     diff_vs_random_lo: float = _NAN
     diff_vs_random_hi: float = _NAN
     diff_vs_random_p: float = _NAN
+    diff_vs_random_hlo: float = _NAN
+    diff_vs_random_hhi: float = _NAN
     fired_share: float = _NAN
     kl_median: float = _NAN
     reason: str = ""
@@ -190,7 +193,11 @@ def _steering(s: BatteryRow, th: Mapping[str, float]) -> _Evidence:
     if s.n == 0:
         return _Evidence("steering", False, False, False, check, check)
     gr, lo, hi = _gr(s)
-    rnd, d_lo = s.value("gr_random_floor", s.null), s.value("diff_vs_random_lo")
+    rnd = s.value("gr_random_floor", s.null)
+    # the interval over random draws and prompts when the row has it, else over prompts
+    hier = not math.isnan(s.value("diff_vs_random_hlo"))
+    d_lo = s.value("diff_vs_random_hlo") if hier else s.value("diff_vs_random_lo")
+    d_hi = s.value("diff_vs_random_hhi") if hier else s.value("diff_vs_random_hi")
     n_null = s.value("n_null", 0.0 if math.isnan(rnd) else 1.0)
     beats = not math.isnan(d_lo) and d_lo > 0
     if math.isnan(rnd):
@@ -198,7 +205,8 @@ def _steering(s: BatteryRow, th: Mapping[str, float]) -> _Evidence:
     else:
         vs = (
             f"best of {n_null:.0f} null directions {rnd:.2f}; steered - null "
-            f"{s.value('diff_vs_random'):+.2f} accuracy [{d_lo:+.2f}, {s.value('diff_vs_random_hi'):+.2f}]"
+            f"{s.value('diff_vs_random'):+.2f} accuracy [{d_lo:+.2f}, {d_hi:+.2f}]"
+            + (" over draws and prompts" if hier else "")
         )
     return _Evidence(
         "steering",
@@ -352,6 +360,8 @@ def judge(
         diff_vs_random_lo=sv("diff_vs_random_lo"),
         diff_vs_random_hi=sv("diff_vs_random_hi"),
         diff_vs_random_p=sv("diff_vs_random_p"),
+        diff_vs_random_hlo=sv("diff_vs_random_hlo"),
+        diff_vs_random_hhi=sv("diff_vs_random_hhi"),
         fired_share=sv("fired_share"),
         kl_median=sv("kl_median"),
         reason=reason,

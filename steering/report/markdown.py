@@ -54,9 +54,9 @@ def _null_table(verdicts: pd.DataFrame) -> list[str]:
         "prompt by prompt on test. *Draws recovering* is the share of random draws whose test GR above chance "
         "is at least 0.5; *fired* / *KL* are the steering run's manipulation check.",
         "",
-        "| variant | steering GR (above chance) | best null GR | steered − best null (accuracy) [95% CI] | p | "
-        "random draws | draws recovering | shuffled GR | fired | median KL (nats) | n |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | steering GR (above chance) | best null GR | steered − best null (accuracy) [95% CI over prompts] | "
+        "[95% CI over draws and prompts] | p | random draws | draws recovering | shuffled GR | fired | median KL (nats) | n |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in verdicts.to_dict("records"):
         if np.isnan(r.get("diff_vs_random", np.nan)) and np.isnan(r.get("steer_grc", np.nan)):
@@ -64,6 +64,7 @@ def _null_table(verdicts: pd.DataFrame) -> list[str]:
         lines.append(
             f"| {r['variant']} | {_fmt(r['steer_grc'])} | {_fmt(r['random_grc'])} | "
             f"{_fmt(r['diff_vs_random'], r['diff_vs_random_lo'], r['diff_vs_random_hi'])} | "
+            f"{_fmt(r.get('diff_vs_random_hlo', np.nan))}, {_fmt(r.get('diff_vs_random_hhi', np.nan))} | "
             f"{_fmt(r['diff_vs_random_p'])} | {int(r['n_random'])} | {_fmt(r['random_recover_share'])} | "
             f"{_fmt(r['shuffled_grc'])} | {_fmt(r['fired_share'])} | {_fmt(r['kl_median'])} | {int(r['n_test'])} |"
         )

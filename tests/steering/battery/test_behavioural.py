@@ -69,3 +69,32 @@ def test_steering_rows_follow_the_definition(quick_report) -> None:
         assert r.value("fired_share") == 1.0 and r.value("n_not_fired") == 0
         kl = steer_t[steer_t.alpha == r.value("alpha")].kl
         assert r.value("kl_median") == pytest.approx(float(np.median(kl))) and r.value("kl_median") > 0
+
+
+def test_the_hierarchical_interval_resamples_the_draws() -> None:
+    """Two random draws, one of which flips every prompt: a resample that holds it (3 in 4 on
+    average) has a best null as good as the vector (difference 0), one that does not has 1."""
+    from steering.battery.behavioural import _hierarchical, _Setting
+    from steering.sweep.summary import DevChoice
+
+    ids = pd.Index([f"p{i}" for i in range(40)])
+
+    def null(control: str, draw: int, dev: float, value: float) -> _Setting:
+        return _Setting(
+            control,
+            draw,
+            DevChoice(0, 0.5, dev),
+            pd.Series(value, index=ids),
+            pd.Series(1, index=ids),
+            pd.Series(0.1, index=ids),
+        )
+
+    S = np.ones(len(ids))
+    flips = [null("random", 0, 1.0, 1.0), null("random", 1, 0.0, 0.0), null("shuffled", -1, 0.0, 0.0)]
+    lo, hi = _hierarchical(S, flips, ids, seed=0)
+    assert (lo, hi) == (0.0, 1.0)
+    quiet = [null("random", k, 0.0, 0.0) for k in range(20)] + [null("shuffled", -1, 0.0, 0.0)]
+    assert _hierarchical(S, quiet, ids, seed=0) == (1.0, 1.0)
+    # the shuffled vector is in every resample: a flipping shuffled vector closes the gap always
+    always = [null("random", 0, 0.0, 0.0), null("shuffled", -1, 1.0, 1.0)]
+    assert _hierarchical(S, always, ids, seed=0) == (0.0, 0.0)

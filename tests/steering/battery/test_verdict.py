@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -160,3 +161,17 @@ def test_judge_copies_the_numbers() -> None:
     assert (j.fired_share, j.kl_median, j.n_random) == (1.0, 0.5, 0)  # the row names no random draws
     rec = j.to_record()
     assert rec["verdict"] == "select" and list(rec)[:3] == ["variant", "task", "verdict"]
+
+
+def test_the_rule_reads_the_interval_over_draws_and_prompts() -> None:
+    """Steering beats the best null over prompts, but not once the draw of the null is resampled:
+    no selection by steering (forcing not run)."""
+    rows = _rows(0.9, 0.8, 1.0, 0, 0, 0, forced=False, d_lo=0.05)
+    assert verdict(rows)[0] is Verdict.SELECT
+    hier = [
+        dataclasses.replace(
+            rows[0], extra={**rows[0].extra, "diff_vs_random_hlo": -0.1, "diff_vs_random_hhi": 0.4}
+        )
+    ]
+    label, reason = verdict(hier)
+    assert label is Verdict.INCONCLUSIVE and "over draws and prompts" in reason
