@@ -257,7 +257,7 @@ def judge_all(
 SUMMARY_COLUMNS = (
     *("variant", "task", "verdict", "acc_base", "acc_variant", "chance"),
     *_GRC_COLUMNS,
-    *("max_cos_decision", "n_test"),
+    *("diff_vs_random", "diff_vs_random_hlo", "n_random", "max_cos_decision", "n_test"),
 )
 
 
@@ -265,7 +265,11 @@ def verdict_table(judged: Sequence[VariantVerdict]) -> pd.DataFrame:
     """``tables/verdicts.parquet``: with no gap to explain, a gap-recovered ratio has a ~0 denominator: missing."""
     verdicts = pd.DataFrame([j.to_record() for j in judged])
     no_gap = ~(verdicts["gap"] >= THRESHOLDS["min_gap"])
-    for c in _GR_COLUMNS:
+    # the steering null's numbers are about a gap too: missing with it
+    null_cols = [
+        c for c in verdicts.columns if c.startswith(("diff_vs_random", "random_")) or c == "shuffled_grc"
+    ]
+    for c in (*_GR_COLUMNS, *null_cols):
         verdicts.loc[no_gap, c] = np.nan
     return verdicts
 
