@@ -8,4 +8,4 @@ python -m pip install -q -e ".[test]"
 python -m ruff check .
 python -m ruff format --check .
 python -m mypy
-HF_HUB_OFFLINE=1 python -m pytest -q "$@"
+HF_HUB_OFFLINE=1 python -m pytest -q --durations=12 "$@"
