@@ -422,30 +422,30 @@ class Task:
         """GSM8K (``question``, ``answer`` with ``#### N``): numeric-equivalence scoring, the
         worked-steps format detector, the CoT prefill "Let's think step by step." as its forced
         format. ``path``: a local copy or the cached hub id (config ``main``)."""
-        settings: dict[str, Any] = dict(
-            prompt_field="question",
-            answer_field="answer",
-            scorer="gsm8k",
-            max_new_tokens=384,
-            format_prefix="Let's think step by step.",
-        )
-        settings.update(kw)
-        config = settings.pop("config", "main" if str(path) == "openai/gsm8k" else None)
-        return cls.from_hf(path, split=split, config=config, name=settings.pop("name", "gsm8k"), **settings)
+        kw.setdefault("config", "main" if str(path) == "openai/gsm8k" else None)
+        return cls._preset(path, split, "gsm8k", ("question", "answer", "gsm8k", 384), kw)
 
     @classmethod
     def math(cls, path: str | Path = "HuggingFaceH4/MATH-500", *, split: str = "test", **kw: Any) -> Task:
         """MATH (``problem``, ``solution`` with a final ``\\boxed{}``): the last boxed answers
         compared as numbers or normalised LaTeX; forced format "Let's think step by step."."""
-        settings: dict[str, Any] = dict(
-            prompt_field="problem",
-            answer_field="solution",
-            scorer="math",
-            max_new_tokens=512,
-            format_prefix="Let's think step by step.",
-        )
-        settings.update(kw)
-        return cls.from_hf(path, split=split, name=settings.pop("name", "math"), **settings)
+        return cls._preset(path, split, "math", ("problem", "solution", "math", 512), kw)
+
+    @classmethod
+    def _preset(
+        cls, path: str | Path, split: str, name: str, fields: tuple[str, str, str, int], kw: dict[str, Any]
+    ) -> Task:
+        """A built-in dataset: (prompt field, answer field, scorer, budget); ``kw`` overrides any."""
+        prompt_field, answer_field, scorer, budget = fields
+        settings: dict[str, Any] = {
+            "prompt_field": prompt_field,
+            "answer_field": answer_field,
+            "scorer": scorer,
+            "max_new_tokens": budget,
+            "format_prefix": "Let's think step by step.",
+            **kw,
+        }
+        return cls.from_hf(path, split=split, name=settings.pop("name", name), **settings)
 
     @classmethod
     def from_jsonl(cls, path: str | Path, *, name: str | None = None, **settings: Any) -> Task:
