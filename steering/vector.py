@@ -10,8 +10,9 @@
 Methods of :func:`fit_vector` (docs/measures.md, "Steering baselines"):
 
 - ``diff_means``: CAA (Rimsky/Panickssery et al. 2024): mean(positive) - mean(negative).
-- ``pca``: RepE (Zou et al. 2023): first principal component of paired differences, seeded
-  pairing, sign aligned with the difference of means, scaled to its projection.
+- ``pca``: RepE (Zou et al. 2023): first principal component of the differences of matched
+  pairs (same question where ids say so, else a seeded pairing), each pair's sign flipped at
+  random, uncentred; sign aligned with the difference of means, scaled to its projection.
 - ``probe``: the coefficient of a logistic probe (scikit-learn), scaled to the same
   projection as the difference of means.
 - :meth:`SteeringVector.from_direction`: any given direction (e.g. an SAE decoder row).
@@ -306,17 +307,48 @@ def _fit_diff_means(
 
 
 def _fit_pca(
-    P: torch.Tensor, N: torch.Tensor, dm: torch.Tensor, rng: np.random.Generator, seed: int
+    P: torch.Tensor,
+    N: torch.Tensor,
+    dm: torch.Tensor,
+    rng: np.random.Generator,
+    seed: int,
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> torch.Tensor:
-    """RepE: first principal component of seeded paired differences, sign and scale from ``dm``."""
-    m = min(len(P), len(N))
-    pi, ni = rng.permutation(len(P))[:m], rng.permutation(len(N))[:m]
+    """RepE (Zou et al. 2023): the first principal component of the differences of matched pairs,
+    each pair's order flipped at random, *not* centred (the mean difference is the contrast, and
+    with random signs it is the top-variance axis); sign and scale from ``dm``.
+
+    ``pairs`` (positive rows, negative rows) match prompts of the same question; without them the
+    two sides are paired by a seeded permutation (the shorter side sets the number of pairs)."""
+    if pairs is None:
+        m = min(len(P), len(N))
+        pi, ni = rng.permutation(len(P))[:m], rng.permutation(len(N))[:m]
+    else:
+        pi, ni = pairs
     diffs = (P[torch.from_numpy(pi)] - N[torch.from_numpy(ni)]).double()
-    # exact SVD (d_model is small enough; avoids the unseeded randomized-PCA pitfall of repeng)
-    _, _, vh = torch.linalg.svd(diffs - diffs.mean(0), full_matrices=False)
+    signs = torch.from_numpy(rng.choice([-1.0, 1.0], size=len(pi)))
+    # exact SVD of the uncentred, sign-flipped differences (d_model is small enough; avoids the
+    # unseeded randomized-PCA pitfall of repeng)
+    _, _, vh = torch.linalg.svd(diffs * signs[:, None], full_matrices=False)
     pc = vh[0].to(P.dtype)
     pc = pc if float(pc @ dm) >= 0 else -pc
     return pc * float(pc @ dm)
+
+
+def _matched_pairs(
+    ids: Sequence[str] | None, pos: np.ndarray, neg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows of the positive and negative prompts asked of the same question: ids ``Q/label`` (the
+    contrast recipes' ids) sharing ``Q``, one of each; ``None`` unless every prompt has its match."""
+    if ids is None:
+        return None
+    stem = [str(i).rsplit("/", 1)[0] if "/" in str(i) else None for i in ids]
+    p_rows, n_rows = np.flatnonzero(pos), np.flatnonzero(neg)
+    n_of = {stem[j]: k for k, j in enumerate(n_rows)}
+    p_stems = [stem[j] for j in p_rows]
+    if None in n_of or len(n_of) != len(n_rows) or sorted(map(str, p_stems)) != sorted(map(str, n_of)):
+        return None  # not exactly one positive and one negative per question
+    return np.arange(len(p_rows)), np.array([n_of[q] for q in p_stems])
 
 
 def _fit_probe(
@@ -392,11 +424,14 @@ def fit_vector(
     dirs: dict[int, torch.Tensor] = {}
     norms: dict[int, float] = {}
     rng = np.random.default_rng(seed)  # one stream across layers (the PCA pairing draws from it)
+    pairs = _matched_pairs(getattr(acts, "prompt_ids", None), pos_m, neg_m) if method == "pca" else None
     for site in sites:
         X = acts.get(variant, site, position)
         P, N = X[torch.from_numpy(pos_m)], X[torch.from_numpy(neg_m)]
         norms[site.layer] = float(X[torch.from_numpy(keep)].norm(dim=-1).mean())
-        dirs[site.layer] = fit(P, N, mean_difference(P, N), rng, seed).detach().clone()
+        dm = mean_difference(P, N)
+        d = _fit_pca(P, N, dm, rng, seed, pairs) if method == "pca" else fit(P, N, dm, rng, seed)
+        dirs[site.layer] = d.detach().clone()
     return SteeringVector(
         dirs,
         site=sites[0].site,

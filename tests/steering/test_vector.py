@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -64,6 +65,41 @@ def test_pca_by_hand() -> None:
     )
     # pc = ±e1, signed with the mean difference (3, 0) and scaled to its projection: (3, 0)
     assert v.directions[0].tolist() == pytest.approx([3.0, 0.0], abs=1e-6)
+
+
+def test_pca_is_repe_not_the_spread_around_the_contrast() -> None:
+    """Zou et al.'s recipe on a toy case: the contrast (3 along e1) is smaller than the spread of the
+    differences along e2 (std 1.5 per side: variance 4.5, below the contrast's 9 but the only
+    variance left once centred), so PCA of the *centred* differences finds e2; RepE's
+    uncentred PCA of randomly sign-flipped differences finds the contrast."""
+    g = torch.Generator().manual_seed(0)
+    n = 200
+    noise_p = torch.randn(n, generator=g) * 1.5
+    noise_n = torch.randn(n, generator=g) * 1.5
+    P = torch.stack([torch.full((n,), 3.0), noise_p], 1)
+    N = torch.stack([torch.zeros(n), noise_n], 1)
+    labels = ["pos"] * n + ["neg"] * n
+    v = fit_vector(
+        _Acts({0: torch.cat([P, N])}, labels), "base", "resid_post.0", ("pos", "neg"), method="pca"
+    )  # type: ignore[arg-type]
+    dm = P.mean(0) - N.mean(0)
+    u = v.directions[0] / v.directions[0].norm()
+    assert float(u @ dm / dm.norm()) > 0.95
+    diffs = (P - N).double()
+    centred = torch.linalg.svd(diffs - diffs.mean(0))[2][0].float()
+    assert abs(float(centred @ dm / dm.norm())) < 0.3  # the look-alike: the spread, not the contrast
+
+
+def test_pca_pairs_prompts_of_the_same_question() -> None:
+    """Ids Q/careful and Q/direct (the contrast recipes' ids) are matched pairs, whatever their order."""
+    from steering.vector import _matched_pairs
+
+    ids = ["q1/careful", "q2/careful", "q2/direct", "q1/direct"]
+    pos, neg = np.array([1, 1, 0, 0], bool), np.array([0, 0, 1, 1], bool)
+    pi, ni = _matched_pairs(ids, pos, neg)
+    assert pi.tolist() == [0, 1] and ni.tolist() == [1, 0]  # q1 -> row 3 (2nd negative), q2 -> row 2
+    assert _matched_pairs(["a", "b", "c", "d"], pos, neg) is None  # no question ids: seeded pairing
+    assert _matched_pairs(["q1/c", "q1/c2", "q1/d", "q2/d"], pos, neg) is None  # not one of each
 
 
 def test_probe_by_hand() -> None:
