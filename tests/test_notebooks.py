@@ -32,6 +32,7 @@ def test_notebooks_exist_and_each_has_its_source() -> None:
         "03_sae_crosscoder",
         "04_weight_geometry",
         "05_bring_your_own_family",
+        "06_real_family",
     } <= names
     assert names == {p.stem for p in SOURCES}, (
         "every notebook is generated from notebooks/<name>.py, and only those"
@@ -64,9 +65,15 @@ def test_drift_is_detected(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(
-    path: Path, organism_quick: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path,
+    organism_quick: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.setenv("ELICIT_ORGANISM", str(organism_quick))
+    if "real_family" in path.stem:  # the SmolLM2-135M family, built once per session
+        monkeypatch.setenv("ELICIT_SMOLLM2", str(request.getfixturevalue("smollm2")))
     monkeypatch.setenv("ELICIT_NB_OUT", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("PYTHONPATH", str(path.parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
