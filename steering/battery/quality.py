@@ -20,7 +20,7 @@ import pandas as pd
 from probes.data.activations import collect_activations
 from probes.data.tasks import Task
 from probes.decoding.cot_decoding import cot_decode, cot_summary
-from probes.decoding.passk import crossover_k, passk_curve
+from probes.decoding.passk import answer_count, crossover_k, passk_curve
 from probes.decoding.sampling import sample_task
 from probes.models.family import ModelFamily
 from probes.quality.early_answering import answer_probe, early_answers, early_summary
@@ -100,7 +100,9 @@ def quality_tables(
     if ood is None and cfg.ood_task is not None and cfg.ood_task in family.tasks:
         ood = family.load_task(cfg.ood_task)
     out = _generate_all(family, cfg, names, tasks, ood)
-    out.update(_decoding_tables(out["samples"], out["cot_paths"]))
+    out.update(
+        _decoding_tables(out["samples"], out["cot_paths"], {t: answer_count(x) for t, x in tasks.items()})
+    )
     out["ig"] = _information_gain(family, cfg, ref, out["traces"])
     out["ig_totals"] = ig_totals(out["ig"])
     out["ig_profile"] = ig_profile(out["ig"])
@@ -163,13 +165,16 @@ def _generate_all(
     return {k: pd.concat(f, ignore_index=True) if f else pd.DataFrame() for k, f in frames.items()}
 
 
-def _decoding_tables(samples: pd.DataFrame, cot_paths: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """pass@k per task, the crossover k of every task with more than one variant, the CoT summary."""
+def _decoding_tables(
+    samples: pd.DataFrame, cot_paths: pd.DataFrame, answers: dict[str, int]
+) -> dict[str, pd.DataFrame]:
+    """pass@k per task, the crossover k of every task with more than one variant (against the
+    uniform guesser over the task's ``answers[task]`` distinct answers), the CoT summary."""
     passk = pd.concat(
         [passk_curve(s).assign(task=t) for t, s in samples.groupby("task", sort=False)], ignore_index=True
     )
     cross = [
-        crossover_k(s).assign(task=t)
+        crossover_k(s, n_answers=answers[str(t)]).assign(task=t)
         for t, s in samples.groupby("task", sort=False)
         if s["variant"].nunique() > 1
     ]
@@ -220,14 +225,19 @@ def quality_rows(
 def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """From :func:`probes.decoding.passk.crossover_k`: ``test = "passk_crossover"``.
 
-    effect: the smallest k at which the base's mean pass@k reaches the variant's (``n + 1`` when
-    it never does up to ``n`` samples); null: ``n + 1``, i.e. "never"; CI: bootstrap over prompts.
-    A small effect means the base already samples the tuned model's solutions (select).
+    effect: the smallest k at which the base's mean pass@k overtakes the variant's by more than
+    the tie tolerance while beating the uniform guesser by more than the margin (``n + 1`` when it
+    never does up to ``n`` samples); null: ``n + 1``, i.e. "never"; CI: bootstrap over prompts.
+    A small effect means the base already samples the tuned model's solutions (select). The
+    detail names the first k where the base overtook only at the guessing level.
     """
     rows = []
     for r in crossover.itertuples(index=False):
         never = int(r.n_samples) + 1
         reach = f"k={r.crossover_k}" if r.reached else f"none up to n={r.n_samples}"
+        guess_k = getattr(r, "guess_k", never)
+        if guess_k < never:
+            reach += f" (overtakes at the guessing level from k={guess_k}, m={r.n_answers} answers)"
         rows.append(
             BatteryRow.make(
                 TestId.PASSK_CROSSOVER,
