@@ -155,7 +155,8 @@ def _generate_all(
                         **kw,
                     )
                 )
-            frames["cot_paths"].append(cot_decode(model, tok, ref, variant=v, k=cfg.cot_k, **kw))
+                # CoT-decoding on the same tasks as pass@k (the create controls' own tasks too)
+                frames["cot_paths"].append(cot_decode(model, tok, tasks[t], variant=v, k=cfg.cot_k, **kw))
             frames["greedy"].append(sample_task(model, tok, ref, variant=v, **kw))
             traces = sample_task(model, tok, ref, variant=v, prefill=ref.format_prefix, **kw)
             frames["traces"].append(traces)
@@ -242,7 +243,7 @@ def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[BatteryRow]:
             BatteryRow.make(
                 TestId.PASSK_CROSSOVER,
                 r.variant,
-                task,
+                str(getattr(r, "task", task)),
                 None,
                 "",
                 r.crossover_k,
@@ -262,13 +263,14 @@ def cot_rows(summary: pd.DataFrame, task: str = "") -> list[BatteryRow]:
 
     effect: accuracy of the CoT-decoding path minus greedy accuracy of the same variant; null: 0
     (no gain from branching); CI: paired bootstrap over prompts. A large gain on the base means
-    reasoning paths exist among its top first tokens (select).
+    reasoning paths exist among its top first tokens (select). The detail counts the paths whose
+    answer was not located and the prompts that fell back to greedy for want of any.
     """
     return [
         BatteryRow.make(
             TestId.COT_DECODING,
             r.variant,
-            task,
+            str(getattr(r, "task", task)),
             None,
             "",
             r.diff,
@@ -277,7 +279,8 @@ def cot_rows(summary: pd.DataFrame, task: str = "") -> list[BatteryRow]:
             r.diff_hi,
             r.n_prompts,
             f"greedy {r.greedy_acc:.2f}, cot {r.cot_acc:.2f} (k={r.k}), oracle {r.oracle_acc:.2f}, "
-            f"chosen-path format rate {r.chosen_format_rate:.2f}",
+            f"chosen-path format rate {r.chosen_format_rate:.2f}; no answer span on {r.n_no_span} of "
+            f"{r.n_paths} paths ({r.n_unparsed} unparsed), {r.n_fallback} prompts greedy by default",
         )
         for r in summary.itertuples(index=False)
     ]
