@@ -136,3 +136,20 @@ def test_plain_transformers_model_samples_the_same(opened, tiny_dir) -> None:
     hf = transformers.AutoModelForCausalLM.from_pretrained(tiny_dir("llama")).eval()
     kw = dict(seeds=[[4, 5], [6, 7], [8, 9]], max_new_tokens=5)
     assert generate_samples(hf, tok, PROMPTS, **kw) == generate_samples(model, tok, PROMPTS, **kw)
+
+
+def test_prompt_protocol_renders_prefills_and_stops(opened) -> None:
+    """Under a protocol, the prompt is rendered (template, prefill) and a completion is cut at its
+    first stop string: the same rows as the rendered text sampled as written, then cut."""
+    from probes.models.protocol import PromptProtocol
+
+    model, tok = opened
+    proto = PromptProtocol(
+        variant="base", template="N {question} = ", prefill="#", stop=("9 0",)
+    ).with_tokenizer(tok)
+    seeds = [[s for s in range(10 * i, 10 * i + 6)] for i in range(2)]
+    kw = dict(max_new_tokens=8, temperature=1.5)
+    got = generate_samples(model, tok, ["1 0", "0 1 1"], seeds=seeds, protocol=proto, **kw)
+    plain = generate_samples(model, tok, ["N 1 0 = #", "N 0 1 1 = #"], seeds=seeds, **kw)
+    assert got == [[c.split("9 0")[0].strip() for c in row] for row in plain]
+    assert any("9 0" in c for row in plain for c in row)  # the stop string was met somewhere
