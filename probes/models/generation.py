@@ -373,7 +373,8 @@ def generate_samples(
 
     The model is driven through its Hugging Face module (a ``TransformerBridge``'s
     ``original_model``, whose modules carry the bridge's hooks, or a plain ``transformers`` model),
-    as ``model(input_ids, attention_mask, position_ids, past_key_values)`` with a ``DynamicCache``.
+    as ``model(input_ids, attention_mask, position_ids, past_key_values)`` with the cache the model
+    makes on the prefill, repeated by its ``batch_repeat_interleave``.
     """
     from tqdm.auto import tqdm
 
@@ -445,20 +446,16 @@ def _sample_batch(
     row-wise so that row ``r`` of the expanded batch is prompt ``r // n``'s sample ``r % n`` (a
     prompt with fewer than ``n`` seeds has its extra rows decoded and dropped).
     """
-    from transformers import DynamicCache
-
     n = max(len(s) for s in seeds)
     mask = batch.attention_mask
     pos = (mask.long().cumsum(-1) - 1).clamp_min(0)
-    cache = DynamicCache()
     out = hf(
         input_ids=batch.input_ids,
         attention_mask=mask,
         position_ids=pos,
-        past_key_values=cache,
         use_cache=True,
     )
-    cache = out.past_key_values
+    cache = out.past_key_values  # the model's own cache type (dynamic, or sliding-window layers)
     logits = out.logits[:, -1, :].repeat_interleave(n, dim=0)
     if n > 1:
         cache.batch_repeat_interleave(n)

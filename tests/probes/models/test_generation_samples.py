@@ -153,3 +153,14 @@ def test_prompt_protocol_renders_prefills_and_stops(opened) -> None:
     plain = generate_samples(model, tok, ["N 1 0 = #", "N 0 1 1 = #"], seeds=seeds, **kw)
     assert got == [[c.split("9 0")[0].strip() for c in row] for row in plain]
     assert any("9 0" in c for row in plain for c in row)  # the stop string was met somewhere
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "gemma2", "olmo2"])
+def test_other_architectures_equal_uncached_sampling(arch, tiny_dir) -> None:
+    hf = transformers.AutoModelForCausalLM.from_pretrained(tiny_dir(arch)).eval()
+    tok = transformers.AutoTokenizer.from_pretrained(tiny_dir(arch))
+    seeds = [[3, 4, 5], [6, 7, 8], [9, 10, 11]]
+    got = generate_samples(hf, tok, PROMPTS, seeds=seeds, max_new_tokens=5, temperature=1.3)
+    assert got == [
+        [reference(hf, tok, p, s, 5, 1.3) for s in ss] for p, ss in zip(PROMPTS, seeds, strict=True)
+    ]
