@@ -27,6 +27,7 @@ prompt and its seed only, never on the batch it was drawn in:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -449,12 +450,10 @@ def _sample_batch(
     n = max(len(s) for s in seeds)
     mask = batch.attention_mask
     pos = (mask.long().cumsum(-1) - 1).clamp_min(0)
-    out = hf(
-        input_ids=batch.input_ids,
-        attention_mask=mask,
-        position_ids=pos,
-        use_cache=True,
-    )
+    # the last position's logits only, where the model can (a [batch, pos, vocab] tensor of a
+    # real vocabulary is gigabytes); transformers' own generate does the same
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(hf.forward).parameters else {}
+    out = hf(input_ids=batch.input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
     cache = out.past_key_values  # the model's own cache type (dynamic, or sliding-window layers)
     logits = out.logits[:, -1, :].repeat_interleave(n, dim=0)
     if n > 1:
