@@ -327,3 +327,21 @@ def test_shared_prefix_sampling_is_steered_like_a_hand_written_hook(positions, t
 
     assert got == [[one(p, s) for s in ss] for p, ss in zip(prompts, seeds, strict=True)]
     assert got != plain  # the push changed what was sampled
+
+
+def test_record_of_an_expanded_decoding_sums_each_prompts_samples(tiny_dir) -> None:
+    """positions="all": each prompt row counts its real prompt tokens once, then one token per
+    sample per decoding step (3 samples x 2 steps after the prefill's token, budget 3)."""
+    from probes.models.generation import generate_samples
+
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    vec = SteeringVector.from_direction(torch.randn(64, generator=torch.Generator().manual_seed(1)), layer=0)
+    prompts = ["a b c =", "d e f g h ="]
+    with fam.open("base") as model:
+        tok = fam.tokenizer()
+        lengths = [len(tok(p).input_ids) for p in prompts]
+        with apply(model, vec, layers=[0], alpha=0.0, positions="all") as rec:
+            generate_samples(
+                model, tok, prompts, seeds=[[1, 2, 3], [4, 5, 6]], max_new_tokens=3, temperature=0.01
+            )
+    assert rec.positions is not None and rec.positions.tolist() == [n + 3 * 2 for n in lengths]
