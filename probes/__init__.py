@@ -70,11 +70,13 @@ _LAZY: dict[str, str] = {
     "pass_at_k": "probes.decoding.passk",
     "passk_curve": "probes.decoding.passk",
     "sample_task": "probes.decoding.sampling",
+    "read_samples": "probes.decoding.imported",
 }
 
 if TYPE_CHECKING:
     from probes.data.activations import ActivationSet, collect_activations
     from probes.decoding.cot_decoding import cot_decode, cot_summary
+    from probes.decoding.imported import read_samples
     from probes.decoding.passk import crossover_k, pass_at_k, passk_curve
     from probes.decoding.sampling import sample_task
     from probes.dictionaries.crosscoder import (
@@ -185,6 +187,7 @@ __all__ = [
     "bootstrap_ci",
     "mean_ci",
     "sample_task",
+    "read_samples",
     "pass_at_k",
     "passk_curve",
     "crossover_k",

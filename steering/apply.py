@@ -94,7 +94,9 @@ class SteerRecord:
     """What one :func:`apply` context did, per batch row (the manipulation check).
 
     ``positions``: the number of positions steered in each row, summed over every forward call
-    of the context (prompt pass and decode steps), ``None`` before the first call.
+    of the context (prompt pass and decode steps), ``None`` before the first call. When the
+    decoding repeats each prompt row for several samples (an expanded KV cache,
+    :func:`probes.models.generation.generate_samples`), a prompt row sums its samples' counts.
     ``first_logprobs``: with ``record_logits=True``, the float32 log-probabilities of the next
     token at the last column of the first prompt pass (the last prompt token of every row, as
     batches are left-padded), as the steered model gave them; else ``None``. ``calls``: forward
@@ -173,10 +175,11 @@ class _Steerer:
         if (
             st.prompt is not None
             and L == 1
-            and st.prompt.shape[0] == ids.shape[0]
+            and ids.shape[0] % st.prompt.shape[0] == 0
             and st.seen >= st.prompt.shape[1]
         ):
-            # cached decode step: one generated token per row
+            # cached decode step: one generated token per row (rows = the prompts, or each prompt
+            # repeated for its samples when the prompt's cache was expanded: generate_samples)
             gen = self.positions in ("all", "generated")
             self.mask = torch.full_like(ids, gen, dtype=torch.bool)
             st.seen += 1
@@ -200,6 +203,8 @@ class _Steerer:
     def _count(self, mask: torch.Tensor) -> None:
         rec = self.record
         n = mask.sum(dim=1).to("cpu")
+        if rec.positions is not None and len(n) > len(rec.positions) and len(n) % len(rec.positions) == 0:
+            n = n.view(len(rec.positions), -1).sum(dim=1)  # an expanded decode step: per prompt, summed
         if rec.positions is None or rec.positions.shape != n.shape:
             rec.positions = n.clone()
         else:

@@ -130,3 +130,28 @@ def perturb_checkpoint(src: str | Path, dst: str | Path, scale: float = 0.05, se
     model.save_pretrained(dst)
     transformers.AutoTokenizer.from_pretrained(src).save_pretrained(dst)
     return dst
+
+
+#: The corpus :func:`make_bpe_tokenizer` learns its merges from: numbers after a space, so the
+#: byte-level BPE holds ``Ġ42`` (space + 42) as one token, as GPT-2-style vocabularies do.
+BPE_CORPUS = ["The answer is 42.", "so 6 * 7 = 42", "Q: 6 * 7 = ?", "A: 42", "The answer is 7."] * 20
+
+
+def make_bpe_tokenizer(vocab_size: int = 300) -> transformers.PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer (GPT-2 style: ``Ġ`` marks a leading space) trained here on
+    :data:`BPE_CORPUS` with ``tokenizers`` (no download); ``<|endoftext|>`` is its EOS and pad."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(BPE_CORPUS, trainer=trainer)
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )

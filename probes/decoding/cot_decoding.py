@@ -6,9 +6,15 @@ continued greedily. A path's confidence is the mean over its *answer tokens* of
 ``p(top1) − p(top2)`` at the step that produced the token. The chosen path is the most
 confident one; branch 0 is plain greedy decoding.
 
-Answer tokens are found through the task scorer's parse: when the completion uses the
-reasoning format, the first occurrence of the parsed answer's tokens after ``answer_marker``
-(organism: ``>``); otherwise their first occurrence in the completion (a direct answer).
+Answer tokens are found by *characters*, so a BPE tokenizer (``Ġ42`` inside a completion,
+``42`` on its own) finds them as a word-level one does: the scorer's parsed answer is located in
+the path's decoded text (:func:`answer_char_span`: after ``answer_marker`` when the path uses
+the reasoning format, else its first occurrence, or its last for the ``gsm8k`` / ``math``
+scorers, whose parse is the final answer), and the answer tokens are the path tokens whose
+decoded characters overlap that span (:func:`token_span`, from the lengths of decoded prefixes).
+A path whose answer cannot be located gets ``span_found = False`` and a ``NaN`` confidence;
+:func:`cot_summary` counts those paths and the prompts that fell back to greedy because no path
+had a span, so nothing falls back silently.
 
     >>> paths = cot_decode(model, tok, task, variant="base", k=5)   # doctest: +SKIP
     >>> cot_summary(paths)                                           # doctest: +SKIP
@@ -18,6 +24,7 @@ Glossary: ``batch`` rows are (prompt, branch) paths; ``vocab`` the vocabulary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +38,12 @@ from probes.errors import TaskError
 from probes.models.protocol import protocol_of
 from probes.stats import bootstrap_ci
 
-__all__ = ["greedy_continue", "answer_token_span", "cot_decode", "cot_summary"]
+__all__ = ["greedy_continue", "answer_char_span", "token_span", "cot_decode", "cot_summary"]
+
+#: the answer marker of each built-in scorer (``answer_marker="auto"``), and the scorers whose
+#: parse is the *last* answer of the text
+_MARKERS = {"scratchpad": ">", "gsm8k": "####"}
+_LAST = ("gsm8k", "math")
 
 
 def _device(model: Any) -> torch.device:
@@ -98,21 +110,71 @@ def greedy_continue(
     return toks, margins
 
 
-def answer_token_span(
-    tokens: Sequence[str], answer_tokens: Sequence[str], marker: str | None
+def _answer_pattern(answer: str) -> re.Pattern[str]:
+    """The answer as written in text: a number may carry thousands commas (the scorers drop them)."""
+    if re.fullmatch(r"[-+]?\d+(\.\d+)?", answer):
+        body = ",?".join(re.escape(ch) for ch in answer)
+        return re.compile(rf"(?<![\d.]){body}(?!\d)")
+    return re.compile(re.escape(answer))
+
+
+def answer_char_span(
+    text: str, answer: str, marker: str | None = None, *, last: bool = False
 ) -> tuple[int, int] | None:
-    """``(start, stop)`` of the answer tokens in a path's tokens: first occurrence after
-    ``marker`` when the marker is present, else the first occurrence anywhere; ``None`` if absent."""
-    m = len(answer_tokens)
-    if m == 0:
+    """``(start, stop)`` characters of ``answer`` in ``text``: its first occurrence after the first
+    ``marker`` when the marker occurs, else its first (``last``: last) occurrence; ``None`` if absent.
+    A number also matches written with thousands commas.
+
+        >>> answer_char_span("# 1 1 > 1", "1", ">")
+        (8, 9)
+        >>> answer_char_span("3 + 4 = 7, so 7", "7", last=True)
+        (14, 15)
+        >>> answer_char_span("She paid $1,000.", "1000")
+        (10, 15)
+    """
+    if not answer:
         return None
-    start = 0
-    if marker is not None and marker in tokens:
-        start = list(tokens).index(marker) + 1
-    for s in range(start, len(tokens) - m + 1):
-        if list(tokens[s : s + m]) == list(answer_tokens):
-            return (s, s + m)
-    return None
+    pat = _answer_pattern(answer)
+    if marker and marker in text:
+        m = pat.search(text, text.index(marker) + len(marker))
+        return (m.start(), m.end()) if m else None
+    hits = list(pat.finditer(text))
+    if not hits:
+        return None
+    m = hits[-1] if last else hits[0]
+    return (m.start(), m.end())
+
+
+def token_span(tokenizer: Any, ids: Sequence[int], chars: tuple[int, int]) -> tuple[int, int] | None:
+    """``(start, stop)`` of the tokens of ``ids`` whose decoded characters overlap ``chars``, a
+    span of ``tokenizer.decode(ids, skip_special_tokens=True)``.
+
+    Token ``i`` covers the characters between the lengths of the decoded prefixes ``ids[:i]`` and
+    ``ids[:i+1]`` (decoding prefixes, not the offsets of a re-encoding, which a BPE tokenizer may
+    split differently); both ends are found by bisection, about ``2 log2(len(ids))`` decodes.
+    """
+    lo_c, hi_c = chars
+    if not 0 <= lo_c < hi_c:
+        return None
+
+    def end(i: int) -> int:  # characters decoded from the first i tokens
+        return len(tokenizer.decode(list(ids[:i]), skip_special_tokens=True))
+
+    def first(pred: Any) -> int:  # smallest i in 1..len(ids) with pred(end(i)), else len(ids) + 1
+        a, b = 1, len(ids) + 1
+        while a < b:
+            mid = (a + b) // 2
+            if pred(end(mid)):
+                b = mid
+            else:
+                a = mid + 1
+        return a
+
+    start = first(lambda e: e > lo_c) - 1  # the first token ending after the span starts
+    stop = first(lambda e: e >= hi_c)  # the first prefix that covers the span's end
+    if start >= len(ids) or stop > len(ids):
+        return None
+    return (start, stop)
 
 
 def _first_branches(
@@ -127,11 +189,12 @@ def _first_branches(
 
 
 def _path_confidence(
-    tokenizer: Any, path: list[int], margins: list[float], parsed: str, marker: str | None
+    tokenizer: Any, path: list[int], margins: list[float], parsed: str, marker: str | None, last: bool
 ) -> float:
     """Mean margin over the answer tokens of ``path`` (``NaN`` when the answer is not found)."""
-    ans = tokenizer.convert_ids_to_tokens(tokenizer(parsed, add_special_tokens=False)["input_ids"])
-    span = answer_token_span(tokenizer.convert_ids_to_tokens(path), ans, marker)
+    text = tokenizer.decode(path, skip_special_tokens=True)
+    chars = answer_char_span(text, parsed, marker, last=last)
+    span = token_span(tokenizer, path, chars) if chars is not None else None
     return float(np.mean(margins[span[0] : span[1]])) if span is not None else float("nan")
 
 
@@ -146,6 +209,7 @@ def _path_columns(
     *,
     eos: int | None,
     answer_marker: str | None,
+    last: bool,
 ) -> dict[str, Any]:
     """Completion, score and answer confidence of the path that starts with ``tok`` and continues with ``new``."""
     path = ([] if tok == eos else [tok]) + new
@@ -156,7 +220,7 @@ def _path_columns(
     conf = float("nan")
     if sc.parsed is not None:
         conf = _path_confidence(
-            tokenizer, path, path_margins, sc.parsed, answer_marker if sc.used_format else None
+            tokenizer, path, path_margins, sc.parsed, answer_marker if sc.used_format else None, last
         )
     return {
         "completion": completion,
@@ -164,15 +228,17 @@ def _path_columns(
         "correct": bool(sc.correct),
         "used_format": bool(sc.used_format),
         "confidence": conf,
+        "span_found": not np.isnan(conf),
     }
 
 
 def _chosen(df: pd.DataFrame) -> np.ndarray:
     """The chosen path of each prompt: the most confident; ties (and all-NaN prompts) go to the lowest branch."""
+    keys = [c for c in ("variant", "task", "prompt_id") if c in df.columns]
     ranked = df.assign(_c=df["confidence"].fillna(-np.inf)).sort_values(
-        ["variant", "prompt_id", "_c", "branch"], ascending=[True, True, False, True]
+        [*keys, "_c", "branch"], ascending=[*([True] * len(keys)), False, True]
     )
-    return df.index.isin(ranked.groupby(["variant", "prompt_id"], sort=False).head(1).index)
+    return df.index.isin(ranked.groupby(keys, sort=False).head(1).index)
 
 
 # the task-level signature (model, tokenizer, task, *, variant, ..., max_new_tokens, batch_size) is
@@ -185,20 +251,27 @@ def cot_decode(
     variant: str,
     k: int = 10,
     max_new_tokens: int | None = None,
-    answer_marker: str | None = ">",
+    answer_marker: str | None = "auto",
     batch_size: int = 256,
 ) -> pd.DataFrame:
     """Every (prompt, branch) path with its completion, score and answer confidence.
 
+    ``answer_marker``: the text after which a path in the reasoning format writes its answer;
+    ``"auto"`` takes the scorer's (``>`` for ``scratchpad``, ``####`` for ``gsm8k``, else none).
+
     Columns: ``variant, task, prompt_id, label, split, branch, first_token, first_prob,
-    completion, parsed, correct, used_format, confidence, chosen, greedy``. ``confidence`` is
-    ``NaN`` when the answer cannot be located (such a path is never chosen unless all are NaN,
-    then branch 0 is).
+    completion, parsed, correct, used_format, confidence, span_found, chosen, greedy``.
+    ``confidence`` is ``NaN`` and ``span_found`` false when the answer cannot be located (the
+    path has no parsed answer, or it does not occur in the text); such a path is never chosen
+    unless all of its prompt's paths are, then branch 0 (greedy) is, and
+    :func:`cot_summary` counts it.
     """
     if k < 1:
         raise TaskError(f"k (first-token branches) must be >= 1, got {k}.")
     device = _device(model)
     budget = task.max_new_tokens if max_new_tokens is None else max_new_tokens
+    marker = _MARKERS.get(task.scorer) if answer_marker == "auto" else answer_marker
+    last = task.scorer in _LAST
     proto = protocol_of(model)  # a variant opened with a prompt protocol is asked its own way
     if proto is not None:
         tokenizer = proto.tokenizer
@@ -227,7 +300,7 @@ def cot_decode(
     for (i, b, tok, prob), new, marg in zip(branches, cont, margins, strict=True):
         ex = task.examples[i]
         path = _path_columns(
-            tokenizer, task, ex.answer, tok, new, marg, margin0[i], eos=eos, answer_marker=answer_marker
+            tokenizer, task, ex.answer, tok, new, marg, margin0[i], eos=eos, answer_marker=marker, last=last
         )
         out.append(
             {
@@ -249,10 +322,15 @@ def cot_decode(
 
 
 def cot_summary(paths: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per variant: greedy accuracy, CoT-decoding (chosen-path) accuracy, their difference with a
-    paired bootstrap CI over prompts, the oracle (any path correct) and the format rate of chosen paths."""
+    """Per variant (and task, when the paths carry one): greedy accuracy, CoT-decoding (chosen-path) accuracy, their difference with a
+    paired bootstrap CI over prompts, the oracle (any path correct) and the format rate of chosen
+    paths; ``n_no_span`` paths whose answer was not located (``n_unparsed`` of them had no parsed
+    answer at all) out of ``n_paths``, and ``n_fallback`` prompts none of whose paths had one
+    (their chosen path is greedy by default, not by confidence)."""
     rows = []
-    for variant, sub in paths.groupby("variant", sort=False):
+    by = ["variant", "task"] if "task" in paths.columns else ["variant"]
+    for key, sub in paths.groupby(by, sort=False):
+        variant = key[0]
         g = sub[sub["greedy"]].set_index("prompt_id")["correct"].astype(float)
         c = sub[sub["chosen"]].set_index("prompt_id")["correct"].astype(float).reindex(g.index)
         anyc = sub.groupby("prompt_id", sort=False)["correct"].any().reindex(g.index).astype(float)
@@ -265,9 +343,12 @@ def cot_summary(paths: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) 
         d_lo, d_hi = bootstrap_ci(np.arange(len(G)), gain, n_resamples=n_resamples, seed=seed)
         c_lo, c_hi = bootstrap_ci(C, n_resamples=n_resamples, seed=seed)
         g_lo, g_hi = bootstrap_ci(G, n_resamples=n_resamples, seed=seed)
+        no_span = ~sub["span_found"].astype(bool)
+        fallback = no_span.groupby(sub["prompt_id"], sort=False).all()
         rows.append(
             {
                 "variant": variant,
+                **({"task": key[1]} if len(by) > 1 else {}),
                 "greedy_acc": float(G.mean()),
                 "greedy_lo": g_lo,
                 "greedy_hi": g_hi,
@@ -281,6 +362,10 @@ def cot_summary(paths: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) 
                 "chosen_format_rate": float(fmt.mean()),
                 "k": int(sub["branch"].max()) + 1,
                 "n_prompts": len(G),
+                "n_paths": len(sub),
+                "n_no_span": int(no_span.sum()),
+                "n_unparsed": int(sub["parsed"].isna().sum()),
+                "n_fallback": int(fallback.sum()),
             }
         )
     return pd.DataFrame(rows)

@@ -3,7 +3,10 @@
 docs/measures.md, "Decoding elicitation". Chen et al. 2021: with ``n`` samples of which ``c`` are
 correct, ``pass@k = 1 − C(n−c, k) / C(n, k)``. Yue et al. 2025 found RL-tuned models win at
 k = 1 while their base catches up and overtakes by k in the tens to hundreds; the
-*crossover k* is the smallest k at which the base's mean pass@k reaches the tuned one's.
+*crossover k* is the smallest k at which the base's mean pass@k exceeds the tuned one's by more
+than a tie tolerance, where the base also beats a uniform guesser over the task's ``m`` distinct
+answers (``1 − (1 − 1/m)^k``) by more than a margin; an overtaking at the guessing level is
+reported apart (``guess_k``).
 
     >>> pass_at_k(4, 1, 1)
     0.25
@@ -11,6 +14,8 @@ k = 1 while their base catches up and overtakes by k in the tens to hundreds; th
     1.0
     >>> pass_at_k(5, 0, 3)
     0.0
+    >>> guess_pass_at_k(2, 3)
+    0.875
 
 Glossary of table columns: ``variant``, ``prompt_id``, ``k``, ``pass_at_k`` (mean over
 prompts), ``ci_lo``/``ci_hi`` (95% bootstrap over prompts), ``n_prompts``, ``n_samples``.
@@ -24,10 +29,20 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Float
 
+from probes.data.tasks import Task
 from probes.errors import ElicitError
 from probes.stats import bootstrap_ci
 
-__all__ = ["pass_at_k", "per_prompt_counts", "passk_matrix", "passk_curve", "crossover_k"]
+__all__ = [
+    "pass_at_k",
+    "guess_pass_at_k",
+    "answer_count",
+    "per_prompt_counts",
+    "passk_matrix",
+    "passk_curve",
+    "crossover_k",
+    "first_crossover",
+]
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -51,6 +66,29 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1, dtype=np.float64)))
+
+
+def guess_pass_at_k(m: int, k: int) -> float:
+    """pass@k of a guesser answering uniformly at random among ``m`` distinct answers: each of
+    ``k`` independent guesses is right with probability ``1/m``, so ``1 − (1 − 1/m)^k`` exactly."""
+    if not isinstance(m, int | np.integer) or m < 1:
+        raise ElicitError(f"guess_pass_at_k needs m (distinct answers) an integer >= 1; got m={m!r}.")
+    if not isinstance(k, int | np.integer) or k < 1:
+        raise ElicitError(f"guess_pass_at_k needs k an integer >= 1; got k={k!r}.")
+    return float(1.0 - (1.0 - 1.0 / float(m)) ** int(k))
+
+
+def answer_count(task: Task) -> int:
+    """``m``, the number of distinct reference answers of ``task`` as its scorer reads them (the
+    scorer's parse of each reference, e.g. the number after ``####``; the stripped text where the
+    scorer parses nothing)."""
+    seen = set()
+    for e in task.examples:
+        parsed = task.score(e.answer, e.answer).parsed
+        seen.add(parsed if parsed is not None else e.answer.strip())
+    if not seen:
+        raise ElicitError(f"Task {task.name!r} has no examples, so no answers to count.")
+    return len(seen)
 
 
 def per_prompt_counts(samples: pd.DataFrame, by: Sequence[str] = ("variant",)) -> pd.DataFrame:
@@ -110,9 +148,43 @@ def passk_curve(
     return pd.DataFrame(rows)
 
 
-def _first_cross(base: np.ndarray, tuned: np.ndarray, ks: Sequence[int], never: int) -> int:
-    hit = np.nonzero(base >= tuned - 1e-12)[0]
-    return int(ks[hit[0]]) if len(hit) else never
+def first_crossover(
+    base: Sequence[float],
+    tuned: Sequence[float],
+    ks: Sequence[int],
+    *,
+    guess: Sequence[float] | None = None,
+    tie_tol: float = 0.01,
+    guess_margin: float = 0.02,
+) -> tuple[int, int]:
+    """``(crossover_k, guess_k)`` of two mean pass@k curves over ``ks``; ``max(ks) + 1`` means "none".
+
+    The base *overtakes* at k when ``base[k] > tuned[k] + tie_tol`` (two curves saturated at 1
+    tie, never cross). An overtaking is *at guessing* when ``base[k] <= guess[k] + guess_margin``
+    (the base does no better than a uniform guesser there). ``crossover_k`` is the first
+    overtaking not at guessing, ``guess_k`` the first one at guessing. Without ``guess`` no
+    overtaking is at guessing.
+
+        >>> first_crossover([0.2, 0.5, 0.9], [0.4, 0.5, 0.6], [1, 2, 3])
+        (3, 4)
+        >>> first_crossover([0.2, 0.76, 0.99], [0.4, 0.6, 0.6], [1, 2, 3], guess=[0.5, 0.75, 0.875])
+        (3, 2)
+    """
+    if tie_tol < 0 or guess_margin < 0:
+        raise ElicitError(f"tie_tol and guess_margin must be >= 0; got {tie_tol} and {guess_margin}.")
+    b, t = np.asarray(base, dtype=np.float64), np.asarray(tuned, dtype=np.float64)
+    ahead = b > t + tie_tol
+    if guess is None:
+        at_guess = np.zeros_like(ahead)
+    else:
+        at_guess = b <= np.asarray(guess, dtype=np.float64) + guess_margin
+    never = int(max(ks)) + 1
+
+    def first(mask: np.ndarray) -> int:
+        hit = np.nonzero(mask)[0]
+        return int(ks[hit[0]]) if len(hit) else never
+
+    return first(ahead & ~at_guess), first(ahead & at_guess)
 
 
 def crossover_k(
@@ -120,17 +192,25 @@ def crossover_k(
     tuned: Sequence[str] | None = None,
     *,
     base: str = "base",
+    n_answers: int | None = None,
+    tie_tol: float = 0.01,
+    guess_margin: float = 0.02,
     n_resamples: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """The smallest k at which the base's mean pass@k reaches each tuned variant's.
+    """The smallest k at which the base's mean pass@k overtakes each tuned variant's
+    (:func:`first_crossover`: by more than ``tie_tol``, and above the uniform guesser over
+    ``n_answers`` distinct answers by more than ``guess_margin``; see :func:`answer_count`).
 
     Prompts are paired (the same prompt ids for both variants) and resampled together for a
-    95% bootstrap interval. When the base never reaches the tuned variant up to n samples the
-    crossover is reported as ``n + 1`` with ``reached = False`` ("none up to n").
+    95% bootstrap interval. When the base never overtakes up to n samples the crossover is
+    reported as ``n + 1`` with ``reached = False`` ("none up to n"); ``guess_k`` is the first
+    k where it overtakes only at the guessing level (``n + 1``: never). ``n_answers=None``
+    compares with no guesser.
 
-    Columns: ``variant, base, crossover_k, ci_lo, ci_hi, reached, pass1_base, pass1_tuned,
-    passn_base, passn_tuned, n_prompts, n_samples``.
+    Columns: ``variant, base, crossover_k, ci_lo, ci_hi, reached, guess_k, n_answers,
+    pass1_base, pass1_tuned, pass1_guess, passn_base, passn_tuned, passn_guess, tie_tol,
+    guess_margin, n_prompts, n_samples``.
     """
     counts = per_prompt_counts(samples)
     have = list(dict.fromkeys(counts["variant"]))
@@ -155,13 +235,23 @@ def crossover_k(
         mb = passk_matrix(bb["n"].to_numpy(), bb["c"].to_numpy(), ks)
         mt = passk_matrix(tt["n"].to_numpy(), tt["c"].to_numpy(), ks)
         never = n_min + 1
+        guess = None if n_answers is None else [guess_pass_at_k(n_answers, k) for k in ks]
 
         def stat(
-            idx: np.ndarray, mb: np.ndarray = mb, mt: np.ndarray = mt, ks: list[int] = ks, never: int = never
+            idx: np.ndarray,
+            mb: np.ndarray = mb,
+            mt: np.ndarray = mt,
+            ks: list[int] = ks,
+            guess: list[float] | None = guess,
         ) -> float:
-            return float(_first_cross(mb[idx].mean(0), mt[idx].mean(0), ks, never))
+            b, t = mb[idx].mean(0), mt[idx].mean(0)
+            return float(
+                first_crossover(b, t, ks, guess=guess, tie_tol=tie_tol, guess_margin=guess_margin)[0]
+            )
 
-        point = _first_cross(mb.mean(0), mt.mean(0), ks, never)
+        point, at_guess = first_crossover(
+            mb.mean(0), mt.mean(0), ks, guess=guess, tie_tol=tie_tol, guess_margin=guess_margin
+        )
         lo, hi = bootstrap_ci(np.arange(len(shared)), stat, n_resamples=n_resamples, seed=seed)
         rows.append(
             {
@@ -171,10 +261,16 @@ def crossover_k(
                 "ci_lo": lo,
                 "ci_hi": hi,
                 "reached": point < never,
+                "guess_k": at_guess,
+                "n_answers": n_answers,
                 "pass1_base": float(mb[:, 0].mean()),
                 "pass1_tuned": float(mt[:, 0].mean()),
+                "pass1_guess": float("nan") if guess is None else guess[0],
                 "passn_base": float(mb[:, -1].mean()),
                 "passn_tuned": float(mt[:, -1].mean()),
+                "passn_guess": float("nan") if guess is None else guess[-1],
+                "tie_tol": tie_tol,
+                "guess_margin": guess_margin,
                 "n_prompts": len(shared),
                 "n_samples": n_min,
             }

@@ -1,9 +1,12 @@
 """n sampled completions per prompt, seeded, on any variant, optionally under an intervention.
 
 docs/measures.md, "Decoding elicitation": pass@k and CoT-decoding read many completions per
-prompt. Sample ``j`` of every prompt is drawn by one batched :func:`probes.models.generation.generate`
-call seeded with ``seed + j``, so the same seed gives the same samples, and the first ``m``
-samples of a run with ``n > m`` equal a run with ``n = m`` (same ``batch_size``).
+prompt. The ``n`` samples of a prompt come from one forward of the prompt
+(:func:`probes.models.generation.generate_samples`: its KV cache repeated ``n`` times), and
+sample ``j`` of prompt ``p`` draws from its own generator, seeded with :func:`row_seed` ``(seed
++ j, p)``. So the same seed gives the same samples whatever the batch size or the other
+prompts of the task, the first ``m`` samples of a run with ``n > m`` equal a run with
+``n = m``, and sample ``j`` of seed ``s`` is sample ``0`` of seed ``s + j``.
 
     >>> table = sample_task(model, tok, task, variant="base", n=8, temperature=1.0)  # doctest: +SKIP
     >>> table.columns.tolist()[:6]                                                     # doctest: +SKIP
@@ -16,15 +19,16 @@ each prompt and kept at the start of each completion, which "forces" the reasoni
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pandas as pd
 
 from probes.data.tasks import Task
 from probes.errors import TaskError
-from probes.models.generation import Intervention, generate
+from probes.models.generation import Intervention, generate, generate_samples
 
-__all__ = ["sample_task", "SAMPLE_COLUMNS"]
+__all__ = ["sample_task", "row_seed", "SAMPLE_COLUMNS"]
 
 SAMPLE_COLUMNS = (
     "variant",
@@ -40,6 +44,17 @@ SAMPLE_COLUMNS = (
     "correct",
     "used_format",
 )
+
+
+def row_seed(seed: int, prompt_id: str) -> int:
+    """The generator seed of one (prompt, sample) row: a 63-bit hash of ``seed`` and the prompt's
+    id, so a row's draws depend on nothing else (not its position in the task or its batch).
+
+    >>> row_seed(0, "p1") == row_seed(0, "p1") != row_seed(1, "p1")
+    True
+    """
+    digest = hashlib.blake2b(f"{int(seed)}\x1f{prompt_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 # the sampling keywords mirror probes.models.generation.generate, to which they pass through, and the
@@ -68,7 +83,8 @@ def sample_task(
         variant: the name written into the ``variant`` column.
         n: samples per prompt. ``do_sample`` defaults to ``n > 1`` (greedy when ``n == 1``).
         temperature, top_p: sampling settings (ignored when greedy).
-        seed: sample ``j`` uses ``torch.manual_seed(seed + j)``.
+        seed: sample ``j`` of prompt ``p`` draws from a generator seeded with
+            :func:`row_seed` ``(seed + j, p.id)``.
         max_new_tokens: defaults to ``task.max_new_tokens`` (plus nothing for ``prefill``).
         prefill: text appended to each prompt (after a space) and kept in the completion.
         intervention: ``intervention(model, batch) -> context manager`` around every generate
@@ -86,22 +102,35 @@ def sample_task(
     budget = task.max_new_tokens if max_new_tokens is None else max_new_tokens
     head = prefill.strip() if prefill else ""
     prompts = [e.prompt + (" " + head if head else "") for e in task.examples]
-    rows = []
-    for j in range(n):
-        outs = generate(
+    if sampling:
+        seeds = [[row_seed(seed + j, e.id) for j in range(n)] for e in task.examples]
+        drawn = generate_samples(
             model,
             tokenizer,
             prompts,
+            seeds=seeds,
             max_new_tokens=budget,
-            do_sample=sampling,
             temperature=temperature,
             top_p=top_p,
-            seed=seed + j,
             batch_size=batch_size,
             intervention=intervention,
             progress=progress,
         )
-        for ex, out in zip(task.examples, outs, strict=True):
+    else:  # greedy: every sample is the same completion
+        once = generate(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=budget,
+            batch_size=batch_size,
+            intervention=intervention,
+            progress=progress,
+        )
+        drawn = [[c] * n for c in once]
+    rows = []
+    for j in range(n):  # sample-major: every prompt's sample 0 first
+        for ex, outs in zip(task.examples, drawn, strict=True):
+            out = outs[j]
             completion = (head + " " + out).strip() if head else out
             sc = task.score(completion, ex.answer)
             rows.append(

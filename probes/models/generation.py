@@ -16,22 +16,31 @@ variant's EOS ids or first stop string (cut before it). A model without one (the
 gets its prompts exactly as written.
 
     completions = generate(model, tokenizer, ["N 1 0 1 ="], max_new_tokens=20)
+
+:func:`generate_samples` draws ``n`` samples of each prompt from *one* prompt forward: the
+prompts' KV cache is computed once and repeated ``n`` times, and the kit samples every row from
+the model's logits with that row's own ``torch.Generator``, so a row's sample depends on its
+prompt and its seed only, never on the batch it was drawn in:
+
+    samples = generate_samples(model, tokenizer, ["N 1 0 1 ="], seeds=[[0, 1, 2, 3]])  # 4 samples
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from jaxtyping import Float, Int
 
 from probes.errors import TaskError
 from probes.models.protocol import Encoded, PromptProtocol, protocol_of
 from probes.models.tokens import Batch, encode, pad_token_id
 
-__all__ = ["generate", "Intervention", "FINISH"]
+__all__ = ["generate", "generate_samples", "sample_token", "Intervention", "FINISH"]
 
 #: Why a completion ended: a stop id or stop string, or the token budget ran out without one.
 FINISH = ("stop", "budget")
@@ -305,3 +314,197 @@ def _decode(tokenizer: Any, ids: list[int], decode: Callable[[list[int]], str] |
     if decode is not None:
         return decode(ids)
     return str(tokenizer.decode(ids, skip_special_tokens=True)).strip()
+
+
+def sample_token(
+    logits: Float[torch.Tensor, "batch vocab"],
+    uniforms: Float[torch.Tensor, " batch"],
+    *,
+    temperature: float = 1.0,
+    top_p: float | None = None,
+) -> Int[torch.Tensor, " batch"]:
+    """One token per row from ``softmax(logits / temperature)`` (restricted to the smallest set of
+    most likely tokens whose mass reaches ``top_p``, renormalised), by inverse transform: the
+    first token whose cumulative probability (float64) exceeds the row's uniform ``u`` in [0, 1).
+    """
+    probs = torch.softmax(logits.double() / temperature, dim=-1)
+    order = None
+    if top_p is not None and top_p < 1.0:
+        probs, order = probs.sort(dim=-1, descending=True)
+        before = probs.cumsum(-1) - probs  # mass of the more likely tokens
+        probs = probs.masked_fill(before >= top_p, 0.0)  # the first token always stays
+        probs = probs / probs.sum(-1, keepdim=True)
+    cdf = probs.cumsum(-1)
+    u = uniforms.double().to(cdf.device).unsqueeze(-1) * cdf[:, -1:]  # exact total, despite rounding
+    idx = torch.searchsorted(cdf, u, right=True).clamp_max(cdf.shape[-1] - 1).squeeze(-1)
+    return idx if order is None else order.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
+
+
+def generate_samples(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    *,
+    seeds: Sequence[Sequence[int]],
+    max_new_tokens: int = 32,
+    temperature: float = 1.0,
+    top_p: float | None = None,
+    batch_size: int = 256,
+    intervention: Intervention | None = None,
+    progress: bool = False,
+    prefix: str | None = None,
+    protocol: PromptProtocol | None = None,
+    finish: list[list[str]] | None = None,
+) -> list[list[str]]:
+    """``len(seeds[i])`` sampled completions of each prompt ``i``, from one forward of the prompt.
+
+    The prompts (rendered and tokenised as :func:`generate` does, protocol included) run once,
+    ``batch_size // n`` at a time (``n``: the most samples of any prompt); their KV cache and
+    next-token logits are repeated for each sample, and every decoding step feeds one token per
+    (prompt, sample) row. Row ``(i, j)`` draws its uniforms from ``torch.Generator().manual_seed(
+    seeds[i][j])`` (one per step, CPU) and picks its tokens with :func:`sample_token`, so its
+    completion is the same whichever prompts and samples share its batch (up to the floating-point
+    rounding of the model's logits in a batch of another shape), and equals sampling the prompt
+    alone with that seed. Stops, stop strings and the returned text follow :func:`generate`;
+    ``finish[i][j]`` is the :data:`FINISH` reason of row ``(i, j)``.
+
+    ``intervention(model, batch)`` wraps each prompt batch's prefill and decoding (``batch``: the
+    prompts' batch, whose rows the decoding steps repeat); :func:`steering.apply.apply` steers
+    such an expanded decoding as it steers plain KV-cached generation.
+
+    The model is driven through its Hugging Face module (a ``TransformerBridge``'s
+    ``original_model``, whose modules carry the bridge's hooks, or a plain ``transformers`` model),
+    as ``model(input_ids, attention_mask, position_ids, past_key_values)`` with the cache the model
+    makes on the prefill, repeated by its ``batch_repeat_interleave``.
+    """
+    from tqdm.auto import tqdm
+
+    if max_new_tokens < 1:
+        raise TaskError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
+    if batch_size < 1:
+        raise TaskError(f"batch_size must be >= 1, got {batch_size}.")
+    if temperature <= 0:
+        raise TaskError(f"temperature must be > 0, got {temperature}; use generate() for greedy decoding.")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise TaskError(f"top_p must be in (0, 1], got {top_p}.")
+    if len(seeds) != len(prompts):
+        raise TaskError(
+            f"seeds holds {len(seeds)} lists for {len(prompts)} prompts; give one list of sample seeds per prompt."
+        )
+    proto = protocol if protocol is not None else protocol_of(model)
+    if proto is not None:
+        proto = proto if proto.tokenizer is not None else proto.with_tokenizer(tokenizer)
+        tokenizer = proto.tokenizer
+    how = _decoding(tokenizer, proto, max_new_tokens, True, temperature, top_p, True)
+    eos = tokenizer.eos_token_id
+    stops = set(proto.stop_ids()) if proto is not None else ({eos} if eos is not None else set())
+    head = prefix.strip() if prefix else ""
+    texts = [p + " " + head for p in prompts] if head else list(prompts)
+    enc = proto.encode(prompts, [head] * len(prompts) if head else None) if proto is not None else None
+    hf = _hf_module(model)
+    device = next(model.parameters()).device
+    per = max([len(s) for s in seeds] + [1])
+    step = max(1, batch_size // per)
+    out: list[list[str]] = [[] for _ in prompts]
+    ends: list[list[str]] = [[] for _ in prompts]
+    for rows in tqdm(_plan(tokenizer, texts, step, False, enc), desc="sample", disable=not progress):
+        rows = [i for i in rows if len(seeds[i])]
+        if not rows:
+            continue
+        batch = _batch(tokenizer, texts, rows, enc, device)
+        ctx = intervention(model, batch) if intervention is not None else nullcontext()
+        with ctx, torch.inference_mode():
+            new = _sample_batch(hf, batch, [list(seeds[i]) for i in rows], how, stops)
+        for i, row_ids in zip(rows, new, strict=True):
+            for ids in row_ids:
+                text, why = _finish(tokenizer, ids, stops, None, proto, max_new_tokens)
+                out[i].append((head + " " + text).strip() if head else text)
+                ends[i].append(why)
+    if finish is not None:
+        finish[:] = ends
+    return out
+
+
+def _hf_module(model: Any) -> Any:
+    """The Hugging Face causal LM that runs ``model``'s forward (a bridge's hooks live inside it)."""
+    if _is_transformers_model(model):
+        return model
+    inner = getattr(model, "original_model", None)
+    if inner is None:
+        raise TaskError(
+            f"generate_samples drives a transformers model or a TransformerBridge (its original_model); "
+            f"got {type(model).__name__}. Open the variant with family.open(variant)."
+        )
+    return inner
+
+
+def _sample_batch(
+    hf: Any, batch: Batch, seeds: list[list[int]], how: _Decoding, stops: Collection[int]
+) -> list[list[list[int]]]:
+    """New token ids of every (prompt, sample) row of one prompt batch: ``[prompt][sample][new]``.
+
+    One prefill of the left-padded prompts; the cache, mask and last logits are then repeated
+    row-wise so that row ``r`` of the expanded batch is prompt ``r // n``'s sample ``r % n`` (a
+    prompt with fewer than ``n`` seeds has its extra rows decoded and dropped).
+    """
+    n = max(len(s) for s in seeds)
+    mask = batch.attention_mask
+    pos = (mask.long().cumsum(-1) - 1).clamp_min(0)
+    # the last position's logits only, where the model can (a [batch, pos, vocab] tensor of a
+    # real vocabulary is gigabytes); transformers' own generate does the same
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(hf.forward).parameters else {}
+    out = hf(input_ids=batch.input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
+    cache = out.past_key_values  # the model's own cache type (dynamic, or sliding-window layers)
+    logits = out.logits[:, -1, :].repeat_interleave(n, dim=0)
+    if n > 1:
+        cache.batch_repeat_interleave(n)
+    mask = mask.repeat_interleave(n, dim=0)
+    last = pos[:, -1:].repeat_interleave(n, dim=0)
+    # each row's uniforms, one per step, from its own generator (CPU: the same on every device)
+    flat = [s[j] if j < len(s) else 0 for s in seeds for j in range(n)]
+    uniforms = torch.stack(
+        [
+            torch.rand(
+                how.max_new_tokens, generator=torch.Generator().manual_seed(int(sd)), dtype=torch.float64
+            )
+            for sd in flat
+        ]
+    )
+    stop_t = torch.tensor(sorted(stops), dtype=torch.long, device=logits.device)
+    done = torch.zeros(len(flat), dtype=torch.bool, device=logits.device)
+    toks: list[torch.Tensor] = []
+    for t in range(how.max_new_tokens):
+        nxt = sample_token(logits, uniforms[:, t], temperature=how.temperature, top_p=how.top_p).to(
+            logits.device
+        )
+        nxt = torch.where(done, torch.full_like(nxt, how.pad), nxt)
+        toks.append(nxt)
+        if len(stop_t):
+            done |= torch.isin(nxt, stop_t)
+        if how.stop_strings:
+            done |= _stopped_by_text(how, toks, done)
+        if bool(done.all()) or t == how.max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        last = last + 1
+        out = hf(
+            input_ids=nxt[:, None],
+            attention_mask=mask,
+            position_ids=last,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        cache, logits = out.past_key_values, out.logits[:, -1, :]
+    ids = torch.stack(toks, dim=1).tolist()
+    return [[ids[r * n + j] for j in range(len(s))] for r, s in enumerate(seeds)]
+
+
+def _stopped_by_text(how: _Decoding, toks: list[torch.Tensor], done: torch.Tensor) -> torch.Tensor:
+    """Rows whose last few generated tokens decode to text holding a stop string (as :func:`generate`'s criterion)."""
+    tail = max(len(s) for s in how.stop_strings) + 2
+    recent = torch.stack(toks[-tail:], dim=1).tolist()
+    hit = [
+        (not bool(d)) and any(s in how.tokenizer.decode(row) for s in how.stop_strings)
+        for row, d in zip(recent, done.tolist(), strict=True)
+    ]
+    return torch.tensor(hit, dtype=torch.bool, device=done.device)

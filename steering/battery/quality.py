@@ -10,6 +10,7 @@ Each adapter turns a tidy table from :mod:`probes` into rows of the battery sche
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,9 @@ import pandas as pd
 from probes.data.activations import collect_activations
 from probes.data.tasks import Task
 from probes.decoding.cot_decoding import cot_decode, cot_summary
-from probes.decoding.passk import crossover_k, passk_curve
+from probes.decoding.passk import answer_count, crossover_k, passk_curve
 from probes.decoding.sampling import sample_task
+from probes.errors import ElicitError
 from probes.models.family import ModelFamily
 from probes.quality.early_answering import answer_probe, early_answers, early_summary
 from probes.quality.information_gain import StepFormat, ig_profile, ig_totals, information_gain
@@ -29,6 +31,7 @@ from probes.quality.ood import ood_table
 from steering.battery.rows import BatteryRow, TestId
 
 __all__ = [
+    "STAGES",
     "QualityConfig",
     "quality_tables",
     "quality_rows",
@@ -41,13 +44,22 @@ __all__ = [
 ]
 
 
+#: What :func:`quality_tables` can run: ``decoding`` (samples, pass@k, the crossover k,
+#: CoT-decoding) and ``quality`` (greedy answers, forced traces, information gain, early answering,
+#: the answer probe, the OOD drop; their step format is the organism's unless ``fmt`` says otherwise).
+STAGES = ("decoding", "quality")
+
+
 @dataclass(frozen=True)
 class QualityConfig:
-    """Settings of :func:`quality_tables` (defaults fit the organism).
+    """Settings of :func:`quality_tables` (defaults fit the organism; for any family,
+    :meth:`for_family`).
 
     ``task`` is the reference task; a variant whose family entry names another task (the
-    organism's ``create`` controls) is sampled, with the base, on that task for pass@k.
-    Prompts: ``label`` / ``split`` of the task, at most ``max_prompts``.
+    organism's ``create`` controls) is sampled, with the base, on that task for pass@k and
+    CoT-decoding. Prompts: ``label`` / ``split`` of the task, at most ``max_prompts``.
+    ``max_new_tokens``: the generation budget (``None``: each task's own). ``stages``: which of
+    :data:`STAGES` run.
     """
 
     task: str = "parity"
@@ -64,6 +76,56 @@ class QualityConfig:
     probe_hook: str = "resid_post:all"
     fmt: StepFormat = StepFormat()
     batch_size: int = 512
+    max_new_tokens: int | None = None
+    stages: tuple[str, ...] = STAGES
+
+    def __post_init__(self) -> None:
+        bad = [x for x in self.stages if x not in STAGES]
+        if bad or not self.stages:
+            raise ElicitError(
+                f"QualityConfig.stages must be a non-empty subset of {list(STAGES)}; got {list(self.stages)}."
+            )
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ElicitError(
+                f"QualityConfig.max_new_tokens must be >= 1 or None (the task's), got {self.max_new_tokens}."
+            )
+        for name in ("max_prompts", "n_samples", "cot_k"):
+            if getattr(self, name) < 1:
+                raise ElicitError(f"QualityConfig.{name} must be >= 1, got {getattr(self, name)}.")
+
+    @classmethod
+    def for_family(cls, family: ModelFamily, **overrides: Any) -> QualityConfig:
+        """The decoding stage of any family, small: the battery's reference task and evaluation
+        label (the family file's ``[battery]`` table), 16 test prompts, 8 samples each, 4
+        CoT-decoding branches, each task's own budget, stage ``decoding`` only. Every variant is
+        asked through its own prompt protocol (the sampler and CoT-decoding read it from the
+        opened model). ``overrides`` replace any field."""
+        from steering.battery.config import BatteryConfig
+
+        bcfg = BatteryConfig.from_family(family)
+        ref = bcfg.reference_task or next(iter(family.tasks), None)
+        if ref is None:
+            raise ElicitError(
+                f"Family {family.name!r} declares no task to sample; add a [tasks] table (or pass task=...)."
+            )
+        base: dict[str, Any] = {
+            "task": ref,
+            "label": bcfg.eval_label,
+            "split": bcfg.test_split,
+            "max_prompts": 16,
+            "n_samples": 8,
+            "cot_k": 4,
+            "ood_task": None,
+            "seed": bcfg.seed,
+            "batch_size": bcfg.batch_size,
+            "stages": ("decoding",),
+        }
+        base.update(overrides)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(base) - fields)
+        if unknown:
+            raise ElicitError(f"Unknown QualityConfig field(s) {unknown}; valid: {sorted(fields)}.")
+        return cls(**base)
 
 
 def _subset(task: Task, cfg: QualityConfig) -> Task:
@@ -84,7 +146,8 @@ def quality_tables(
     """Run every decoding-elicitation and reasoning-quality measure on a family.
 
     Returns tables keyed ``samples, passk, crossover, cot_paths, cot, traces, ig, ig_totals,
-    ig_profile, early, early_summary, answer_probe, ood_samples, ood``. Each variant is
+    ig_profile, early, early_summary, answer_probe, ood_samples, ood`` (with ``cfg.stages ==
+    ("decoding",)``: the first five, and ``traces, greedy, early, ood_samples`` empty). Each variant is
     loaded once (plus the scoring variant once more for information gain). ``ood`` overrides
     the family's ``cfg.ood_task``; without either, the OOD tables are empty.
     """
@@ -100,7 +163,10 @@ def quality_tables(
     if ood is None and cfg.ood_task is not None and cfg.ood_task in family.tasks:
         ood = family.load_task(cfg.ood_task)
     out = _generate_all(family, cfg, names, tasks, ood)
-    out.update(_decoding_tables(out["samples"], out["cot_paths"]))
+    answers = {t: answer_count(x) for t, x in tasks.items()}
+    out.update(_decoding_tables(out["samples"], out["cot_paths"], answers))
+    if "quality" not in cfg.stages:
+        return out
     out["ig"] = _information_gain(family, cfg, ref, out["traces"])
     out["ig_totals"] = ig_totals(out["ig"])
     out["ig_profile"] = ig_profile(out["ig"])
@@ -133,6 +199,7 @@ def _generate_all(
     }
     tok = family.tokenizer("base")
     kw: dict[str, Any] = {"batch_size": cfg.batch_size}
+    gen: dict[str, Any] = {**kw, "max_new_tokens": cfg.max_new_tokens}
     for v in names:
         vt = family.task_name(v)
         own = [cfg.task] + ([vt] if vt is not None and vt != cfg.task else [])
@@ -150,26 +217,32 @@ def _generate_all(
                         temperature=cfg.temperature,
                         top_p=cfg.top_p,
                         seed=cfg.seed,
-                        **kw,
+                        **gen,
                     )
                 )
-            frames["cot_paths"].append(cot_decode(model, tok, ref, variant=v, k=cfg.cot_k, **kw))
-            frames["greedy"].append(sample_task(model, tok, ref, variant=v, **kw))
-            traces = sample_task(model, tok, ref, variant=v, prefill=ref.format_prefix, **kw)
+                # CoT-decoding on the same tasks as pass@k (the create controls' own tasks too)
+                frames["cot_paths"].append(cot_decode(model, tok, tasks[t], variant=v, k=cfg.cot_k, **gen))
+            if "quality" not in cfg.stages:
+                continue
+            frames["greedy"].append(sample_task(model, tok, ref, variant=v, **gen))
+            traces = sample_task(model, tok, ref, variant=v, prefill=ref.format_prefix, **gen)
             frames["traces"].append(traces)
             frames["early"].append(early_answers(model, tok, traces, variant=v, fmt=cfg.fmt, **kw))
             if ood is not None:
-                frames["ood_samples"].append(sample_task(model, tok, ood, variant=v, **kw))
+                frames["ood_samples"].append(sample_task(model, tok, ood, variant=v, **gen))
     return {k: pd.concat(f, ignore_index=True) if f else pd.DataFrame() for k, f in frames.items()}
 
 
-def _decoding_tables(samples: pd.DataFrame, cot_paths: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """pass@k per task, the crossover k of every task with more than one variant, the CoT summary."""
+def _decoding_tables(
+    samples: pd.DataFrame, cot_paths: pd.DataFrame, answers: dict[str, int]
+) -> dict[str, pd.DataFrame]:
+    """pass@k per task, the crossover k of every task with more than one variant (against the
+    uniform guesser over the task's ``answers[task]`` distinct answers), the CoT summary."""
     passk = pd.concat(
         [passk_curve(s).assign(task=t) for t, s in samples.groupby("task", sort=False)], ignore_index=True
     )
     cross = [
-        crossover_k(s).assign(task=t)
+        crossover_k(s, n_answers=answers[str(t)]).assign(task=t)
         for t, s in samples.groupby("task", sort=False)
         if s["variant"].nunique() > 1
     ]
@@ -208,9 +281,13 @@ def _information_gain(
 def quality_rows(
     tables: dict[str, pd.DataFrame], task: str = "", reference: str = "base"
 ) -> list[BatteryRow]:
-    """Every battery row from :func:`quality_tables`."""
+    """Every battery row from :func:`quality_tables` (the decoding rows alone when only the
+    ``decoding`` stage ran)."""
     rows = passk_rows(tables["crossover"], task) if len(tables["crossover"]) else []
-    rows += cot_rows(tables["cot"], task) + ig_rows(tables["ig_totals"], reference, task)
+    rows += cot_rows(tables["cot"], task)
+    if "ig_totals" not in tables:  # the decoding stage alone
+        return rows
+    rows += ig_rows(tables["ig_totals"], reference, task)
     rows += early_answer_rows(tables["early_summary"], task) + probe_answer_rows(tables["answer_probe"], task)
     if len(tables["ood"]):
         rows += ood_rows(tables["ood"], task)
@@ -220,19 +297,24 @@ def quality_rows(
 def passk_rows(crossover: pd.DataFrame, task: str = "") -> list[BatteryRow]:
     """From :func:`probes.decoding.passk.crossover_k`: ``test = "passk_crossover"``.
 
-    effect: the smallest k at which the base's mean pass@k reaches the variant's (``n + 1`` when
-    it never does up to ``n`` samples); null: ``n + 1``, i.e. "never"; CI: bootstrap over prompts.
-    A small effect means the base already samples the tuned model's solutions (select).
+    effect: the smallest k at which the base's mean pass@k overtakes the variant's by more than
+    the tie tolerance while beating the uniform guesser by more than the margin (``n + 1`` when it
+    never does up to ``n`` samples); null: ``n + 1``, i.e. "never"; CI: bootstrap over prompts.
+    A small effect means the base already samples the tuned model's solutions (select). The
+    detail names the first k where the base overtook only at the guessing level.
     """
     rows = []
     for r in crossover.itertuples(index=False):
         never = int(r.n_samples) + 1
         reach = f"k={r.crossover_k}" if r.reached else f"none up to n={r.n_samples}"
+        guess_k = getattr(r, "guess_k", never)
+        if guess_k < never:
+            reach += f" (overtakes at the guessing level from k={guess_k}, m={r.n_answers} answers)"
         rows.append(
             BatteryRow.make(
                 TestId.PASSK_CROSSOVER,
                 r.variant,
-                task,
+                str(getattr(r, "task", task)),
                 None,
                 "",
                 r.crossover_k,
@@ -252,13 +334,14 @@ def cot_rows(summary: pd.DataFrame, task: str = "") -> list[BatteryRow]:
 
     effect: accuracy of the CoT-decoding path minus greedy accuracy of the same variant; null: 0
     (no gain from branching); CI: paired bootstrap over prompts. A large gain on the base means
-    reasoning paths exist among its top first tokens (select).
+    reasoning paths exist among its top first tokens (select). The detail counts the paths whose
+    answer was not located and the prompts that fell back to greedy for want of any.
     """
     return [
         BatteryRow.make(
             TestId.COT_DECODING,
             r.variant,
-            task,
+            str(getattr(r, "task", task)),
             None,
             "",
             r.diff,
@@ -267,7 +350,8 @@ def cot_rows(summary: pd.DataFrame, task: str = "") -> list[BatteryRow]:
             r.diff_hi,
             r.n_prompts,
             f"greedy {r.greedy_acc:.2f}, cot {r.cot_acc:.2f} (k={r.k}), oracle {r.oracle_acc:.2f}, "
-            f"chosen-path format rate {r.chosen_format_rate:.2f}",
+            f"chosen-path format rate {r.chosen_format_rate:.2f}; no answer span on {r.n_no_span} of "
+            f"{r.n_paths} paths ({r.n_unparsed} unparsed), {r.n_fallback} prompts greedy by default",
         )
         for r in summary.itertuples(index=False)
     ]

@@ -9,7 +9,7 @@ import os
 
 import typer
 
-from steering.cli import collect, dictionaries, organism, report, sweep, weights
+from steering.cli import collect, dictionaries, organism, passk, report, sweep, weights
 
 __all__ = ["app", "main"]
 
@@ -26,6 +26,7 @@ app.add_typer(dictionaries.sae_app, name="sae")
 app.add_typer(dictionaries.crosscoder_app, name="crosscoder")
 app.add_typer(sweep.app, name="sweep")
 app.command()(weights.weights)
+app.command()(passk.passk)
 app.command()(report.figures)
 app.command()(report.report)
 app.command("run")(report.run_main)

@@ -64,14 +64,25 @@ def report(
     ] = None,
     device: Device = "cpu",
     dtype: Dtype = "float32",
+    quality: Annotated[
+        bool,
+        typer.Option(
+            "--quality/--no-quality",
+            help="the decoding stage: pass@k, crossover k, CoT-decoding (16 test prompts, 8 samples)",
+        ),
+    ] = True,
 ) -> None:
     """Run the select-vs-create battery on every variant and write the report."""
     from probes.models.family import load_family, resolve_dtype
+    from steering.battery.quality import QualityConfig
     from steering.report import run_report
 
     def go() -> None:
         fam = load_family(family, device=device, dtype=resolve_dtype(dtype))
-        rep = run_report(fam, out=out, task=task, variants=variants.split(",") if variants else None)
+        qcfg = (QualityConfig.for_family(fam, **({"task": task} if task else {}))) if quality else None
+        rep = run_report(
+            fam, out=out, task=task, variants=variants.split(",") if variants else None, quality=qcfg
+        )
         _print_verdicts(rep.judged)
         typer.echo(f"\nreport: {out / 'report.md'}\nfigures: {out / 'figures'}")
 

@@ -275,3 +275,73 @@ def test_the_hook_moves_the_vector_to_the_activation() -> None:
     want = torch.zeros(1, 3, 4)
     want[0, 1:] = 0.5 * delta
     assert torch.equal(out.float(), want.to(torch.bfloat16).float())
+
+
+@pytest.mark.parametrize("positions", ["all", "last"])
+def test_shared_prefix_sampling_is_steered_like_a_hand_written_hook(positions, tiny_dir) -> None:
+    """generate_samples under a steering vector: the prompt's cache repeated for 3 samples, each
+    row equal to an uncached one-at-a-time loop on plain transformers with a forward hook adding
+    alpha*delta at every position ("all") or at the last prompt token only ("last")."""
+    from probes.models.generation import generate_samples
+    from steering.intervention import steering_intervention
+
+    folder = tiny_dir("llama")
+    fam = load_family({"base": str(folder)})
+    torch.manual_seed(0)
+    delta, alpha, layer, budget = torch.randn(64), 3.0, 0, 5
+    vec = SteeringVector.from_direction(delta, layer=layer)
+    prompts, seeds = ["a b c =", "d e f g h ="], [[1, 2, 3], [4, 5, 6]]
+    steer = steering_intervention(vec, layers=[layer], alpha=alpha, positions=positions)
+    with fam.open("base") as model:
+        tok = fam.tokenizer()
+        got = generate_samples(model, tok, prompts, seeds=seeds, max_new_tokens=budget, intervention=steer)
+        plain = generate_samples(model, tok, prompts, seeds=seeds, max_new_tokens=budget)
+    hf = transformers.AutoModelForCausalLM.from_pretrained(folder).eval()
+
+    def one(prompt: str, seed: int) -> str:
+        u = torch.rand(budget, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        ids = tok(prompt).input_ids
+        n_prompt, new = len(ids), []
+
+        def hook(mod, inp, o):
+            h = (o[0] if isinstance(o, tuple) else o).clone()
+            if positions == "all":
+                h[0] += alpha * delta
+            else:
+                h[0, n_prompt - 1] += alpha * delta
+            return (h, *o[1:]) if isinstance(o, tuple) else h
+
+        handle = _blocks(hf)[layer].register_forward_hook(hook)
+        try:
+            for t in range(budget):
+                with torch.no_grad():
+                    logits = hf(torch.tensor([ids + new])).logits[0, -1].double()
+                cdf = torch.softmax(logits, -1).cumsum(-1)
+                nxt = min(int(torch.searchsorted(cdf, u[t] * cdf[-1], right=True)), len(cdf) - 1)
+                if nxt == tok.eos_token_id:
+                    break
+                new.append(nxt)
+        finally:
+            handle.remove()
+        return str(tok.decode(new, skip_special_tokens=True)).strip()
+
+    assert got == [[one(p, s) for s in ss] for p, ss in zip(prompts, seeds, strict=True)]
+    assert got != plain  # the push changed what was sampled
+
+
+def test_record_of_an_expanded_decoding_sums_each_prompts_samples(tiny_dir) -> None:
+    """positions="all": each prompt row counts its real prompt tokens once, then one token per
+    sample per decoding step (3 samples x 2 steps after the prefill's token, budget 3)."""
+    from probes.models.generation import generate_samples
+
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    vec = SteeringVector.from_direction(torch.randn(64, generator=torch.Generator().manual_seed(1)), layer=0)
+    prompts = ["a b c =", "d e f g h ="]
+    with fam.open("base") as model:
+        tok = fam.tokenizer()
+        lengths = [len(tok(p).input_ids) for p in prompts]
+        with apply(model, vec, layers=[0], alpha=0.0, positions="all") as rec:
+            generate_samples(
+                model, tok, prompts, seeds=[[1, 2, 3], [4, 5, 6]], max_new_tokens=3, temperature=0.01
+            )
+    assert rec.positions is not None and rec.positions.tolist() == [n + 3 * 2 for n in lengths]

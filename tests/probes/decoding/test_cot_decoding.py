@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from probes.data.tasks import Task
-from probes.decoding.cot_decoding import answer_token_span, cot_decode, cot_summary, greedy_continue
-from tests.tiny import make_tokenizer
+from probes.decoding.cot_decoding import (
+    answer_char_span,
+    cot_decode,
+    cot_summary,
+    greedy_continue,
+    token_span,
+)
+from tests.tiny import make_bpe_tokenizer, make_tokenizer
 
 
 class Bigram(torch.nn.Module):
@@ -73,10 +80,74 @@ def test_greedy_continue_matches_argmax_and_stops() -> None:
     assert len(margins[0]) == 3 and all(0 < m <= 1 for m in margins[0])
 
 
-def test_answer_token_span() -> None:
-    assert answer_token_span(["#", "1", "1", ">", "1"], ["1"], ">") == (4, 5)
-    assert answer_token_span(["1", "0"], ["1"], None) == (0, 1)
-    assert answer_token_span(["#", "1", ">"], ["1"], ">") is None
+def test_answer_char_span() -> None:
+    assert answer_char_span("# 1 1 > 1", "1", ">") == (8, 9)
+    assert answer_char_span("1 0", "1") == (0, 1)
+    assert answer_char_span("# 1 >", "1", ">") is None
+    assert answer_char_span("3 + 4 = 7, so 17 and 7", "7", last=True) == (21, 22)  # not inside 17
+    assert answer_char_span("paid $1,000 in all", "1000") == (6, 11)
+    assert answer_char_span("no number", "42") is None
+
+
+def test_token_span_on_word_and_bpe_tokenizers() -> None:
+    word = make_tokenizer()
+    ids = word("# 1 1 > 1", add_special_tokens=False)["input_ids"]
+    assert token_span(word, ids, (8, 9)) == (4, 5)
+    bpe = make_bpe_tokenizer()
+    ids = bpe("The answer is 42.")["input_ids"]
+    assert bpe.convert_ids_to_tokens(ids) == ["The", "Ġanswer", "Ġis", "Ġ42", "."]
+    # the answer tokenised alone is another token: matching token strings never finds it
+    assert bpe.convert_ids_to_tokens(bpe("42")["input_ids"]) == ["42"]
+    assert token_span(bpe, ids, (14, 16)) == (3, 4)  # "42" lies inside "Ġ42"
+    assert token_span(bpe, ids, (4, 13)) == (1, 3)  # "answer is"
+    assert token_span(bpe, ids, (0, 17)) == (0, 5)
+
+
+def _bpe_bigram(tok) -> Bigram:
+    """Rows that sum to 1 exactly: the named tokens, the rest of the mass spread evenly."""
+    v, n = tok.get_vocab(), len(tok)
+    eos = tok.eos_token_id
+    probs = torch.zeros((n, n), dtype=torch.float64)
+    probs[:, eos] = 1.0  # default: stop
+
+    def set_row(src: str, dist: dict[str, float]) -> None:
+        rest = (1.0 - sum(dist.values())) / (n - len(dist))
+        probs[v[src]] = rest
+        for t, p in dist.items():
+            probs[v[src], v[t]] = p
+
+    set_row("Ġ?", {"Ġ7": 0.45, "The": 0.40})  # greedy: " 7." (wrong); branch 1: the answer
+    set_row("Ġ7", {".": 0.6, "Ġ42": 0.3})
+    set_row("The", {"Ġanswer": 0.9})
+    set_row("Ġanswer", {"Ġis": 0.8})
+    set_row("Ġis", {"Ġ42": 0.7, "Ġ7": 0.2})
+    set_row("Ġ42", {".": 0.9})
+    set_row("Ġ=", {".": 0.6, "Ġ*": 0.3})  # the second prompt: no path writes a number
+    return Bigram(probs.float())
+
+
+def test_bpe_answer_confidence_is_the_hand_computed_margin() -> None:
+    tok = make_bpe_tokenizer()
+    model = _bpe_bigram(tok)
+    recs = [
+        {"id": "q", "prompt": "Q: 6 * 7 = ?", "answer": "#### 42"},
+        {"id": "r", "prompt": "Q: 6 * 7 =", "answer": "#### 42"},
+    ]
+    task = Task.from_records("toy", recs, scorer="gsm8k", max_new_tokens=8)
+    paths = cot_decode(model, tok, task, variant="toy", k=2).set_index(["prompt_id", "branch"])
+    g, c = paths.loc[("q", 0)], paths.loc[("q", 1)]
+    assert (g["completion"], g["parsed"], bool(g["correct"])) == ("7.", "7", False)
+    assert (c["completion"], c["parsed"], bool(c["correct"])) == ("The answer is 42.", "42", True)
+    # greedy's answer token is its first, " 7": margin p(Ġ7) - p(The) after "Ġ?" = 0.45 - 0.40;
+    # branch 1's answer token is "Ġ42": p(Ġ42) - p(Ġ7) after "Ġis" = 0.7 - 0.2
+    assert g["confidence"] == pytest.approx(0.05, abs=1e-5)
+    assert c["confidence"] == pytest.approx(0.5, abs=1e-5)
+    assert bool(c["chosen"]) and not bool(g["chosen"])
+    # prompt r: "." and " *" hold no number: no span, counted; greedy is chosen by default
+    assert not paths.loc["r"]["span_found"].any() and bool(paths.loc[("r", 0)]["chosen"])
+    summ = cot_summary(paths.reset_index(), n_resamples=50).iloc[0]
+    assert (summ["n_paths"], summ["n_no_span"], summ["n_unparsed"], summ["n_fallback"]) == (4, 2, 2, 1)
+    assert summ["greedy_acc"] == 0.0 and summ["cot_acc"] == 0.5
 
 
 def test_chosen_path_is_the_most_confident_and_ties_go_to_the_lowest_branch() -> None:

@@ -59,8 +59,9 @@ def test_intervention_wraps_every_call(opened) -> None:
         yield
 
     task = Task.from_records("t", RECORDS, max_new_tokens=2)
-    sample_task(model, tok, task, variant="base", n=2, intervention=spy, batch_size=2)
-    assert calls == [2, 1, 2, 1]
+    # one intervention per prompt batch: 4 rows hold 2 prompts of 2 samples, drawn from one prefill
+    sample_task(model, tok, task, variant="base", n=2, intervention=spy, batch_size=4)
+    assert calls == [2, 1]
 
 
 def test_bad_settings_name_the_value(opened) -> None:

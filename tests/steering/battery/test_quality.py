@@ -47,3 +47,29 @@ def test_quality_tables_tiny_family(tiny_dir, tmp_path) -> None:
     assert {"passk_crossover", "cot_decoding", "information_gain", "early_answer_probe", "ood_drop"} <= tests
     for r in rows:
         assert set(r.to_record()) >= SCHEMA and r.verdict == "info"
+
+
+def test_for_family_reads_the_battery_table_and_validates() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from probes.errors import ElicitError
+
+    shipped = Path(__file__).resolve().parents[3] / "configs" / "families" / "olmo2-1b.toml"
+    fam = load_family(shipped, check=False)  # no weights read
+    cfg = QualityConfig.for_family(fam, n_samples=4)
+    assert (cfg.task, cfg.label, cfg.split, cfg.stages) == ("gsm8k", "neutral", "test", ("decoding",))
+    assert (cfg.max_prompts, cfg.n_samples, cfg.cot_k, cfg.ood_task, cfg.max_new_tokens) == (
+        16,
+        4,
+        4,
+        None,
+        None,
+    )
+    with pytest.raises(ElicitError, match=r"Unknown QualityConfig field\(s\) \['n_sample'\]"):
+        QualityConfig.for_family(fam, n_sample=4)
+    with pytest.raises(ElicitError, match=r"subset of \['decoding', 'quality'\]; got \['decode'\]"):
+        QualityConfig(stages=("decode",))
+    with pytest.raises(ElicitError, match="n_samples must be >= 1, got 0"):
+        QualityConfig(n_samples=0)

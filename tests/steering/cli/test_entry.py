@@ -22,6 +22,7 @@ COMMANDS = [
     ["sweep", "run"],
     ["sweep", "merge"],
     ["weights"],
+    ["passk"],
     ["figures"],
     ["report"],
     ["run"],

@@ -17,6 +17,7 @@ from probes.data.activations import ActivationSet
 from probes.models.family import load_family
 from probes.models.standin import standin_checkpoints
 from steering.battery.config import BatteryConfig
+from steering.battery.quality import QualityConfig
 from steering.report import run_report
 
 FAMILIES = Path(__file__).resolve().parents[3] / "configs" / "families"
@@ -54,11 +55,15 @@ def test_shipped_family_runs_the_whole_report_on_stand_ins(name: str, tmp_path: 
     assert {e.label for e in task.examples} == {"careful", "direct", "neutral"}
     cfg = BatteryConfig.from_family(fam, **TINY)
     assert (cfg.contrast, cfg.eval_label, cfg.decision) == (("careful", "direct"), "neutral", "last")
+    # the decoding stage as `elicit report` runs it, shrunk: 3 prompts, 2 samples, 2 branches, 4 tokens
+    qcfg = QualityConfig.for_family(fam, max_prompts=3, n_samples=2, cot_k=2, max_new_tokens=4)
+    assert (qcfg.task, qcfg.label, qcfg.split, qcfg.stages) == ("gsm8k", "neutral", "test", ("decoding",))
     rep = run_report(
         fam,
         out=tmp_path / "out",
         task=dataclasses.replace(task, max_new_tokens=4),
         config=cfg,
+        quality=qcfg,
         progress=False,
     )
     payload = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -67,6 +72,19 @@ def test_shipped_family_runs_the_whole_report_on_stand_ins(name: str, tmp_path: 
     assert sorted(payload["variants"]) == sorted(judged)
     verdicts = dict(zip(rep.verdicts.variant, rep.verdicts.verdict, strict=True))
     assert verdicts == dict.fromkeys(judged, "inconclusive"), verdicts
+    # pass@k and CoT-decoding ran on every variant, each asked through its own protocol
+    tables = tmp_path / "out" / "tables"
+    passk = pd.read_parquet(tables / "passk.parquet")
+    assert set(passk.variant) == set(fam.variants) and set(passk.k) == {1, 2}
+    assert (passk.n_prompts == 3).all() and (passk.n_samples == 2).all()
+    cot = pd.read_parquet(tables / "cot.parquet")
+    assert set(cot.variant) == set(fam.variants) and (cot.n_paths == 6).all()
+    assert (cot.n_no_span <= cot.n_paths).all()
+    cross = pd.read_parquet(tables / "crossover.parquet")
+    assert sorted(cross.variant) == sorted(judged) and (cross.n_answers >= 1).all()
+    battery = pd.read_parquet(tables / "battery.parquet")
+    for test in ("passk_crossover", "cot_decoding"):
+        assert set(battery[battery.test == test].variant) >= set(judged)
     sweep = pd.read_parquet(tmp_path / "out" / "tables" / "sweep.parquet")
     assert set(sweep.variant) == set(fam.variants) and set(sweep.split) == {"dev", "test"}
     # the variants were read through their own protocols: the shift store says which
