@@ -233,7 +233,9 @@ def main() -> None:
             results.update(run_case("tiny", tiny, task, 64, 4, args.repeats))
         if args.case in ("20m", "both"):
             big = build(Path(tmp) / "m20", d_model=512, n_layers=6, ff=1376)
-            n_params = sum(p.numel() for p in transformers.AutoModelForCausalLM.from_pretrained(big).parameters())
+            n_params = sum(
+                p.numel() for p in transformers.AutoModelForCausalLM.from_pretrained(big).parameters()
+            )
             print(f"20m: Llama-style, {n_params / 1e6:.1f}M params, prompts of ~64 tokens")
             results.update(run_case("20m", big, make_task(args.prompts or 256, 64), 16, 6, args.repeats))
         if args.skip_rss:
@@ -248,7 +250,9 @@ def main() -> None:
             f"peak RSS: 1,000 prompts {r1:.0f} MB; 10,000 prompts {r2:.0f} MB; difference {r2 - r1:+.0f} MB "
             f"(shard buffer ~{buf_mb:.0f} MB; target: difference <= buffer)"
         )
-        print(json.dumps({**results, "rss_1k_mb": r1, "rss_10k_mb": r2, "device": DEVICE, "dtype": args.dtype}))
+        print(
+            json.dumps({**results, "rss_1k_mb": r1, "rss_10k_mb": r2, "device": DEVICE, "dtype": args.dtype})
+        )
 
 
 if __name__ == "__main__":

@@ -588,7 +588,9 @@ def _plan(
             )
         rows[v] = rows[key]
     if shard_size is None:
-        shard_size = _auto_shard_size(rows[variants[0]].resolved, len(sites), store_dtype or family.dtype, cfg)
+        shard_size = _auto_shard_size(
+            rows[variants[0]].resolved, len(sites), store_dtype or family.dtype, cfg
+        )
     plans = {
         v: _Plan(
             root,
@@ -835,7 +837,9 @@ class ShardBuffer:
             for k, pk in enumerate(pos_keys)
         }
         #: prompt -> rows of each position (the shard's ``offsets@position``)
-        self.offsets = {pk: torch.cumsum(torch.cat([torch.zeros(1, dtype=torch.long), c]), 0) for pk, c in counts.items()}
+        self.offsets = {
+            pk: torch.cumsum(torch.cat([torch.zeros(1, dtype=torch.long), c]), 0) for pk, c in counts.items()
+        }
         self._starts = {pk: o.tolist() for pk, o in self.offsets.items()}
         #: each row's token index (unpadded) and its prompt's index within the shard, on ``device``
         self._index = {
@@ -845,7 +849,8 @@ class ShardBuffer:
             for k, pk in enumerate(pos_keys)
         }
         self._owner = {
-            pk: torch.repeat_interleave(torch.arange(self.hi - self.lo), c).to(device) for pk, c in counts.items()
+            pk: torch.repeat_interleave(torch.arange(self.hi - self.lo), c).to(device)
+            for pk, c in counts.items()
         }
         self.data: dict[str, torch.Tensor] = {
             _data_key(s, p): torch.empty(int(self.offsets[p][-1]), d_model, dtype=dtype, pin_memory=pinned)
@@ -869,7 +874,8 @@ class ShardBuffer:
         """Copy the rows of prompts ``b0 ..`` of ``batch``: one gather per (hook, position)."""
         b1 = b0 + len(batch.lengths)
         flat = {
-            name: rearrange(captured[name], "batch pos d -> (batch pos) d", d=self.d_model) for name in self.names
+            name: rearrange(captured[name], "batch pos d -> (batch pos) d", d=self.d_model)
+            for name in self.names
         }
         for pk in self.plan.pos_keys:
             rows = self.rows(b0, b1, pk, batch)

@@ -7,8 +7,8 @@ left- and right-padded batches read the same rows.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import torch
@@ -90,7 +90,9 @@ def encode(
     Raises :class:`TaskError` naming the prompt if a text is empty or longer than ``max_length``.
     """
     _check_side(padding_side)
-    enc, tokens = tokenize(tokenizer, texts, max_length=max_length, ids=ids, add_special_tokens=add_special_tokens)
+    enc, tokens = tokenize(
+        tokenizer, texts, max_length=max_length, ids=ids, add_special_tokens=add_special_tokens
+    )
     input_ids, mask = pad_rows(enc, pad_token_id(tokenizer), side=padding_side)
     return Batch(input_ids.to(device), mask.to(device), tuple(len(r) for r in enc), tokens, padding_side)
 
