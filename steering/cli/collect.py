@@ -34,6 +34,10 @@ def collect(
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     device: Device = "cpu",
     dtype: Dtype = "float32",
+    store_dtype: Annotated[
+        str | None,
+        typer.Option(help="store the activations as bfloat16 or float16 (default: the model's dtype)"),
+    ] = None,
 ) -> None:
     """Collect activations of every variant on the same prompts into a reusable on-disk store."""
     from probes.data.activations import collect_activations
@@ -55,6 +59,7 @@ def collect(
             out=out,
             batch_size=batch_size,
             text=text,
+            store_dtype=store_dtype,
         )
         typer.echo(f"{acts!r}\nwritten to {out}")
 
