@@ -142,7 +142,8 @@ def _written_sha256(path: Path, tensors: Mapping[str, torch.Tensor], size: int) 
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # a name of this process's own: jobs writing the same store at once never share a temp file
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     with open(tmp, "w") as fh:
         json.dump(data, fh, indent=1)
     os.replace(tmp, path)
@@ -738,11 +739,19 @@ def _store_meta(
 
 def _open_store(root: Path, meta: dict[str, Any], *, overwrite: bool, variants: list[str]) -> None:
     """Write ``meta.json``; a store of other settings at ``root`` is an error (or replaced with
-    ``overwrite``), one of the same settings keeps the variants collected earlier."""
+    ``overwrite``), one of the same settings keeps the variants collected earlier (a variant
+    may be added by a later call: its revision and protocol are compared only where both
+    stores name the variant)."""
     meta_path = root / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         new_fp, old_fp = _fingerprint(meta), _fingerprint(old)
+        # variants may be added to a store (one job per variant): revisions must agree on the
+        # variants both name
+        for key in ("revisions", "protocols"):
+            new_k, old_k = new_fp[key] or {}, old_fp[key] or {}
+            shared = sorted(set(new_k) & set(old_k))
+            new_fp[key], old_fp[key] = {v: new_k[v] for v in shared}, {v: old_k[v] for v in shared}
         if old_fp != new_fp:
             if not overwrite:
                 diff = [k for k in new_fp if old_fp.get(k) != new_fp.get(k)]
@@ -755,6 +764,8 @@ def _open_store(root: Path, meta: dict[str, Any], *, overwrite: bool, variants: 
         else:
             meta["variants"] = list(dict.fromkeys(list(old.get("variants", [])) + variants))
             meta["revisions"] = {**old.get("revisions", {}), **meta["revisions"]}
+            if "protocols" in meta:
+                meta["protocols"] = {**old.get("protocols", {}), **meta["protocols"]}
     _atomic_json(meta_path, meta)
 
 

@@ -448,3 +448,31 @@ def test_prompt_rows_batches_equal_encoding_each_batch(tiny_dir) -> None:
             assert torch.equal(got.input_ids, want.input_ids)
             assert torch.equal(got.attention_mask, want.attention_mask)
             assert got.lengths == want.lengths and got.tokens == want.tokens and got.offsets == want.offsets
+
+
+def test_a_variant_added_later_joins_the_store(tiny_dir, tmp_path: Path) -> None:
+    """One call per variant (what one job per variant does) gives the store of one call; a
+    variant whose weights changed since is still refused."""
+    base = tiny_dir("llama")
+    tuned = perturb_checkpoint(base, tmp_path / "tuned", scale=0.3)
+    fam = load_family({"base": str(base), "tuned": str(tuned)})
+    task = _task()
+    both = collect_activations(fam, task, "resid_post:0-1", "last", out=tmp_path / "both", progress=False)
+    for v in ("tuned", "base"):
+        split = collect_activations(
+            fam, task, "resid_post:0-1", "last", variants=[v], out=tmp_path / "split", progress=False
+        )
+    assert split.variants == ["tuned", "base"] and set(split.meta["revisions"]) == {"base", "tuned"}
+    for v in ("base", "tuned"):
+        assert torch.equal(split.get(v, "resid_post.1"), both.get(v, "resid_post.1"))
+    perturb_checkpoint(base, tuned, scale=0.5, seed=3)  # retrain "tuned" in place
+    with pytest.raises(CacheError, match=r"differing: \['revisions'\]"):
+        collect_activations(
+            load_family({"base": str(base), "tuned": str(tuned)}),
+            task,
+            "resid_post:0-1",
+            "last",
+            variants=["tuned"],
+            out=tmp_path / "split",
+            progress=False,
+        )
