@@ -762,7 +762,8 @@ def _open_store(root: Path, meta: dict[str, Any], *, overwrite: bool, variants: 
             shutil.rmtree(root)
             root.mkdir(parents=True)
         else:
-            meta["variants"] = list(dict.fromkeys(list(old.get("variants", [])) + variants))
+            # this call's variants in its order, then those collected only earlier
+            meta["variants"] = list(dict.fromkeys(variants + list(old.get("variants", []))))
             meta["revisions"] = {**old.get("revisions", {}), **meta["revisions"]}
             if "protocols" in meta:
                 meta["protocols"] = {**old.get("protocols", {}), **meta["protocols"]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -68,7 +68,7 @@ def collect(
             t = fam.load_task(task)
         else:
             t = Task.from_jsonl(task, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
-        common = dict(batch_size=batch_size, text=text, store_dtype=store_dtype)
+        common: dict[str, Any] = dict(batch_size=batch_size, text=text, store_dtype=store_dtype)
         names = variants.split(",") if variants else None
         ex = executor_config(
             executor, partition, gpus_per_node, timeout_min, slurm_array_parallelism, cpus_per_task

@@ -462,7 +462,7 @@ def test_a_variant_added_later_joins_the_store(tiny_dir, tmp_path: Path) -> None
         split = collect_activations(
             fam, task, "resid_post:0-1", "last", variants=[v], out=tmp_path / "split", progress=False
         )
-    assert split.variants == ["tuned", "base"] and set(split.meta["revisions"]) == {"base", "tuned"}
+    assert split.variants == ["base", "tuned"] and set(split.meta["revisions"]) == {"base", "tuned"}
     for v in ("base", "tuned"):
         assert torch.equal(split.get(v, "resid_post.1"), both.get(v, "resid_post.1"))
     perturb_checkpoint(base, tuned, scale=0.5, seed=3)  # retrain "tuned" in place
