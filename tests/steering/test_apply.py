@@ -275,3 +275,21 @@ def test_the_hook_moves_the_vector_to_the_activation() -> None:
     want = torch.zeros(1, 3, 4)
     want[0, 1:] = 0.5 * delta
     assert torch.equal(out.float(), want.to(torch.bfloat16).float())
+
+
+def test_the_hook_moves_per_row_alphas_and_the_mask_to_the_activation() -> None:
+    """Per-row alphas (float32, CPU) and the steerer's mask reach a float16 activation in its
+    own dtype: row i gets alpha_i * delta at its masked positions, computed here in float16."""
+    from steering.apply import _add_hook, _Steerer
+
+    steerer = _Steerer.__new__(_Steerer)
+    steerer.mask = torch.tensor([[True, False], [False, True]])
+    delta = torch.tensor([1.0, -2.0, 0.5])
+    add = _add_hook(steerer, 1, delta, torch.tensor([2.0, -1.0]))
+    x = torch.ones(2, 2, 3, dtype=torch.float16)
+    out = add(x, None)
+    assert out.dtype == torch.float16
+    want = torch.ones(2, 2, 3, dtype=torch.float16)
+    want[0, 0] += 2.0 * delta.half()
+    want[1, 1] += -1.0 * delta.half()
+    assert torch.equal(out, want)
