@@ -1,20 +1,28 @@
 """Throughput of collect_activations (writing to disk) over a bare transformers forward.
 
-Prints, in one run on the same ~20M-parameter Llama-style model, prompts and batch:
+Two cases, each run in one process on the same model, prompts and batch for both sides:
+
+- ``tiny``: a d_model 64, 4-layer random Llama (tests/tiny.py), 4,096 prompts of ~12 tokens,
+  batch 64. The forward is cheap, so this case measures the kit's own per-batch work
+  (tokenising, row indices, gathers, hooks); target >= 0.8 at position 'last' on CPU.
+- ``20m``: a ~20M-parameter Llama-style model, 256 prompts of ~64 tokens, batch 16; target >= 0.9.
+
+Each prints, for positions 'last' and 'all' (every layer's resid_post):
   ratio = prompts/s of collect_activations / prompts/s of model(..., output_hidden_states=True)
-for positions 'last' and 'all' (target >= 0.9), then the peak RSS of collecting 1,000 and
-10,000 prompts (fresh subprocesses, a smaller model) and their difference against the
-shard buffer.
+where the bare side gathers the same rows (each prompt's last real token, or every real token)
+from every hidden state. Position 'all' runs the store in the model's dtype and a bfloat16 store
+(``store_dtype="bfloat16"``) side by side (target: the bf16 store >= 0.9 on CPU). Then (unless
+--skip-rss) the peak RSS of collecting 1,000 and 10,000 prompts (fresh subprocesses, a smaller
+model) and their difference against the shard buffer.
 
 Throughput is the steady state: prompts over the seconds of forward passes (and, for the kit,
 gathering and writing shards), model loading excluded on both sides; the kit's split comes from
 its own record (complete.json's timing). The ratio with loading included is printed beside it,
 with each side's load seconds (a TransformerBridge boots in ~0.3 s, a bare model loads in ~0.05 s).
-This VM's speed drifts by +-20% over seconds, so the two sides run as many back-to-back pairs,
-alternating which goes first (ABBA); the estimate is the median of the paired ratios, with its
-interquartile range.
+This VM's speed drifts by +-20% over seconds, so the sides run as interleaved rounds, rotating
+which goes first; the estimate is the median of the per-round ratios, with its interquartile range.
 
-    python benchmarks/collect.py [--prompts 256] [--repeats 9]
+    python benchmarks/collect.py [--case tiny|20m|both] [--repeats 9]
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ import transformers  # noqa: E402
 
 from probes import Task, collect_activations, load_family  # noqa: E402
 from probes.models.tokens import encode  # noqa: E402
-from tests.tiny import SYMBOLS, make_tokenizer  # noqa: E402
+from tests.tiny import SYMBOLS, make_checkpoint, make_tokenizer  # noqa: E402
 
 
 def build(folder: Path, d_model: int, n_layers: int, ff: int) -> Path:
@@ -80,8 +88,9 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def bare_forward(folder: Path, task: Task, batch: int) -> tuple[float, float, float]:
-    """Load + forward with output_hidden_states. Returns (prompts/s with loading, prompts/s of the
+def bare_forward(folder: Path, task: Task, batch: int, positions: str = "last") -> tuple[float, float, float]:
+    """Load + forward with output_hidden_states, gathering the rows the kit stores (each prompt's
+    last real token, or every real token). Returns (prompts/s with loading, prompts/s of the
     forward passes alone, load seconds)."""
     t0 = time.perf_counter()
     model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=DTYPE).to(DEVICE).eval()
@@ -92,13 +101,21 @@ def bare_forward(folder: Path, task: Task, batch: int) -> tuple[float, float, fl
         for b in range(0, len(task), batch):
             enc = encode(tok, list(task.prompts[b : b + batch]), device=DEVICE)
             out = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, output_hidden_states=True)
-            _ = [h[:, -1].clone() for h in out.hidden_states]
+            if positions == "last":
+                last = enc.attention_mask.sum(1) - 1
+                rows = torch.arange(len(last), device=last.device)
+                _ = [h[rows, last].cpu() for h in out.hidden_states[1:]]
+            else:
+                keep = enc.attention_mask.bool()
+                _ = [h[keep].cpu() for h in out.hidden_states[1:]]
     _sync()
     t2 = time.perf_counter()
     return len(task) / (t2 - t0), len(task) / (t2 - t1), t1 - t0
 
 
-def kit(folder: Path, task: Task, batch: int, positions: str, n_layers: int) -> tuple[float, float, float]:
+def kit(
+    folder: Path, task: Task, batch: int, positions: str, n_layers: int, store_dtype: str | None = None
+) -> tuple[float, float, float]:
     """Load + forward + write every layer's activations to disk (safetensors shards). Returns
     (prompts/s with loading, prompts/s of forward passes + writes, load seconds); the split is the
     store's own record (``<variant>/complete.json``: load_s, collect_s)."""
@@ -106,7 +123,14 @@ def kit(folder: Path, task: Task, batch: int, positions: str, n_layers: int) -> 
         t0 = time.perf_counter()
         fam = load_family({"base": str(folder)}, check=False, device=DEVICE, dtype=DTYPE)
         collect_activations(
-            fam, task, f"resid_post:0-{n_layers - 1}", positions, out=d, batch_size=batch, progress=False
+            fam,
+            task,
+            f"resid_post:0-{n_layers - 1}",
+            positions,
+            out=d,
+            batch_size=batch,
+            progress=False,
+            store_dtype=store_dtype,
         )
         _sync()
         total = time.perf_counter() - t0
@@ -141,11 +165,58 @@ def peak_rss(folder: Path, n: int, shard: int) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+#: (label, store_dtype) of the kit's arms at each position.
+ARMS: dict[str, list[tuple[str, str | None]]] = {
+    "last": [("model-dtype store", None)],
+    "all": [("model-dtype store", None), ("bfloat16 store", "bfloat16")],
+}
+
+
+def run_case(
+    name: str, folder: Path, task: Task, batch: int, n_layers: int, repeats: int
+) -> dict[str, float]:
+    """Interleaved rounds of the bare forward and each kit arm; the median ratio per arm."""
+    print(f"[{name}] {len(task)} prompts, batch {batch}, {n_layers} layers; {DEVICE}, {DTYPE}")
+    kit(folder, task.head(64), batch, "last", n_layers)  # warm-up
+    results: dict[str, float] = {}
+    for positions, arms in ARMS.items():
+        sides = ["bare", *(label for label, _ in arms)]
+        steady: dict[str, list[float]] = {label: [] for label, _ in arms}
+        whole: dict[str, list[float]] = {label: [] for label, _ in arms}
+        for r in range(repeats):
+            got: dict[str, tuple[float, float, float]] = {}
+            for side in sides[r % len(sides) :] + sides[: r % len(sides)]:  # rotate who goes first
+                if side == "bare":
+                    got[side] = bare_forward(folder, task, batch, positions)
+                else:
+                    dt = dict(arms)[side]
+                    got[side] = kit(folder, task, batch, positions, n_layers, dt)
+            base = got["bare"]
+            line = [f"  [{name} {positions}] bare {base[1]:8.1f} prompts/s"]
+            for label, _ in arms:
+                steady[label].append(got[label][1] / base[1])
+                whole[label].append(got[label][0] / base[0])
+                line.append(f"{label} {got[label][1]:8.1f} -> {got[label][1] / base[1]:.3f}")
+            print(";  ".join(line))
+        for label, _ in arms:
+            vals = steady[label]
+            med = statistics.median(vals)
+            q1, _, q3 = statistics.quantiles(vals, n=4) if len(vals) > 1 else (med,) * 3
+            key = f"{name}/{positions}/{label}"
+            results[key] = med
+            results[f"{key}/with_loading"] = statistics.median(whole[label])
+            print(
+                f"[{name}] collect/bare, positions={positions!r}, {label}: steady state {med:.3f} "
+                f"(median of {repeats} rounds, IQR {q1:.3f}-{q3:.3f}, range {min(vals):.3f}-{max(vals):.3f}); "
+                f"including model load {statistics.median(whole[label]):.3f}"
+            )
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--prompts", type=int, default=256)
-    ap.add_argument("--length", type=int, default=64)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--case", default="both", choices=["tiny", "20m", "both"])
+    ap.add_argument("--prompts", type=int, default=None, help="prompts (default: 4096 tiny, 256 20m)")
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides run there)")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
@@ -154,42 +225,19 @@ def main() -> None:
     global DEVICE, DTYPE
     DEVICE, DTYPE = args.device, getattr(torch, args.dtype)
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
+    results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        big = build(Path(tmp) / "m20", d_model=512, n_layers=6, ff=1376)
-        n_params = sum(p.numel() for p in transformers.AutoModelForCausalLM.from_pretrained(big).parameters())
-        task = make_task(args.prompts, args.length)
-        print(
-            f"model: Llama-style, {n_params / 1e6:.1f}M params; {len(task)} prompts of ~{args.length} tokens; "
-            f"batch {args.batch}; {DEVICE}, {args.dtype}"
-        )
-        kit(big, task.head(32), args.batch, "last", 6)  # warm-up
-        results: dict[str, float] = {}
-        for positions in ("last", "all"):
-            steady, whole, loads = [], [], []
-            for r in range(args.repeats):
-                if r % 2 == 0:
-                    base = bare_forward(big, task, args.batch)
-                    ours = kit(big, task, args.batch, positions, 6)
-                else:
-                    ours = kit(big, task, args.batch, positions, 6)
-                    base = bare_forward(big, task, args.batch)
-                steady.append(ours[1] / base[1])
-                whole.append(ours[0] / base[0])
-                loads.append((base[2], ours[2]))
-                print(
-                    f"  [{positions}] steady state: bare {base[1]:7.1f} prompts/s, collect_activations {ours[1]:7.1f}"
-                    f" -> {ours[1] / base[1]:.3f}   with loading: {base[0]:7.1f} vs {ours[0]:7.1f} -> {ours[0] / base[0]:.3f}"
-                )
-            med = statistics.median(steady)
-            q1, _, q3 = statistics.quantiles(steady, n=4) if len(steady) > 1 else (med,) * 3
-            results[positions] = med
-            results[f"{positions}_with_loading"] = statistics.median(whole)
-            print(
-                f"collect/bare throughput ratio, positions={positions!r}: steady state {med:.3f} "
-                f"(median of {args.repeats} pairs, IQR {q1:.3f}-{q3:.3f}; target >= 0.9); "
-                f"including model load {statistics.median(whole):.3f}; load s: bare "
-                f"{statistics.median(x for x, _ in loads):.2f}, TransformerBridge {statistics.median(y for _, y in loads):.2f}"
+        if args.case in ("tiny", "both"):
+            tiny = make_checkpoint("llama", Path(tmp) / "tiny", d_model=64, n_layers=4)
+            task = make_task(args.prompts or 4096, 12)
+            results.update(run_case("tiny", tiny, task, 64, 4, args.repeats))
+        if args.case in ("20m", "both"):
+            big = build(Path(tmp) / "m20", d_model=512, n_layers=6, ff=1376)
+            n_params = sum(
+                p.numel() for p in transformers.AutoModelForCausalLM.from_pretrained(big).parameters()
             )
+            print(f"20m: Llama-style, {n_params / 1e6:.1f}M params, prompts of ~64 tokens")
+            results.update(run_case("20m", big, make_task(args.prompts or 256, 64), 16, 6, args.repeats))
         if args.skip_rss:
             print(json.dumps({**results, "device": DEVICE, "dtype": args.dtype}))
             return
@@ -202,7 +250,9 @@ def main() -> None:
             f"peak RSS: 1,000 prompts {r1:.0f} MB; 10,000 prompts {r2:.0f} MB; difference {r2 - r1:+.0f} MB "
             f"(shard buffer ~{buf_mb:.0f} MB; target: difference <= buffer)"
         )
-        print(json.dumps({**results, "rss_1k_mb": r1, "rss_10k_mb": r2}))
+        print(
+            json.dumps({**results, "rss_1k_mb": r1, "rss_10k_mb": r2, "device": DEVICE, "dtype": args.dtype})
+        )
 
 
 if __name__ == "__main__":

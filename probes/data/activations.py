@@ -59,7 +59,7 @@ from probes.models.files import safetensors_header
 from probes.models.hooks import HookSite, parse_hooks, validate_hooks
 from probes.models.positions import Position, parse_positions
 from probes.models.protocol import Encoded, PromptProtocol, joined
-from probes.models.tokens import Batch, context_length, encode, pad_token_id
+from probes.models.tokens import Batch, context_length, encode, pad_rows, pad_token_id, tokenize
 
 __all__ = [
     "ActivationSet",
@@ -72,6 +72,7 @@ __all__ = [
     "ShardBuffer",
     "ShardWriter",
     "FORMAT_VERSION",
+    "STORE_DTYPES",
 ]
 
 FORMAT_VERSION = 1
@@ -141,7 +142,8 @@ def _written_sha256(path: Path, tensors: Mapping[str, torch.Tensor], size: int) 
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # a name of this process's own: jobs writing the same store at once never share a temp file
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     with open(tmp, "w") as fh:
         json.dump(data, fh, indent=1)
     os.replace(tmp, path)
@@ -206,6 +208,12 @@ class ActivationSet:
     @property
     def task_hash(self) -> str:
         return str(self.meta["task_hash"])
+
+    @property
+    def store_dtype(self) -> torch.dtype:
+        """The dtype the activations are stored in (``meta.json``'s ``store_dtype``; a store
+        written before it existed holds the model's ``dtype``)."""
+        return STORE_DTYPES[str(self.meta.get("store_dtype", self.meta["dtype"]))]
 
     @property
     def d_model(self) -> int:
@@ -368,6 +376,29 @@ def _write_shard(
     _atomic_json(vdir / f"shard_{si:05d}.json", info)
 
 
+#: The dtypes an activation store can be written in (``store_dtype=``).
+STORE_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def _store_dtype(store_dtype: str | torch.dtype | None, model_dtype: torch.dtype) -> torch.dtype:
+    """The store's dtype: the model's for ``None``, else one of :data:`STORE_DTYPES`."""
+    if store_dtype is None:
+        return model_dtype
+    by_dtype = {v: k for k, v in STORE_DTYPES.items()}
+    if isinstance(store_dtype, torch.dtype) and store_dtype in by_dtype:
+        return store_dtype
+    if isinstance(store_dtype, str) and store_dtype in STORE_DTYPES:
+        return STORE_DTYPES[store_dtype]
+    raise TaskError(
+        f"store_dtype must be one of {list(STORE_DTYPES)} (or None: the model's dtype, "
+        f"{str(model_dtype).replace('torch.', '')}), got {store_dtype!r}. Example: store_dtype='bfloat16'."
+    )
+
+
 def _fingerprint(meta: Mapping[str, Any]) -> dict[str, Any]:
     keys = (
         "format",
@@ -377,11 +408,14 @@ def _fingerprint(meta: Mapping[str, Any]) -> dict[str, Any]:
         "text",
         "revisions",
         "dtype",
+        "store_dtype",
         "prompt_ids",
         "shard_size",
         "protocols",
     )
-    return {k: meta.get(k) for k in keys}
+    fp = {k: meta.get(k) for k in keys}
+    fp["store_dtype"] = meta.get("store_dtype", meta.get("dtype"))  # a store from before store_dtype
+    return fp
 
 
 def collect_activations(
@@ -400,6 +434,7 @@ def collect_activations(
     overwrite: bool = False,
     progress: bool = True,
     prompts: str = "variant",
+    store_dtype: str | torch.dtype | None = None,
 ) -> ActivationSet:
     """Collect activations of each variant on the same prompts, streamed to ``out``.
 
@@ -422,6 +457,10 @@ def collect_activations(
         prompts: ``"variant"``: each variant reads the prompts through its own prompt protocol
             and tokenizer; ``"base"``: every variant reads the base's rendering and tokens. The
             same for a family without protocols.
+        store_dtype: the dtype the activations are stored in: ``None`` (default) keeps the
+            model's dtype; ``"bfloat16"`` or ``"float16"`` halve a float32 store (the rows are
+            cast as they are gathered; ``meta.json`` records ``store_dtype`` beside the model's
+            ``dtype``, and a store of another dtype at ``out`` is not reused).
 
     The steps: :func:`_plan` (everything fixed before a model loads), :func:`_open_store`
     (the fingerprint check), then :func:`_collect_variant` per variant, each shard filled in a
@@ -436,6 +475,7 @@ def collect_activations(
         raise TaskError(f"batch_size and shard_size must be >= 1 (got {batch_size}, {shard_size}).")
     if prompts not in PROMPT_MODES:
         raise TaskError(f"prompts must be one of {PROMPT_MODES}, got {prompts!r}.")
+    stored = _store_dtype(store_dtype, family.dtype)
     names = list(variants) if variants is not None else family.variants
     for v in names:
         family.spec(v)  # raises with the valid names
@@ -452,6 +492,7 @@ def collect_activations(
         padding_side=padding_side,
         progress=progress,
         prompts=prompts,
+        store_dtype=stored,
     )
     root = plans[names[0]].root
     _open_store(root, meta, overwrite=overwrite, variants=names)
@@ -482,6 +523,7 @@ class _Plan:
     padding_side: str
     progress: bool
     rows: PromptRows | None = None
+    store_dtype: torch.dtype = torch.float32
 
     @property
     def n(self) -> int:
@@ -521,6 +563,7 @@ def _plan(
     padding_side: str,
     progress: bool,
     prompts: str = "variant",
+    store_dtype: torch.dtype | None = None,
 ) -> tuple[dict[str, _Plan], dict[str, Any]]:
     """Parse the sites and positions, tokenise every prompt once per distinct rendering
     (validating lengths and positions), choose the shard size; return each variant's plan and
@@ -546,7 +589,9 @@ def _plan(
             )
         rows[v] = rows[key]
     if shard_size is None:
-        shard_size = _auto_shard_size(rows[variants[0]].resolved, len(sites), family.dtype, cfg)
+        shard_size = _auto_shard_size(
+            rows[variants[0]].resolved, len(sites), store_dtype or family.dtype, cfg
+        )
     plans = {
         v: _Plan(
             root,
@@ -560,6 +605,7 @@ def _plan(
             padding_side,
             progress,
             rows[v],
+            store_dtype or family.dtype,
         )
         for v in variants
     }
@@ -573,23 +619,33 @@ def _plan(
 @dataclass(frozen=True)
 class PromptRows:
     """One tokenisation of a task's prompts: the texts, the tokenizer, the resolved positions
-    (``[prompt][position] -> indices``) and the ids a prompt protocol wrote (``None``: the
-    texts are tokenised as written)."""
+    (``[prompt][position] -> indices``), the ids a prompt protocol wrote (``None``: the
+    texts are tokenised as written) and every prompt's token ids and strings (``ids``,
+    ``tokens``: tokenised once, so a batch only pads; empty for a hand-made value, whose
+    batches are then tokenised from ``texts``)."""
 
     texts: list[str]
     tokenizer: Any
     resolved: list[list[list[int]]]
     encoded: Encoded | None
+    ids: Sequence[Sequence[int]] = ()
+    tokens: tuple[tuple[str, ...], ...] = ()
 
     def batch(
         self, b0: int, b1: int, *, padding_side: str = "right", device: str | torch.device = "cpu"
     ) -> Batch:
-        """The padded batch of prompts ``[b0, b1)``."""
-        if self.encoded is None:
+        """The padded batch of prompts ``[b0, b1)`` (what ``encode(tokenizer, texts[b0:b1])`` gives)."""
+        if not self.ids:
             return encode(self.tokenizer, self.texts[b0:b1], padding_side=padding_side, device=device)
-        enc = self.encoded
-        rows = Encoded(enc.ids[b0:b1], enc.tokens[b0:b1], enc.roles[b0:b1])
-        return rows.batch(pad_token_id(self.tokenizer), padding_side=padding_side, device=device)
+        rows = self.ids[b0:b1]
+        input_ids, mask = pad_rows(rows, pad_token_id(self.tokenizer), side=padding_side)
+        return Batch(
+            input_ids.to(device),
+            mask.to(device),
+            tuple(len(r) for r in rows),
+            self.tokens[b0:b1],
+            padding_side,
+        )
 
 
 def prompt_rows(
@@ -611,15 +667,17 @@ def prompt_rows(
     proto = family.protocol(variant)
     if proto is None and not any(p.needs_roles for p in positions):
         tokenizer = family.tokenizer(first or variant)
-        enc_all = encode(tokenizer, texts, max_length=context_length(cfg), ids=task.ids)
-        return PromptRows(texts, tokenizer, _resolve_positions(task, enc_all.tokens, positions), None)
+        ids, tokens = tokenize(tokenizer, texts, max_length=context_length(cfg), ids=task.ids)
+        resolved = _resolve_positions(task, tokens, positions)
+        return PromptRows(texts, tokenizer, resolved, None, ids, tokens)
     if proto is None:
         proto = PromptProtocol(variant).with_tokenizer(family.tokenizer(variant))
     traces = [e.trace or "" for e in task.examples] if text == "prompt+trace" else None
     _, enc = proto.batch(task.prompts, suffixes=traces, max_length=context_length(cfg), ids=task.ids)
     rendered = [proto.render(p) for p in task.prompts]
     texts = [joined(r, t) for r, t in zip(rendered, traces, strict=True)] if traces is not None else rendered
-    return PromptRows(texts, proto.tokenizer, _resolve_positions(task, enc.tokens, positions, enc.roles), enc)
+    resolved = _resolve_positions(task, enc.tokens, positions, enc.roles)
+    return PromptRows(texts, proto.tokenizer, resolved, enc, enc.ids, enc.tokens)
 
 
 def _resolve_positions(
@@ -668,6 +726,7 @@ def _store_meta(
         "positions": list(plan.pos_keys),
         "text": text,
         "dtype": str(family.dtype).replace("torch.", ""),
+        "store_dtype": str(plan.store_dtype).replace("torch.", ""),
         "tokenizer": getattr(plan.tokenizer, "name_or_path", ""),
         "prompt_ids": list(task.ids),
         "labels": list(task.labels),
@@ -680,11 +739,19 @@ def _store_meta(
 
 def _open_store(root: Path, meta: dict[str, Any], *, overwrite: bool, variants: list[str]) -> None:
     """Write ``meta.json``; a store of other settings at ``root`` is an error (or replaced with
-    ``overwrite``), one of the same settings keeps the variants collected earlier."""
+    ``overwrite``), one of the same settings keeps the variants collected earlier (a variant
+    may be added by a later call: its revision and protocol are compared only where both
+    stores name the variant)."""
     meta_path = root / "meta.json"
     if meta_path.exists():
         old = json.loads(meta_path.read_text())
         new_fp, old_fp = _fingerprint(meta), _fingerprint(old)
+        # variants may be added to a store (one job per variant): revisions must agree on the
+        # variants both name
+        for key in ("revisions", "protocols"):
+            new_k, old_k = new_fp[key] or {}, old_fp[key] or {}
+            shared = sorted(set(new_k) & set(old_k))
+            new_fp[key], old_fp[key] = {v: new_k[v] for v in shared}, {v: old_k[v] for v in shared}
         if old_fp != new_fp:
             if not overwrite:
                 diff = [k for k in new_fp if old_fp.get(k) != new_fp.get(k)]
@@ -695,8 +762,11 @@ def _open_store(root: Path, meta: dict[str, Any], *, overwrite: bool, variants: 
             shutil.rmtree(root)
             root.mkdir(parents=True)
         else:
-            meta["variants"] = list(dict.fromkeys(list(old.get("variants", [])) + variants))
+            # this call's variants in its order, then those collected only earlier
+            meta["variants"] = list(dict.fromkeys(variants + list(old.get("variants", []))))
             meta["revisions"] = {**old.get("revisions", {}), **meta["revisions"]}
+            if "protocols" in meta:
+                meta["protocols"] = {**old.get("protocols", {}), **meta["protocols"]}
     _atomic_json(meta_path, meta)
 
 
@@ -754,58 +824,89 @@ class ShardBuffer:
 
     The rows of every position are known from the plan, so each ``hook@position`` tensor is
     allocated once at its final size (no concatenation copy at the end); on CUDA it is pinned
-    and filled by asynchronous copies (no stall per batch).
+    and filled by asynchronous copies (no stall per batch). The planned token indices of the
+    shard's prompts are laid out once, as tensors on ``device`` (the model's), so a batch's row
+    indices are a few vectorised operations there: no Python loop over rows and no
+    host-to-device copy per batch. ``dtype`` is the store's dtype (the gathered rows are cast
+    to it when it differs from the model's).
     """
 
     def __init__(
-        self, plan: _Plan, si: int, names: Sequence[str], d_model: int, dtype: torch.dtype, pinned: bool
+        self,
+        plan: _Plan,
+        si: int,
+        names: Sequence[str],
+        d_model: int,
+        dtype: torch.dtype,
+        pinned: bool,
+        device: str | torch.device = "cpu",
     ) -> None:
         self.plan, self.names, self.d_model, self.pinned = plan, list(names), d_model, pinned
         self.lo, self.hi = plan.bounds(si)
         pos_keys = plan.pos_keys
-        totals = {
-            pk: sum(len(plan.resolved[i][k]) for i in range(self.lo, self.hi))
+        counts = {
+            pk: torch.tensor([len(plan.resolved[i][k]) for i in range(self.lo, self.hi)], dtype=torch.long)
             for k, pk in enumerate(pos_keys)
         }
+        #: prompt -> rows of each position (the shard's ``offsets@position``)
+        self.offsets = {
+            pk: torch.cumsum(torch.cat([torch.zeros(1, dtype=torch.long), c]), 0) for pk, c in counts.items()
+        }
+        self._starts = {pk: o.tolist() for pk, o in self.offsets.items()}
+        #: each row's token index (unpadded) and its prompt's index within the shard, on ``device``
+        self._index = {
+            pk: torch.tensor(
+                [i for p in range(self.lo, self.hi) for i in plan.resolved[p][k]], dtype=torch.long
+            ).to(device)
+            for k, pk in enumerate(pos_keys)
+        }
+        self._owner = {
+            pk: torch.repeat_interleave(torch.arange(self.hi - self.lo), c).to(device)
+            for pk, c in counts.items()
+        }
         self.data: dict[str, torch.Tensor] = {
-            _data_key(s, p): torch.empty(totals[p], d_model, dtype=dtype, pin_memory=pinned)
+            _data_key(s, p): torch.empty(int(self.offsets[p][-1]), d_model, dtype=dtype, pin_memory=pinned)
             for s in plan.sites
             for p in pos_keys
         }
-        self.filled = dict.fromkeys(pos_keys, 0)
-        self.counts: dict[str, list[int]] = {p: [] for p in pos_keys}
+
+    def rows(self, b0: int, b1: int, pk: str, batch: Batch) -> Int[torch.Tensor, " row"]:
+        """Indices into ``[batch * pos]`` of position ``pk``'s rows of prompts ``[b0, b1)``,
+        computed on the batch's device (its padding read from its attention mask)."""
+        start, end = self._starts[pk][b0 - self.lo], self._starts[pk][b1 - self.lo]
+        owner = self._owner[pk][start:end] - (b0 - self.lo)  # row of the batch
+        width = batch.input_ids.shape[1]
+        rows = owner * width + self._index[pk][start:end]
+        if batch.padding_side == "left":
+            pad = width - batch.attention_mask.sum(dim=1)  # each text's first real column
+            rows = rows + pad[owner]
+        return rows
 
     def add(self, b0: int, batch: Batch, captured: Mapping[str, torch.Tensor]) -> None:
         """Copy the rows of prompts ``b0 ..`` of ``batch``: one gather per (hook, position)."""
-        width = batch.input_ids.shape[1]
-        for k, pk in enumerate(self.plan.pos_keys):
-            flat: list[int] = []  # row indices into [batch * pos]
-            for j in range(len(batch.lengths)):
-                idx = self.plan.resolved[b0 + j][k]
-                self.counts[pk].append(len(idx))
-                flat += [j * width + batch.offsets[j] + i for i in idx]
-            rows = torch.tensor(flat, device=batch.input_ids.device)
-            start, end = self.filled[pk], self.filled[pk] + len(flat)
+        b1 = b0 + len(batch.lengths)
+        flat = {
+            name: rearrange(captured[name], "batch pos d -> (batch pos) d", d=self.d_model)
+            for name in self.names
+        }
+        for pk in self.plan.pos_keys:
+            rows = self.rows(b0, b1, pk, batch)
+            start, end = self._starts[pk][b0 - self.lo], self._starts[pk][b1 - self.lo]
             for site, name in zip(self.plan.sites, self.names, strict=True):
-                self._gather(
-                    rearrange(captured[name], "batch pos d -> (batch pos) d", d=self.d_model),
-                    rows,
-                    self.data[_data_key(site, pk)][start:end],
-                )
-            self.filled[pk] = end
+                self._gather(flat[name], rows, self.data[_data_key(site, pk)][start:end])
 
     def _gather(self, h: torch.Tensor, rows: torch.Tensor, dst: torch.Tensor) -> None:
         sel = rows if rows.device == h.device else rows.to(h.device)  # (device_map: layers on several GPUs)
-        if h.device == dst.device:
+        if h.device == dst.device and h.dtype == dst.dtype:
             torch.index_select(h, 0, sel, out=dst)  # gather straight into the shard buffer
-        else:
+        else:  # another device, or the store's dtype (cast by the copy, as asked)
             dst.copy_(h.index_select(0, sel), non_blocking=self.pinned)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The shard's tensors: ``hook@position`` rows and ``offsets@position`` (prompt -> rows)."""
         tensors: dict[str, torch.Tensor] = dict(self.data)
-        for pk, c in self.counts.items():
-            tensors[_offsets_key(pk)] = torch.cumsum(torch.tensor([0] + c, dtype=torch.long), 0)
+        for pk, off in self.offsets.items():
+            tensors[_offsets_key(pk)] = off
         return tensors
 
 
@@ -877,7 +978,7 @@ def _run_shards(
     )
     with torch.inference_mode(), capture(model, names, variant=variant, stop_at=stop_at) as cap:
         for si in todo:
-            buf = ShardBuffer(plan, si, names, d_model, family.dtype, pinned)
+            buf = ShardBuffer(plan, si, names, d_model, plan.store_dtype, pinned, family.device)
             for b0, b1 in plan.batches(si):
                 batch = plan.batch(b0, b1, family.device)
                 buf.add(b0, batch, cap.run(batch))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import torch
@@ -15,7 +16,16 @@ from jaxtyping import Int
 
 from probes.errors import ElicitError, TaskError
 
-__all__ = ["Batch", "encode", "check_rows", "context_length", "pad_token_id", "pad_rows", "word_tokenizer"]
+__all__ = [
+    "Batch",
+    "encode",
+    "tokenize",
+    "check_rows",
+    "context_length",
+    "pad_token_id",
+    "pad_rows",
+    "word_tokenizer",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,23 @@ def context_length(config: Mapping[str, Any]) -> int | None:
     return None
 
 
+def tokenize(
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    max_length: int | None = None,
+    ids: Sequence[str] | None = None,
+    add_special_tokens: bool = True,
+) -> tuple[list[list[int]], tuple[tuple[str, ...], ...]]:
+    """Each text's token ids (unpadded) and token strings, checked like :func:`encode`.
+
+    Tokenise once, pad many times: ``pad_rows(rows[b0:b1], ...)`` gives the batch that
+    ``encode(tokenizer, texts[b0:b1])`` would (each text is tokenised on its own either way)."""
+    rows = tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
+    check_rows(rows, ids=ids, max_length=max_length)
+    return rows, tuple(tuple(tokenizer.convert_ids_to_tokens(row)) for row in rows)
+
+
 def encode(
     tokenizer: Any,
     texts: Sequence[str],
@@ -63,10 +90,10 @@ def encode(
     Raises :class:`TaskError` naming the prompt if a text is empty or longer than ``max_length``.
     """
     _check_side(padding_side)
-    enc = tokenizer(list(texts), add_special_tokens=add_special_tokens)["input_ids"]
-    check_rows(enc, ids=ids, max_length=max_length)
+    enc, tokens = tokenize(
+        tokenizer, texts, max_length=max_length, ids=ids, add_special_tokens=add_special_tokens
+    )
     input_ids, mask = pad_rows(enc, pad_token_id(tokenizer), side=padding_side)
-    tokens = tuple(tuple(tokenizer.convert_ids_to_tokens(row)) for row in enc)
     return Batch(input_ids.to(device), mask.to(device), tuple(len(r) for r in enc), tokens, padding_side)
 
 
@@ -112,15 +139,14 @@ def pad_rows(
     ([[5, 6, 7], [0, 0, 8]], [[1, 1, 1], [0, 0, 1]])
     """
     _check_side(side)
-    width = max(len(r) for r in rows)
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    width = int(lengths.max())
+    cols = torch.arange(width)
+    # one vectorised fill, no loop over rows: the real tokens sit in row-major order in both layouts
+    mask = cols < lengths[:, None] if side == "right" else cols >= (width - lengths)[:, None]
     input_ids = torch.full((len(rows), width), int(pad_id), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        n = len(row)
-        cols = slice(0, n) if side == "right" else slice(width - n, width)
-        input_ids[i, cols] = torch.tensor(row, dtype=torch.long)
-        mask[i, cols] = 1
-    return input_ids, mask
+    input_ids[mask] = torch.tensor(list(chain.from_iterable(rows)), dtype=torch.long)
+    return input_ids, mask.long()
 
 
 def word_tokenizer(

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from steering.cli.common import Device, Dtype, Family, guarded
+from steering.cli.common import (
+    ArrayParallelism,
+    CpusPerTask,
+    Device,
+    Dtype,
+    Executor,
+    Family,
+    GpusPerNode,
+    Partition,
+    TimeoutMin,
+    executor_config,
+    guarded,
+)
 
 __all__ = ["collect"]
 
@@ -34,6 +46,16 @@ def collect(
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     device: Device = "cpu",
     dtype: Dtype = "float32",
+    store_dtype: Annotated[
+        str | None,
+        typer.Option(help="store the activations as bfloat16 or float16 (default: the model's dtype)"),
+    ] = None,
+    executor: Executor = "inprocess",
+    partition: Partition = None,
+    gpus_per_node: GpusPerNode = 0,
+    timeout_min: TimeoutMin = 60,
+    slurm_array_parallelism: ArrayParallelism = 256,
+    cpus_per_task: CpusPerTask = None,
 ) -> None:
     """Collect activations of every variant on the same prompts into a reusable on-disk store."""
     from probes.data.activations import collect_activations
@@ -46,16 +68,28 @@ def collect(
             t = fam.load_task(task)
         else:
             t = Task.from_jsonl(task, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
-        acts = collect_activations(
-            fam,
-            t,
-            hooks,
-            positions,
-            variants=variants.split(",") if variants else None,
-            out=out,
-            batch_size=batch_size,
-            text=text,
+        common: dict[str, Any] = dict(batch_size=batch_size, text=text, store_dtype=store_dtype)
+        names = variants.split(",") if variants else None
+        ex = executor_config(
+            executor, partition, gpus_per_node, timeout_min, slurm_array_parallelism, cpus_per_task
         )
+        if ex.kind == "inprocess":
+            acts = collect_activations(fam, t, hooks, positions, variants=names, out=out, **common)
+        else:  # one job per variant (steering.executor)
+            from steering.executor import collect_sharded
+
+            acts = collect_sharded(
+                family,
+                t,
+                hooks,
+                positions,
+                out=out,
+                variants=names,
+                executor=ex,
+                device=device,
+                dtype=dtype,
+                **common,
+            )
         typer.echo(f"{acts!r}\nwritten to {out}")
 
     guarded(go)

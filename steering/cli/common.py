@@ -12,7 +12,24 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-__all__ = ["guarded", "Family", "Device", "Dtype", "Seed", "DSae", "Steps", "BatchSize", "Lr"]
+__all__ = [
+    "guarded",
+    "Family",
+    "Device",
+    "Dtype",
+    "Seed",
+    "DSae",
+    "Steps",
+    "BatchSize",
+    "Lr",
+    "Executor",
+    "Partition",
+    "GpusPerNode",
+    "TimeoutMin",
+    "ArrayParallelism",
+    "CpusPerTask",
+    "executor_config",
+]
 
 T = TypeVar("T")
 
@@ -40,3 +57,37 @@ def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except ElicitError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
+
+
+# where shards run (`sweep run`, `collect`): steering.executor
+Executor = Annotated[
+    str,
+    typer.Option(
+        help="inprocess (here), local (one process per shard) or slurm (a job array), through submitit"
+    ),
+]
+Partition = Annotated[str | None, typer.Option(help="SLURM partition (--executor slurm)")]
+GpusPerNode = Annotated[int, typer.Option(min=0, help="GPUs per job (--executor local or slurm)")]
+TimeoutMin = Annotated[int, typer.Option(min=1, help="wall-clock limit of each job, minutes")]
+ArrayParallelism = Annotated[
+    int, typer.Option("--slurm-array-parallelism", min=1, help="array tasks running at once (slurm)")
+]
+CpusPerTask = Annotated[
+    int | None, typer.Option(min=1, help="CPU cores (torch threads) of each job (default: torch's)")
+]
+
+
+def executor_config(
+    executor: str,
+    partition: str | None,
+    gpus_per_node: int,
+    timeout_min: int,
+    array_parallelism: int,
+    cpus_per_task: int | None,
+) -> Any:
+    """The :class:`steering.executor.ExecutorConfig` of the executor options."""
+    from steering.executor import ExecutorConfig
+
+    return ExecutorConfig(
+        executor, None, partition, gpus_per_node, timeout_min, array_parallelism, cpus_per_task
+    )

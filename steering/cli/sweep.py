@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from steering.cli.common import Device, Dtype, guarded
+from steering.cli.common import (
+    ArrayParallelism,
+    CpusPerTask,
+    Device,
+    Dtype,
+    Executor,
+    GpusPerNode,
+    Partition,
+    TimeoutMin,
+    executor_config,
+    guarded,
+)
 
 __all__ = ["app", "parse_shard"]
 
@@ -49,16 +60,42 @@ def sweep_run(
     device: Device = "cpu",
     dtype: Dtype = "float32",
     summary: Annotated[bool, typer.Option(help="print the dev-chosen / test-reported summary")] = True,
+    shards: Annotated[
+        int, typer.Option(min=1, help="run all n shards on --executor, then merge them (instead of --shard)")
+    ] = 1,
+    executor: Executor = "inprocess",
+    partition: Partition = None,
+    gpus_per_node: GpusPerNode = 0,
+    timeout_min: TimeoutMin = 60,
+    slurm_array_parallelism: ArrayParallelism = 256,
+    cpus_per_task: CpusPerTask = None,
 ) -> None:
-    """Run or resume a sweep; rows are appended to the config's `out` file."""
+    """Run or resume a sweep; rows are appended to the config's `out` file (with --shards N, to
+    N shard files run on --executor and merged into `out` with .parquet)."""
     from steering.sweep import SweepConfig, run_sweep, summarize_sweep
 
     def go() -> None:
+        from probes.errors import ElicitError
         from probes.models.family import resolve_dtype
+        from steering.executor import run_sweep_sharded
 
         cfg = SweepConfig.from_toml(config)
-        df = run_sweep(cfg, shard=parse_shard(shard), device=device, dtype=resolve_dtype(dtype))
-        typer.echo(f"{len(df)} rows in {cfg.out if shard == '0/1' else cfg.out + ' (shard ' + shard + ')'}")
+        ex = executor_config(
+            executor, partition, gpus_per_node, timeout_min, slurm_array_parallelism, cpus_per_task
+        )
+        if shards > 1 or executor != "inprocess":
+            if shard != "0/1":
+                raise ElicitError(
+                    f"--shard {shard} runs one shard by hand; --shards {shards} / --executor {executor} run "
+                    "them all. Give one or the other."
+                )
+            df = run_sweep_sharded(cfg, shards=shards, executor=ex, device=device, dtype=dtype)
+            typer.echo(f"{len(df)} rows from {shards} shards ({executor}) merged")
+        else:
+            df = run_sweep(cfg, shard=parse_shard(shard), device=device, dtype=resolve_dtype(dtype))
+            typer.echo(
+                f"{len(df)} rows in {cfg.out if shard == '0/1' else cfg.out + ' (shard ' + shard + ')'}"
+            )
         if summary and shard == "0/1" and len(df):
             import pandas as pd
 

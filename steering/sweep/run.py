@@ -29,7 +29,7 @@ from steering.sweep import rows as store
 from steering.sweep.config import SweepConfig, resolve_task
 from steering.vector import SteeringVector, fit_shuffled, fit_vector, norm_matched, random_like
 
-__all__ = ["fit_vectors", "run_sweep"]
+__all__ = ["fit_vectors", "run_sweep", "work_folder"]
 
 
 def fit_vectors(
@@ -97,6 +97,13 @@ def _fit_all(
             shuffled.save(shuffled_cache)
         out[spec.name] = (vec, shuffled)
     return out
+
+
+def work_folder(cfg: SweepConfig) -> Path:
+    """The sweep's cache folder (fitted vectors, their activations): ``out`` without its
+    suffix, plus ``.work``."""
+    workdir = Path(cfg.out).with_suffix("")
+    return workdir.with_name(workdir.name + ".work")
 
 
 def _dtype_tag(family: ModelFamily) -> str:
@@ -217,8 +224,7 @@ def run_sweep(
     eval_task = _eval_task(task, cfg)
     out = store.shard_path(cfg.out, i, n)
     out.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(cfg.out).with_suffix("")
-    workdir = workdir.with_name(workdir.name + ".work")
+    workdir = work_folder(cfg)
     # rows are keyed on the config, the task and the weights of every variant they come from
     weights = "|".join(f"{v}={fam.revision(v)}" for v in dict.fromkeys([*cfg.variants, *cfg.baselines]))
     digest = f"{cfg.digest()}-{task.hash[:8]}-{hashlib.sha256(weights.encode()).hexdigest()[:8]}"

@@ -345,3 +345,21 @@ def test_record_of_an_expanded_decoding_sums_each_prompts_samples(tiny_dir) -> N
                 model, tok, prompts, seeds=[[1, 2, 3], [4, 5, 6]], max_new_tokens=3, temperature=0.01
             )
     assert rec.positions is not None and rec.positions.tolist() == [n + 3 * 2 for n in lengths]
+
+
+def test_the_hook_moves_per_row_alphas_and_the_mask_to_the_activation() -> None:
+    """Per-row alphas (float32, CPU) and the steerer's mask reach a float16 activation in its
+    own dtype: row i gets alpha_i * delta at its masked positions, computed here in float16."""
+    from steering.apply import _add_hook, _Steerer
+
+    steerer = _Steerer.__new__(_Steerer)
+    steerer.mask = torch.tensor([[True, False], [False, True]])
+    delta = torch.tensor([1.0, -2.0, 0.5])
+    add = _add_hook(steerer, 1, delta, torch.tensor([2.0, -1.0]))
+    x = torch.ones(2, 2, 3, dtype=torch.float16)
+    out = add(x, None)
+    assert out.dtype == torch.float16
+    want = torch.ones(2, 2, 3, dtype=torch.float16)
+    want[0, 0] += 2.0 * delta.half()
+    want[1, 1] += -1.0 * delta.half()
+    assert torch.equal(out, want)

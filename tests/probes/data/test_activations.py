@@ -367,3 +367,112 @@ def test_a_plain_list_of_prompts_is_a_task(tiny_dir, tmp_path: Path) -> None:
         collect_activations(fam, ["ok", 3], "resid_post:0", "last", progress=False)  # type: ignore[list-item]
     with pytest.raises(TaskError, match="has no reference answers"):
         Task.from_prompts(prompts).score("x", "")
+
+
+@pytest.mark.parametrize("store_dtype", [torch.bfloat16, torch.float16])
+def test_store_dtype_equals_transformers_cast(store_dtype: torch.dtype, tiny_dir, tmp_path: Path) -> None:
+    """A compact store holds the plain transformers activations cast to its dtype (and exactly
+    the model-dtype store's rows cast); meta.json says so; another dtype is not reused."""
+    folder = tiny_dir("llama")
+    fam = load_family({"base": str(folder)})
+    task = _task()
+    ref = reference_resid_post(folder, list(task.prompts))
+    name = str(store_dtype).replace("torch.", "")
+    for side in ("right", "left"):
+        full = collect_activations(
+            fam,
+            task,
+            "resid_post:all",
+            "all",
+            out=tmp_path / f"fp32{side}",
+            batch_size=2,
+            padding_side=side,
+            progress=False,
+        )
+        small = collect_activations(
+            fam,
+            task,
+            "resid_post:all",
+            "all",
+            out=tmp_path / f"{name}{side}",
+            batch_size=2,
+            padding_side=side,
+            progress=False,
+            store_dtype=name,
+        )
+        assert full.store_dtype == torch.float32 and full.meta["store_dtype"] == "float32"
+        assert small.store_dtype == store_dtype and small.meta["store_dtype"] == name
+        assert small.meta["dtype"] == "float32"  # the model's dtype, recorded beside it
+        for layer in range(2):
+            rows, owner = small.get_tokens("base", f"resid_post.{layer}", "all")
+            rows32, owner32 = full.get_tokens("base", f"resid_post.{layer}", "all")
+            assert rows.dtype == store_dtype and torch.equal(owner, owner32)
+            assert torch.equal(rows, rows32.to(store_dtype))
+            for i in range(len(task)):
+                torch.testing.assert_close(rows[owner == i], ref[i][layer].to(store_dtype))
+    reopened = ActivationSet.load(tmp_path / f"{name}right")
+    assert reopened.get("base", "resid_post.1", "all").dtype == store_dtype
+    with pytest.raises(CacheError, match="store_dtype"):
+        collect_activations(
+            fam,
+            task,
+            "resid_post:all",
+            "all",
+            out=tmp_path / "fp32right",
+            progress=False,
+            batch_size=2,
+            store_dtype=name,
+        )
+
+
+def test_store_dtype_errors_name_the_value(tiny_dir, tmp_path: Path) -> None:
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    with pytest.raises(
+        TaskError, match=r"store_dtype must be one of \['float32', 'bfloat16', 'float16'\].*'int8'"
+    ):
+        collect_activations(fam, _task(), "resid_post:0", "last", out=tmp_path / "x", store_dtype="int8")
+
+
+def test_prompt_rows_batches_equal_encoding_each_batch(tiny_dir) -> None:
+    """Tokenised once in the plan, padded per batch: the same batch as tokenising it afresh."""
+    from probes.data.activations import prompt_rows
+    from probes.models.tokens import encode
+
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    task = _task(7)
+    rows = prompt_rows(fam, task)
+    for side in ("right", "left"):
+        for b0, b1 in ((0, 3), (3, 7), (5, 6)):
+            got = rows.batch(b0, b1, padding_side=side)
+            want = encode(rows.tokenizer, list(task.prompts[b0:b1]), padding_side=side)
+            assert torch.equal(got.input_ids, want.input_ids)
+            assert torch.equal(got.attention_mask, want.attention_mask)
+            assert got.lengths == want.lengths and got.tokens == want.tokens and got.offsets == want.offsets
+
+
+def test_a_variant_added_later_joins_the_store(tiny_dir, tmp_path: Path) -> None:
+    """One call per variant (what one job per variant does) gives the store of one call; a
+    variant whose weights changed since is still refused."""
+    base = tiny_dir("llama")
+    tuned = perturb_checkpoint(base, tmp_path / "tuned", scale=0.3)
+    fam = load_family({"base": str(base), "tuned": str(tuned)})
+    task = _task()
+    both = collect_activations(fam, task, "resid_post:0-1", "last", out=tmp_path / "both", progress=False)
+    for v in ("tuned", "base"):
+        split = collect_activations(
+            fam, task, "resid_post:0-1", "last", variants=[v], out=tmp_path / "split", progress=False
+        )
+    assert split.variants == ["base", "tuned"] and set(split.meta["revisions"]) == {"base", "tuned"}
+    for v in ("base", "tuned"):
+        assert torch.equal(split.get(v, "resid_post.1"), both.get(v, "resid_post.1"))
+    perturb_checkpoint(base, tuned, scale=0.5, seed=3)  # retrain "tuned" in place
+    with pytest.raises(CacheError, match=r"differing: \['revisions'\]"):
+        collect_activations(
+            load_family({"base": str(base), "tuned": str(tuned)}),
+            task,
+            "resid_post:0-1",
+            "last",
+            variants=["tuned"],
+            out=tmp_path / "split",
+            progress=False,
+        )

@@ -73,3 +73,35 @@ def test_context_length_from_either_spelling() -> None:
     assert context_length({"max_position_embeddings": 2048}) == 2048
     assert context_length({"n_positions": 1024}) == 1024
     assert context_length({"seq_length": "x"}) is None and context_length({}) is None
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_pad_rows_matches_a_row_by_row_fill(side: str) -> None:
+    """The vectorised fill against the definition: row i's ids at its first (right) or last
+    (left) len(row) columns, pad elsewhere, written one row at a time."""
+    g = torch.Generator().manual_seed(0)
+    rows = [
+        torch.randint(1, 50, (int(n),), generator=g).tolist() for n in torch.randint(1, 9, (17,), generator=g)
+    ]
+    ids, mask = pad_rows(rows, 0, side=side)
+    width = max(len(r) for r in rows)
+    want_ids = torch.zeros(len(rows), width, dtype=torch.long)
+    want_mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, r in enumerate(rows):
+        cols = slice(0, len(r)) if side == "right" else slice(width - len(r), width)
+        want_ids[i, cols] = torch.tensor(r)
+        want_mask[i, cols] = 1
+    assert torch.equal(ids, want_ids) and torch.equal(mask, want_mask)
+
+
+def test_tokenize_once_then_pad_equals_encode() -> None:
+    from probes.models.tokens import tokenize
+
+    tok = word_tokenizer(["<pad>", "<bos>", "<eos>", "<unk>", "a", "b", "c"])
+    texts = ["a b c", "b", "c a", "a a a a"]
+    rows, tokens = tokenize(tok, texts)
+    for side in ("right", "left"):
+        ids, mask = pad_rows(rows[1:3], pad_token_id(tok), side=side)
+        enc = encode(tok, texts[1:3], padding_side=side)
+        assert torch.equal(ids, enc.input_ids) and torch.equal(mask, enc.attention_mask)
+        assert tokens[1:3] == enc.tokens

@@ -80,3 +80,31 @@ def test_dtype_and_field_names(tmp_path: Path, tiny_dir) -> None:
     assert acts.get("base", "resid_post.1", "last").dtype == torch.bfloat16
     res = runner.invoke(app, [*args, *fields, "--out", str(tmp_path / "c"), "--dtype", "half"])
     assert res.exit_code == 2 and "Unknown dtype 'half'" in res.output and "bfloat16" in res.output
+
+
+def test_store_dtype_option(tmp_path: Path, tiny_dir) -> None:
+    """--store-dtype bfloat16 writes a bf16 store of the fp32 model's rows, cast; a bad value is
+    a usage error naming it and the valid dtypes."""
+    folder = tiny_dir("llama")
+    (tmp_path / "family.toml").write_text(f'name = "tiny"\n[variants.base]\npath = "{folder}"\n')
+    (tmp_path / "t.jsonl").write_text(
+        '{"id": "a", "prompt": "a b =", "answer": "1"}\n{"id": "b", "prompt": "c =", "answer": "2"}\n'
+    )
+    common = [
+        "collect",
+        "--family",
+        str(tmp_path),
+        "--task",
+        str(tmp_path / "t.jsonl"),
+        "--hooks",
+        "resid_post.1",
+    ]
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "fp32")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "bf16"), "--store-dtype", "bfloat16"])
+    assert res.exit_code == 0, res.output
+    full, small = ActivationSet.load(tmp_path / "fp32"), ActivationSet.load(tmp_path / "bf16")
+    assert small.meta["store_dtype"] == "bfloat16" and small.meta["dtype"] == "float32"
+    assert torch.equal(small.get("base", "resid_post.1"), full.get("base", "resid_post.1").to(torch.bfloat16))
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "bad"), "--store-dtype", "int8"])
+    assert res.exit_code == 2 and "store_dtype must be one of" in res.output and "'int8'" in res.output
