@@ -32,8 +32,9 @@ def forced_format_rows(
     if not task.format_prefix:
         return []
     test = subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
+    budget = cfg.max_new_tokens or task.max_new_tokens
     # keyed on the prompts, the base's weights (content digest) and the budget: never stale
-    key = hashlib.sha256(f"{test.hash}|{family.revision('base')}|{task.max_new_tokens}".encode()).hexdigest()[
+    key = hashlib.sha256(f"{test.hash}|{family.revision('base')}|{budget}".encode()).hexdigest()[
         :16
     ]
     cache = workdir / "forced" / f"{task.name}-{key}.json"
@@ -49,7 +50,7 @@ def forced_format_rows(
                 model,
                 tok,
                 list(test.prompts),
-                max_new_tokens=task.max_new_tokens,
+                max_new_tokens=budget,
                 batch_size=cfg.batch_size,
                 prefix=prefix,
             )
