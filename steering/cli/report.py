@@ -8,9 +8,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steering.cli.common import Device, Dtype, Family, guarded
+from steering.cli.common import (
+    AnswerField,
+    Device,
+    Dtype,
+    Family,
+    PromptField,
+    Scorer,
+    guarded,
+    jsonl_task,
+)
 
 if TYPE_CHECKING:
+    from probes.models.family import ModelFamily
+    from steering.battery.quality import QualityConfig
     from steering.battery.verdict import VariantVerdict
 
 __all__ = ["report", "run_main", "figures"]
@@ -53,27 +64,136 @@ def figures(
     guarded(go)
 
 
+def _numbers(flag: str, text: str | None, kind: type) -> tuple | None:
+    """``--layers 4,6,8`` / ``--alphas 0,0.25,0.5`` as a tuple; a malformed list is a usage error."""
+    if text is None:
+        return None
+    try:
+        return tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError as err:
+        raise typer.BadParameter(
+            f"{flag} takes comma-separated {'integers' if kind is int else 'numbers'} (e.g. "
+            f"{'4,6,8' if kind is int else '0,0.25,0.5'}), got {text!r}."
+        ) from err
+
+
+def battery_overrides(
+    *,
+    layers: str | None = None,
+    alphas: str | None = None,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    max_dev: int | None = None,
+    max_test: int | None = None,
+) -> dict[str, object]:
+    """The ``[battery]`` settings the report's flags override (the flags given, nothing else);
+    ``--layers all`` is every layer, spelled out later against the model."""
+    out: dict[str, object] = {}
+    if layers is not None and layers.strip() != "all":
+        out["layers"] = _numbers("--layers", layers, int)
+    if alphas is not None:
+        out["alphas"] = _numbers("--alphas", alphas, float)
+    for key, value in (
+        ("max_new_tokens", max_new_tokens),
+        ("batch_size", batch_size),
+        ("max_dev", max_dev),
+        ("max_test", max_test),
+    ):
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _quality(fam: ModelFamily, task: str | None) -> QualityConfig:
+    """The quality tests' settings of ``elicit run`` on the judged task (the organism's own)."""
+    from steering.battery.quality import QualityConfig
+
+    name = task if task is not None and task in fam.tasks else QualityConfig.task
+    if name not in fam.tasks:
+        from probes.errors import ElicitError
+
+        raise ElicitError(
+            f"--quality samples a task the family declares; {name!r} is not one of {sorted(fam.tasks)}. "
+            "Pass --task NAME with one of them, or leave --quality off."
+        )
+    return QualityConfig(task=name, n_samples=16, max_prompts=32, cot_k=5)
+
+
 def report(
     family: Family,
     out: Annotated[Path, typer.Option(help="output folder (report.md, report.json, tables/, figures/)")],
     task: Annotated[
-        str | None, typer.Option(help="judge every variant on this task (default: each variant's own)")
+        str | None,
+        typer.Option(
+            help="judge every variant on this task: a family task name or a JSONL file (default: each variant's own)"
+        ),
     ] = None,
     variants: Annotated[
         str | None, typer.Option(help="comma-separated variants (default: all but base)")
     ] = None,
+    scorer: Scorer = "exact",
+    prompt_field: PromptField = "prompt",
+    answer_field: AnswerField = "answer",
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            help="steering layers, e.g. 4,6,8, or 'all' (default: [battery] layers, else 5 from 25% to 75% depth)"
+        ),
+    ] = None,
+    alphas: Annotated[
+        str | None, typer.Option(help="steering strengths, e.g. 0,0.25,0.5 (default: [battery] alphas)")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(min=1, help="token budget of every completion (default: the task's)")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="prompts per forward pass")] = None,
+    max_dev: Annotated[int | None, typer.Option(min=1, help="at most this many dev prompts")] = None,
+    max_test: Annotated[int | None, typer.Option(min=1, help="at most this many test prompts")] = None,
+    sae: Annotated[bool, typer.Option(help="the SAE-transfer and crosscoder test")] = True,
+    figures: Annotated[bool, typer.Option(help="draw the figures")] = True,
+    quality: Annotated[
+        bool, typer.Option(help="the decoding and reasoning-quality tests (pass@k, CoT-decoding, ...)")
+    ] = False,
     device: Device = "cpu",
     dtype: Dtype = "float32",
 ) -> None:
-    """Run the select-vs-create battery on every variant and write the report."""
+    """Run the select-vs-create battery on every variant and write the report.
+
+    Flags override the family file's [battery] table (validated alike)."""
     from probes.models.family import load_family, resolve_dtype
+    from steering.battery.config import BatteryConfig
     from steering.report import run_report
 
     def go() -> None:
         fam = load_family(family, device=device, dtype=resolve_dtype(dtype))
-        rep = run_report(fam, out=out, task=task, variants=variants.split(",") if variants else None)
+        overrides = battery_overrides(
+            layers=layers,
+            alphas=alphas,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            max_dev=max_dev,
+            max_test=max_test,
+        )
+        if layers is not None and layers.strip() == "all":
+            overrides["layers"] = tuple(range(fam.layer_count()))
+        cfg = BatteryConfig.from_family(fam, **overrides)
+        judged_on = task
+        if task is not None and task not in fam.tasks:
+            judged_on = jsonl_task(task, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
+        rep = run_report(
+            fam,
+            out=out,
+            task=judged_on,
+            variants=variants.split(",") if variants else None,
+            config=cfg,
+            sae=sae,
+            figures=figures,
+            quality=_quality(fam, task) if quality else None,
+        )
         _print_verdicts(rep.judged)
-        typer.echo(f"\nreport: {out / 'report.md'}\nfigures: {out / 'figures'}")
+        for w in rep.warnings:
+            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW)
+        typer.echo(f"\nreport: {out / 'report.md'}" + (f"\nfigures: {out / 'figures'}" if figures else ""))
 
     guarded(go)
 
