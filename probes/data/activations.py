@@ -878,7 +878,9 @@ def _run_shards(
     pinned = torch.device(family.device).type == "cuda" and family.device_map is None
     # the prompts these shards hold: with a memory-sized shard (970 prompts, say) and 180
     # prompts, len(todo) * shard_size would count to 970
-    bar = tqdm(total=plan.prompts_in(todo), desc=f"collect {variant}", unit="prompt", disable=not plan.progress)
+    bar = tqdm(
+        total=plan.prompts_in(todo), desc=f"collect {variant}", unit="prompt", disable=not plan.progress
+    )
     with torch.inference_mode(), capture(model, names, variant=variant, stop_at=stop_at) as cap:
         for si in todo:
             buf = ShardBuffer(plan, si, names, d_model, family.dtype, pinned)

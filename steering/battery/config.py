@@ -103,21 +103,26 @@ class BatteryConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ElicitError(f"Battery setting {name} must be an integer >= 1, got {v!r}.")
         if self.max_new_tokens is not None and (
-            isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1
+            isinstance(self.max_new_tokens, bool)
+            or not isinstance(self.max_new_tokens, int)
+            or self.max_new_tokens < 1
         ):
             raise ElicitError(
                 f"Battery setting max_new_tokens must be an integer >= 1 (or left out for the task's own), "
                 f"got {self.max_new_tokens!r}."
             )
         if self.layers is not None and (
-            not self.layers or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in self.layers)
+            not self.layers
+            or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in self.layers)
         ):
             raise ElicitError(
                 f"Battery setting layers must be non-negative layer indices (e.g. [4, 6, 8]) or left out, "
                 f"got {self.layers!r}."
             )
         if not self.alphas or any(isinstance(a, bool) or not isinstance(a, int | float) for a in self.alphas):
-            raise ElicitError(f"Battery setting alphas must be numbers (e.g. [0, 0.25, 0.5]), got {self.alphas!r}.")
+            raise ElicitError(
+                f"Battery setting alphas must be numbers (e.g. [0, 0.25, 0.5]), got {self.alphas!r}."
+            )
         if not any(a != 0 for a in self.alphas):
             raise ElicitError(
                 f"Battery setting alphas needs a nonzero strength to steer with (alpha 0 is no push), got {self.alphas!r}."

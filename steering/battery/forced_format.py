@@ -34,9 +34,7 @@ def forced_format_rows(
     test = subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
     budget = cfg.max_new_tokens or task.max_new_tokens
     # keyed on the prompts, the base's weights (content digest) and the budget: never stale
-    key = hashlib.sha256(f"{test.hash}|{family.revision('base')}|{budget}".encode()).hexdigest()[
-        :16
-    ]
+    key = hashlib.sha256(f"{test.hash}|{family.revision('base')}|{budget}".encode()).hexdigest()[:16]
     cache = workdir / "forced" / f"{task.name}-{key}.json"
     if cache.exists():
         correct = json.loads(cache.read_text())

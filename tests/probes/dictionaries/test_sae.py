@@ -176,7 +176,9 @@ def test_saved_sae_loads_with_plain_sae_lens(arch: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("arch", "saved_as"), [("batchtopk", "jumprelu"), ("topk", "topk")])
-def test_fit_quality_names_the_trained_architecture_and_recomputes_fvu_l0_dead(arch: str, saved_as: str) -> None:
+def test_fit_quality_names_the_trained_architecture_and_recomputes_fvu_l0_dead(
+    arch: str, saved_as: str
+) -> None:
     x = _rows()
     sae = fit_sae(x, architecture=arch, d_sae=64, k=4, steps=20, batch_size=64, lr=1e-3)
     q = fit_quality(sae, x)

@@ -229,7 +229,7 @@ def test_angle_noise_floor_covers_the_angles_of_one_subspace_computed_twice(m: i
         assert float(principal_angles(U[:, :k], U64[:, :k]).max()) <= floor
     turn = math.radians(1.0)
     turned = math.cos(turn) * U[:, :1] + math.sin(turn) * U[:, 1:2]
-    assert float(principal_angles(U[:, :1], turned)[0]) == pytest.approx(1.0, abs=0.01) and 1.0 > floor
+    assert float(principal_angles(U[:, :1], turned)[0]) == pytest.approx(1.0, abs=0.01) and floor < 1.0
     assert angle_noise_floor(m, torch.float64) < 1e-4 * floor
     with pytest.raises(WeightDiffError, match="dim >= 1"):
         angle_noise_floor(0)

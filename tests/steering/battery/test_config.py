@@ -56,7 +56,9 @@ def test_subsets_and_chance() -> None:
 
 
 def test_overrides_win_over_the_table_and_are_validated_alike() -> None:
-    fam = SimpleNamespace(name="f", settings={"battery": {"layers": [1, 2], "alphas": [0.0, 2.0], "max_dev": 8}})
+    fam = SimpleNamespace(
+        name="f", settings={"battery": {"layers": [1, 2], "alphas": [0.0, 2.0], "max_dev": 8}}
+    )
     cfg = BatteryConfig.from_family(fam, layers=[4, 6, 8], max_new_tokens=64, batch_size=4)  # type: ignore[arg-type]
     assert cfg.layers == (4, 6, 8) and cfg.alphas == (0.0, 2.0) and cfg.max_dev == 8
     assert cfg.max_new_tokens == 64 and cfg.batch_size == 4

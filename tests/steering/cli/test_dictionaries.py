@@ -62,7 +62,18 @@ def test_sae_train_prints_the_trained_architecture_and_its_fit(tiny_dir, tmp_pat
     prompts = [f"a b c {w} = 1" for w in "defghijklmnop"]
     collect_activations(fam, prompts, "resid_post.1", "all", out=tmp_path / "acts", progress=False)
     args = ["sae", "train", "--acts", str(tmp_path / "acts"), "--hook", "resid_post.1"]
-    args += ["--out", str(tmp_path / "sae"), "--steps", "5", "--batch-size", "16", "--d-sae", "32", "--k", "4"]
+    args += [
+        "--out",
+        str(tmp_path / "sae"),
+        "--steps",
+        "5",
+        "--batch-size",
+        "16",
+        "--d-sae",
+        "32",
+        "--k",
+        "4",
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     (line,) = [ln for ln in res.output.splitlines() if "SAE (saved" in ln]
