@@ -178,7 +178,9 @@ def report(
             overrides["layers"] = tuple(range(fam.layer_count()))
         cfg = BatteryConfig.from_family(fam, **overrides)
         judged_on = task
-        if task is not None and task not in fam.tasks:
+        # a file is read with the field flags; any other name goes on to the family's tasks (whose
+        # error lists the declared ones)
+        if task is not None and task not in fam.tasks and Path(task).is_file():
             judged_on = jsonl_task(task, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
         rep = run_report(
             fam,
@@ -221,6 +223,8 @@ def run_main(
         rep = run_report(fam, out=out, quality=QualityConfig(n_samples=16, max_prompts=32, cot_k=5))
         typer.echo("")
         _print_verdicts(rep.judged)
+        for w in rep.warnings:
+            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW)
         typer.echo(
             f"\nreport:  {out / 'report.md'}\njson:    {out / 'report.json'}\nfigures: {out / 'figures'}"
             f"\ntotal {time.time() - t0:.0f} s"

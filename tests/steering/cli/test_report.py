@@ -135,3 +135,15 @@ def test_report_help_lists_the_new_flags() -> None:
         "--dtype",
     ):
         assert flag in text, flag
+
+
+def test_report_task_that_is_neither_a_file_nor_declared_lists_the_declared(
+    tmp_path: Path, monkeypatch
+) -> None:
+    family, _ = _standin_family(tmp_path)
+    monkeypatch.setenv("ELICIT_CHECKPOINTS", str(tmp_path / "hub"))
+    res = runner.invoke(
+        app, ["report", "--family", str(family), "--out", str(tmp_path / "o"), "--task", "gsm9k"]
+    )
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "'gsm9k' is neither declared" in text and "['gsm8k']" in text
