@@ -16,7 +16,8 @@ The checks, and their thresholds (module constants, written into every warning's
   easier than test chooses them for other prompts than those reported.
 * ``budget``: the share of a variant's completions cut off by the token budget (``finish ==
   "budget"``) above :data:`BUDGET_SHARE` (10%): a cut-off completion has no final answer and
-  scores wrong.
+  scores wrong. Counted per variant on the sweep's unsteered rows, on the base's steered rows,
+  and on the base's forced-format completions.
 * ``embedding_separable``: the contrast's two sides are told apart by a logistic probe on the
   base's token embeddings (``resid_pre`` of layer 0, mean over the prompt's tokens) with
   held-out AUROC above :data:`EMBEDDING_AUROC` (0.9): the sides differ in their words, so the
@@ -36,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from steering.battery.config import MIN_SPLIT
+from steering.battery.rows import TestId
 
 __all__ = [
     "Caveat",
@@ -44,6 +46,7 @@ __all__ = [
     "EMBEDDING_AUROC",
     "split_caveats",
     "budget_caveats",
+    "forced_budget_caveats",
     "embedding_caveats",
     "ce_caveats",
     "weight_caveats",
@@ -96,7 +99,8 @@ def split_caveats(
             out.append(
                 Caveat(
                     "small_split",
-                    f"task {task!r}: the {split} split has {len(s)} evaluated prompts, fewer than {minimum}; "
+                    f"task {task!r}: the {split} split has {len(s)} evaluated prompt{'' if len(s) == 1 else 's'}, "
+                    f"fewer than {minimum}; "
                     f"its accuracies carry intervals of about +/- {1.96 * 0.5 / max(len(s), 1) ** 0.5:.2f}. "
                     "Add prompts (or raise --max-dev / --max-test) before reading small gaps.",
                     task=task,
@@ -142,6 +146,30 @@ def budget_caveats(sweep: pd.DataFrame, task: str, share: float = BUDGET_SHARE) 
                     "Raise the budget with --max-new-tokens (or max_new_tokens in the task or [battery] table).",
                     task=task,
                     variant=name,
+                    value=cut,
+                )
+            )
+    return out
+
+
+def forced_budget_caveats(tests: pd.DataFrame, share: float = BUDGET_SHARE) -> list[Caveat]:
+    """``budget`` for the base's forced-format completions (``budget_share`` of the forced-format
+    rows, one per task) above ``share``: a prefilled reasoning format is the longest completion."""
+    if tests.empty or "budget_share" not in tests:
+        return []
+    rows = tests[(tests.test == TestId.FORCED_FORMAT.value) & tests.budget_share.notna()]
+    out = []
+    for task, g in rows.groupby("task", sort=False):
+        cut = float(g.budget_share.iloc[0])
+        if cut > share:
+            out.append(
+                Caveat(
+                    "budget",
+                    f"task {task!r}: {cut:.0%} of the base's forced-format completions were cut off by the token "
+                    f"budget (more than {share:.0%}); the forced-format gap recovered then undercounts the base. "
+                    "Raise the budget with --max-new-tokens (or max_new_tokens in the task or [battery] table).",
+                    task=str(task),
+                    variant="base (forced format)",
                     value=cut,
                 )
             )
@@ -223,13 +251,17 @@ def report_caveats(
     embedding: tuple[float, int, str] | None = None,
     sae_tables: Sequence[pd.DataFrame] = (),
     weights: pd.DataFrame | None = None,
+    tests: pd.DataFrame | None = None,
 ) -> list[Caveat]:
-    """Every check over a battery run's tables (``sweeps``: one per task, with a ``task`` column)."""
+    """Every check over a battery run's tables (``sweeps``: one per task, with a ``task`` column;
+    ``tests``: the battery rows, for the forced format's budget)."""
     out: list[Caveat] = []
     for sweep in sweeps:
         task = str(sweep["task"].iloc[0]) if "task" in sweep and len(sweep) else ""
         out += split_caveats(sweep, task, dev_split, test_split)
         out += budget_caveats(sweep, task)
+    if tests is not None:
+        out += forced_budget_caveats(tests)
     if embedding is not None:
         out += embedding_caveats(*embedding)
     for t in sae_tables:

@@ -334,6 +334,7 @@ def write_report(
         embedding=run.embedding,
         sae_tables=run.sae_tables,
         weights=run.weights,
+        tests=tests,
     )
     write_json(
         report_payload(

@@ -16,6 +16,7 @@ from steering.report.caveats import (
     budget_caveats,
     ce_caveats,
     embedding_caveats,
+    forced_budget_caveats,
     report_caveats,
     split_caveats,
     weight_caveats,
@@ -130,3 +131,29 @@ def test_report_caveats_runs_every_check_per_task() -> None:
     rec = got[0].to_record()
     assert rec["value"] == 8.0 and set(rec) == {"check", "message", "task", "variant", "value"}
     assert math.isnan(got[2].value) is False
+
+
+def test_forced_format_budget_share_is_flagged() -> None:
+    from steering.battery.rows import BatteryRow, TestId, rows_frame
+
+    def forced(task: str, share: float) -> BatteryRow:
+        return BatteryRow.make(
+            TestId.FORCED_FORMAT,
+            "sft",
+            task,
+            None,
+            "prefill:#",
+            0.5,
+            0.0,
+            0.1,
+            0.9,
+            10,
+            "d",
+            budget_share=share,
+        )
+
+    tests = rows_frame([forced("a", 0.4), forced("b", 0.1), forced("c", float("nan"))])
+    (c,) = forced_budget_caveats(tests)
+    assert (c.check, c.task, c.variant, c.value) == ("budget", "a", "base (forced format)", 0.4)
+    assert "--max-new-tokens" in c.message
+    assert [w.task for w in report_caveats([], tests=tests)] == ["a"]
