@@ -543,6 +543,10 @@ class _Plan:
         """Prompts ``[lo, hi)`` of shard ``si``."""
         return si * self.shard_size, min(self.n, (si + 1) * self.shard_size)
 
+    def prompts_in(self, shards: Sequence[int]) -> int:
+        """How many prompts shards ``shards`` hold (the last shard may be short of ``shard_size``)."""
+        return sum(hi - lo for lo, hi in map(self.bounds, shards))
+
     def batches(self, si: int) -> list[tuple[int, int]]:
         """Prompts ``[b0, b1)`` of each forward pass of shard ``si``."""
         lo, hi = self.bounds(si)
@@ -957,7 +961,7 @@ def _collect_variant(family: ModelFamily, variant: str, plan: _Plan, writer: Sha
     timing = {
         "load_s": round(t_run - t_open, 4),
         "collect_s": round(t_done - t_run, 4),
-        "prompts": sum(hi - lo for lo, hi in map(plan.bounds, todo)),
+        "prompts": plan.prompts_in(todo),
     }
     _atomic_json(vdir / "complete.json", {"n_shards": plan.n_shards, "timing": timing})
 
@@ -973,8 +977,10 @@ def _run_shards(
     stop = max(s.layer for s in plan.sites) + 1
     stop_at = stop if stop < int(model.cfg.n_layers) else None
     pinned = torch.device(family.device).type == "cuda" and family.device_map is None
+    # the prompts these shards hold: with a memory-sized shard (970 prompts, say) and 180
+    # prompts, len(todo) * shard_size would count to 970
     bar = tqdm(
-        total=len(todo) * plan.shard_size, desc=f"collect {variant}", unit="prompt", disable=not plan.progress
+        total=plan.prompts_in(todo), desc=f"collect {variant}", unit="prompt", disable=not plan.progress
     )
     with torch.inference_mode(), capture(model, names, variant=variant, stop_at=stop_at) as cap:
         for si in todo:

@@ -352,7 +352,8 @@ class Task:
             if prompt_field not in rec or answer_field not in rec:
                 raise TaskError(
                     f"Record {i} of {where} lacks {prompt_field!r} or {answer_field!r} (keys: {sorted(rec)}). "
-                    "Pass prompt_field=/answer_field= (elicit collect: --prompt-field / --answer-field) to name the fields of your data."
+                    "Pass prompt_field=/answer_field= (on the command line: --prompt-field / --answer-field; "
+                    "in a family file's task table: prompt_field / answer_field) to name the fields of your data."
                 )
             answer = str(rec[answer_field])
             trace = rec.get("trace")

@@ -32,6 +32,7 @@ the activation store (all prompts concatenated).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ __all__ = [
     "fvu",
     "l0",
     "loss_recovered",
+    "SAEFitQuality",
+    "fit_quality",
     "sae_transfer",
     "latent_shifts",
     "decoder_direction",
@@ -184,7 +187,7 @@ def fit_sae(
     d_sae = int(d_sae or 8 * d_in)
     if architecture in ("topk", "batchtopk") and not 0 < k <= d_sae:
         raise SAEError(f"k must be in (0, d_sae={d_sae}] for {architecture!r}, got {k}.")
-    meta = {"hook_name": hook_name, **dict(metadata or {})}
+    meta = {"hook_name": hook_name, "elicit_architecture": architecture, **dict(metadata or {})}
     cls, cfg = _training_config(
         architecture, d_in, d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=steps, meta=meta
     )
@@ -232,6 +235,56 @@ def train_sae(
         "elicit_n_rows": len(rows),
     }
     return fit_sae(rows, hook_name=site.name, metadata=meta, **fit_options)
+
+
+@dataclass(frozen=True)
+class SAEFitQuality:
+    """How well a trained SAE fits the rows it was trained on.
+
+    ``architecture`` is what was trained (sae_lens's training name, from the saved metadata
+    ``elicit_architecture``); ``saved_as`` the inference class sae_lens saved it as (a
+    ``batchtopk`` SAE is saved as ``jumprelu`` with the learned threshold). ``fvu`` is
+    :func:`fvu`, ``l0`` :func:`l0`, ``dead_share`` the share of latents that fire on none of the
+    ``n_rows`` rows.
+    """
+
+    architecture: str
+    saved_as: str
+    fvu: float
+    l0: float
+    dead_share: float
+    n_rows: int
+    d_sae: int
+
+    def __str__(self) -> str:
+        saved = "" if self.saved_as == self.architecture else f" (saved by sae_lens as {self.saved_as})"
+        return (
+            f"{self.architecture} SAE{saved}, d_sae={self.d_sae}: FVU {self.fvu:.3f}, L0 {self.l0:.1f}, "
+            f"dead latents {self.dead_share:.1%} (on its {self.n_rows} training rows)"
+        )
+
+
+@torch.no_grad()
+def fit_quality(sae: Any, rows: Float[torch.Tensor, "row d_model"]) -> SAEFitQuality:
+    """FVU, L0 and dead-latent share of ``sae`` on ``rows`` (e.g. its training rows, from
+    :func:`token_rows`), with the architecture it was trained as."""
+    if rows.ndim != 2 or len(rows) == 0 or rows.shape[1] != sae.cfg.d_in:
+        raise SAEError(
+            f"fit_quality needs a non-empty [row, d_in={sae.cfg.d_in}] tensor, got shape {tuple(rows.shape)}."
+        )
+    f = _encode_rows(sae, rows)
+    x_hat = torch.cat([sae.decode(f[i : i + 4096]) for i in range(0, len(f), 4096)])
+    saved_as = str(sae.cfg.architecture())
+    trained = getattr(sae.cfg.metadata, "elicit_architecture", None)
+    return SAEFitQuality(
+        architecture=str(trained or saved_as),
+        saved_as=saved_as,
+        fvu=fvu(rows.float(), x_hat.float()),
+        l0=l0(f),
+        dead_share=float((f != 0).sum(0).eq(0).float().mean()),
+        n_rows=len(rows),
+        d_sae=int(sae.cfg.d_sae),
+    )
 
 
 def save_sae(sae: Any, out: str | Path) -> Path:

@@ -28,6 +28,11 @@ models, see :mod:`probes.models.checkpoint`) and measures, one row per parameter
     directions) while SFT rotates the principal subspaces. Angles are only meaningful
     where the spectrum has a gap at ``k``; a flat spectrum makes the top-``k`` subspace
     itself ill-defined.
+``angle_out_floor``, ``angle_in_floor``, ``angle_out_at_floor@k`` (and ``angle_in_...``)
+    the angles' float noise floor in degrees
+    (:func:`~probes.weights.measures.angle_noise_floor` of the basis length and the compute
+    dtype), and 1.0 where the mean angle at ``k`` is at or below it (0.0 above): such an angle is no measured
+    rotation (an identical copy reads 0.01-0.06° in float32).
 ``align:<name>``, ``align_null_mean``, ``align_null_p95``
     for residual-stream writers only (``o``, ``down``, ``embed``, ``pos_embed``): with a
     unit direction ``d`` in the residual stream (a steering vector, an SAE decoder row),
@@ -70,6 +75,7 @@ from probes.weights.measures import (
     DEFAULT_TOLS,
     SVDSettings,
     WeightDiffError,
+    angle_noise_floor,
     principal_angles,
     spectrum,
     subspace_overlap,
@@ -148,6 +154,8 @@ def _empty_matrix_columns(ks: tuple[int, ...]) -> dict[str, Any]:
         for side in ("out", "in"):
             row[f"angle_{side}_mean@{k}"] = math.nan
             row[f"angle_{side}_max@{k}"] = math.nan
+            row[f"angle_{side}_at_floor@{k}"] = math.nan
+    row["angle_out_floor"] = row["angle_in_floor"] = math.nan
     row["svd_method"] = "none (not a matrix)"
     return row
 
@@ -178,6 +186,12 @@ def _matrix_columns(
     t_spec = spectrum(tuned, q, settings)
     for k, ov in subspace_overlap(delta, b_spec.U, b_spec.V, ks).items():
         row[f"overlap@{k}"] = ov
+    floors = {
+        "out": angle_noise_floor(b_spec.U.shape[0], b_spec.U.dtype),
+        "in": angle_noise_floor(b_spec.V.shape[0], b_spec.V.dtype),
+    }
+    for side, floor in floors.items():
+        row[f"angle_{side}_floor"] = floor
     for k in ks:
         if k > b_spec.U.shape[1] or k > t_spec.U.shape[1]:
             continue
@@ -185,6 +199,7 @@ def _matrix_columns(
             ang = principal_angles(A[:, :k], B[:, :k])
             row[f"angle_{side}_mean@{k}"] = float(ang.mean())
             row[f"angle_{side}_max@{k}"] = float(ang.max())
+            row[f"angle_{side}_at_floor@{k}"] = float(float(ang.mean()) <= floors[side])  # 1.0 or 0.0
     row["svd_method"] = b_spec.method
     return row
 

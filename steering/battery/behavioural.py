@@ -23,7 +23,7 @@ from probes.data.activations import ActivationSet, collect_activations
 from probes.data.tasks import Task
 from probes.models.family import ModelFamily
 from probes.stats import bootstrap_ci
-from steering.battery.config import BatteryConfig, chance_level, contrast_fit, subset
+from steering.battery.config import BatteryConfig, chance_level, contrast_fit, steering_layers, subset
 from steering.battery.gap import floored, gr_ci, nan0
 from steering.battery.rows import BatteryRow, TestId
 from steering.battery.verdict import THRESHOLDS
@@ -76,7 +76,7 @@ def behavioural_rows(
     Three sweeps, each cached and resumable: the vector over the grid on dev and test (with
     every variant's unsteered rows); the nulls over the same grid on dev; each null on test at
     its own dev-chosen setting. Returns the rows and the sweeps' rows (one table)."""
-    layers = cfg.layers or tuple(range(family.layer_count()))
+    layers = steering_layers(cfg, family.layer_count())
     dev = subset(task, cfg.dev_split, cfg.eval_label, cfg.max_dev)
     test = subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
     sub = task.with_examples(list(dev.examples) + list(test.examples))
@@ -102,6 +102,7 @@ def behavioural_rows(
         splits=(cfg.dev_split, cfg.test_split),
         chunk_size=len(sub),
         batch_size=cfg.batch_size,
+        max_new_tokens=cfg.max_new_tokens,
         seed=cfg.seed,
         out=str(out),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,53 @@ from probes.errors import ElicitError
 from probes.models.config_keys import check_keys
 from probes.models.family import ModelFamily
 
-__all__ = ["BatteryConfig", "subset", "balanced", "contrast_fit", "chance_level"]
+__all__ = [
+    "BatteryConfig",
+    "subset",
+    "balanced",
+    "contrast_fit",
+    "chance_level",
+    "default_layers",
+    "steering_layers",
+    "DEFAULT_LAYER_COUNT",
+    "MIN_SPLIT",
+]
+
+#: how many layers the steering sweep searches when the family file names none
+DEFAULT_LAYER_COUNT = 5
+#: a dev or test split with fewer evaluated prompts than this is flagged in the report: at 32
+#: prompts a 95% interval of an accuracy near 0.5 is about +/- 0.17 wide, more than ``min_gap``
+MIN_SPLIT = 32
+
+
+def default_layers(n_layers: int, k: int = DEFAULT_LAYER_COUNT) -> tuple[int, ...]:
+    """The layers the steering sweep searches when none are named: every layer of a model with
+    at most ``k`` (the organism's 3), else ``k`` evenly spaced from 25% to 75% depth, rounded
+    (16 layers: 4, 6, 8, 9, 11; 30 layers: 7, 11, 15, 18, 22).
+
+    >>> default_layers(3), default_layers(16), default_layers(30)
+    ((0, 1, 2), (4, 6, 8, 9, 11), (7, 11, 15, 18, 22))
+    """
+    if n_layers < 1:
+        raise ElicitError(f"A model needs at least one layer to steer, got n_layers={n_layers}.")
+    if n_layers <= k:
+        return tuple(range(n_layers))
+    last = n_layers - 1
+    picks = [int(math.floor(last * (0.25 + 0.5 * i / (k - 1)) + 0.5)) for i in range(k)]
+    return tuple(sorted(set(picks)))
+
+
+def steering_layers(cfg: BatteryConfig, n_layers: int) -> tuple[int, ...]:
+    """``cfg.layers`` checked against the model's ``n_layers``, or :func:`default_layers`."""
+    if cfg.layers is None:
+        return default_layers(n_layers)
+    bad = [layer for layer in cfg.layers if not 0 <= layer < n_layers]
+    if bad:
+        raise ElicitError(
+            f"Battery layers {bad} are outside the model's layers 0-{n_layers - 1}. Set [battery] layers "
+            f"(or --layers) to layers in 0-{n_layers - 1}, or leave them out for {list(default_layers(n_layers))}."
+        )
+    return cfg.layers
 
 
 @dataclass(frozen=True)
@@ -25,6 +72,7 @@ class BatteryConfig:
     eval_label: str | None = "neutral"
     decision: str = "match:="
     computation: str | None = "span:scratchpad"
+    #: the steering sweep's layers; ``None``: :func:`default_layers` (a handful from 25% to 75% depth)
     layers: tuple[int, ...] | None = None
     #: steering strengths in ``units``: with ``resid_norm`` alpha 1 is a push as long as the layer's
     #: mean residual vector. Measured on the organism (seed 0, layers 0-2, 48 neutral dev prompts):
@@ -46,9 +94,44 @@ class BatteryConfig:
     n_random: int = 20
     seed: int = 0
     batch_size: int = 512
+    #: generation budget of the steering sweep and the forced format; ``None``: the task's own
+    max_new_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_dev", "max_test", "max_fit", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ElicitError(f"Battery setting {name} must be an integer >= 1, got {v!r}.")
+        if self.max_new_tokens is not None and (
+            isinstance(self.max_new_tokens, bool)
+            or not isinstance(self.max_new_tokens, int)
+            or self.max_new_tokens < 1
+        ):
+            raise ElicitError(
+                f"Battery setting max_new_tokens must be an integer >= 1 (or left out for the task's own), "
+                f"got {self.max_new_tokens!r}."
+            )
+        if self.layers is not None and (
+            not self.layers
+            or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in self.layers)
+        ):
+            raise ElicitError(
+                f"Battery setting layers must be non-negative layer indices (e.g. [4, 6, 8]) or left out, "
+                f"got {self.layers!r}."
+            )
+        if not self.alphas or any(isinstance(a, bool) or not isinstance(a, int | float) for a in self.alphas):
+            raise ElicitError(
+                f"Battery setting alphas must be numbers (e.g. [0, 0.25, 0.5]), got {self.alphas!r}."
+            )
+        if not any(a != 0 for a in self.alphas):
+            raise ElicitError(
+                f"Battery setting alphas needs a nonzero strength to steer with (alpha 0 is no push), got {self.alphas!r}."
+            )
 
     @classmethod
     def from_family(cls, family: ModelFamily, **overrides: Any) -> BatteryConfig:
+        """The family file's ``[battery]`` table with ``overrides`` (the CLI's flags) on top,
+        validated alike: unknown keys are errors, naming the valid ones."""
         table = dict(getattr(family, "settings", {}).get("battery", {}))
         table.update(overrides)
         check_keys(

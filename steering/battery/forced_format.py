@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from probes.data.tasks import Task
@@ -32,16 +33,19 @@ def forced_format_rows(
     if not task.format_prefix:
         return []
     test = subset(task, cfg.test_split, cfg.eval_label, cfg.max_test)
+    budget = cfg.max_new_tokens or task.max_new_tokens
     # keyed on the prompts, the base's weights (content digest) and the budget: never stale
-    key = hashlib.sha256(f"{test.hash}|{family.revision('base')}|{task.max_new_tokens}".encode()).hexdigest()[
-        :16
-    ]
+    key = hashlib.sha256(f"{test.hash}|{family.revision('base')}|{budget}".encode()).hexdigest()[:16]
     cache = workdir / "forced" / f"{task.name}-{key}.json"
+    ends_cache = cache.with_name(cache.stem + "-finish.json")
     if cache.exists():
         correct = json.loads(cache.read_text())
+        # each completion's finish ("stop" / "budget"); a cache written before it was kept has none
+        ends = json.loads(ends_cache.read_text()) if ends_cache.exists() else {}
     else:
         tok = family.tokenizer("base")
         prefix = task.format_prefix.strip()
+        finish: list[str] = []
         with family.open("base") as model:
             # the prefix is prefilled after the prompt as the base's protocol renders it (after
             # "Answer:" or the assistant turn); each completion starts with it
@@ -49,15 +53,20 @@ def forced_format_rows(
                 model,
                 tok,
                 list(test.prompts),
-                max_new_tokens=task.max_new_tokens,
+                max_new_tokens=budget,
                 batch_size=cfg.batch_size,
                 prefix=prefix,
+                finish=finish,
             )
         correct = {
             e.id: bool(task.score(c, e.answer).correct) for e, c in zip(test.examples, comps, strict=True)
         }
+        ends = {e.id: f for e, f in zip(test.examples, finish, strict=True)}
         cache.parent.mkdir(parents=True, exist_ok=True)
+        ends_cache.write_text(json.dumps(ends))
         cache.write_text(json.dumps(correct))
+    # the share of forced completions the budget cut off (NaN when unknown)
+    budget_share = float(np.mean([f == "budget" for f in ends.values()])) if ends else float("nan")
     F = pd.Series(correct, dtype=float)
     test_df = sweep_df[(sweep_df.split == cfg.test_split) & (sweep_df.control == "none")]
     base_acc = test_df[test_df.variant == "base"].set_index("prompt_id").correct
@@ -91,6 +100,7 @@ def forced_format_rows(
                 acc_tuned=T.mean(),
                 acc_intervention=Fv.mean(),
                 **floored(Fv, B, T, chance_level(task), cfg.seed),
+                budget_share=budget_share,
             )
         )
     return rows

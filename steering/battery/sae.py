@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from probes.data.activations import ActivationSet, collect_activations
@@ -15,7 +16,7 @@ from probes.models.family import ModelFamily
 from steering.battery.config import BatteryConfig, subset
 from steering.battery.rows import BatteryRow, TestId
 
-__all__ = ["sae_rows"]
+__all__ = ["ce_note", "sae_rows"]
 
 
 def sae_rows(
@@ -91,6 +92,30 @@ def _base_sae(acts: ActivationSet, hook: str, cfg: BatteryConfig, sae_dir: Path,
     )
 
 
+def ce_note(value: float, lo: float | None = None, hi: float | None = None) -> str:
+    """A note for a CE recovered above 1 ("" otherwise): what it means, and whether its interval
+    reaches 1.
+
+    >>> ce_note(0.97)
+    ''
+    >>> ce_note(1.04, 0.98, 1.09)[:52]
+    'CE recovered 1.040 > 1: the spliced model predicts t'
+    """
+    if value is None or not np.isfinite(value) or value <= 1.0:
+        return ""
+    within = (
+        f"; its interval [{lo:.3f}, {hi:.3f}] reaches 1, so it is within noise of lossless"
+        if lo is not None and hi is not None and np.isfinite(lo) and lo <= 1.0
+        else ""
+    )
+    return (
+        f"CE recovered {value:.3f} > 1: the spliced model predicts the next token better than the clean one "
+        "(recovered = (L_ablated - L_spliced) / (L_ablated - L_clean) exceeds 1 exactly when L_spliced < "
+        f"L_clean: the SAE's reconstruction error happened to lower the loss, by denoising or by chance on few "
+        f"tokens{within}). Read it as a lossless splice, not as an SAE that improves the model"
+    )
+
+
 def _fvu_rows(transfer: pd.DataFrame, task: str, layer: int) -> list[BatteryRow]:
     """One row per tuned variant: the base SAE's FVU on it, against its FVU on the base."""
     base_row = transfer[transfer.variant == "base"].iloc[0]
@@ -107,7 +132,17 @@ def _fvu_rows(transfer: pd.DataFrame, task: str, layer: int) -> list[BatteryRow]
             r["fvu_hi"],
             int(r["n_prompts"]),
             f"base-SAE FVU on {r['variant']} {r['fvu']:.3f} vs on base {base_row['fvu']:.3f}; "
-            f"CE recovered {r['ce_recovered']:.3f} (base {base_row['ce_recovered']:.3f})",
+            f"CE recovered {r['ce_recovered']:.3f} (base {base_row['ce_recovered']:.3f})"
+            + "".join(
+                f" [note: {note}]"
+                for note in (
+                    ce_note(r["ce_recovered"], r["ce_recovered_lo"], r["ce_recovered_hi"]),
+                    ce_note(
+                        base_row["ce_recovered"], base_row["ce_recovered_lo"], base_row["ce_recovered_hi"]
+                    ),
+                )
+                if note
+            ),
             ce_recovered=r["ce_recovered"],
             ce_recovered_lo=r["ce_recovered_lo"],
             ce_recovered_hi=r["ce_recovered_hi"],

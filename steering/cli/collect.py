@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from steering.cli.common import (
+    AnswerField,
     ArrayParallelism,
     CpusPerTask,
     Device,
@@ -16,9 +17,12 @@ from steering.cli.common import (
     Family,
     GpusPerNode,
     Partition,
+    PromptField,
+    Scorer,
     TimeoutMin,
     executor_config,
     guarded,
+    jsonl_task,
 )
 
 __all__ = ["collect"]
@@ -35,11 +39,9 @@ def collect(
         str, typer.Option(help="'last', 'all', an index, 'match:=', 'match:Wait:-12:4', 'span:NAME'")
     ] = "last",
     variants: Annotated[str | None, typer.Option(help="comma-separated variants (default: all)")] = None,
-    scorer: Annotated[
-        str, typer.Option(help="scorer for a JSONL task: exact, gsm8k, math, scratchpad")
-    ] = "exact",
-    prompt_field: Annotated[str, typer.Option(help="field of a JSONL task holding the prompt")] = "prompt",
-    answer_field: Annotated[str, typer.Option(help="field of a JSONL task holding the answer")] = "answer",
+    scorer: Scorer = "exact",
+    prompt_field: PromptField = "prompt",
+    answer_field: AnswerField = "answer",
     text: Annotated[
         str, typer.Option(help="'prompt' or 'prompt+trace' (teacher-forced reasoning)")
     ] = "prompt",
@@ -59,7 +61,6 @@ def collect(
 ) -> None:
     """Collect activations of every variant on the same prompts into a reusable on-disk store."""
     from probes.data.activations import collect_activations
-    from probes.data.tasks import Task
     from probes.models.family import load_family, resolve_dtype
 
     def go() -> None:
@@ -67,7 +68,7 @@ def collect(
         if task in fam.tasks:
             t = fam.load_task(task)
         else:
-            t = Task.from_jsonl(task, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
+            t = jsonl_task(task, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
         common: dict[str, Any] = dict(batch_size=batch_size, text=text, store_dtype=store_dtype)
         names = variants.split(",") if variants else None
         ex = executor_config(

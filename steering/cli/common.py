@@ -29,6 +29,10 @@ __all__ = [
     "ArrayParallelism",
     "CpusPerTask",
     "executor_config",
+    "Scorer",
+    "PromptField",
+    "AnswerField",
+    "jsonl_task",
 ]
 
 T = TypeVar("T")
@@ -40,11 +44,32 @@ Dtype = Annotated[
     typer.Option(help="dtype every variant is loaded in: float32, bfloat16 or float16 (never cast later)"),
 ]
 Seed = Annotated[int, typer.Option(help="seed of initialisation and batch order")]
+# a task given as a JSONL file (`collect --task`, `report --task`)
+Scorer = Annotated[str, typer.Option(help="scorer for a JSONL task: exact, gsm8k, math, scratchpad")]
+PromptField = Annotated[str, typer.Option(help="field of a JSONL task holding the prompt (e.g. 'question')")]
+AnswerField = Annotated[str, typer.Option(help="field of a JSONL task holding the answer")]
 # dictionary training (`sae train`, `crosscoder train`)
 DSae = Annotated[int | None, typer.Option(help="latents (default 8 x d_model)")]
 Steps = Annotated[int, typer.Option(min=1, help="optimiser steps")]
 BatchSize = Annotated[int, typer.Option(min=1, help="activation rows per step")]
 Lr = Annotated[float, typer.Option(help="learning rate")]
+
+
+def jsonl_task(path: str, *, scorer: str, prompt_field: str, answer_field: str) -> Any:
+    """A ``--task`` JSONL file as a :class:`~probes.data.tasks.Task`; a record without the fields
+    is an error naming the CLI flags that rename them."""
+    from probes.data.tasks import Task
+    from probes.errors import TaskError
+
+    try:
+        return Task.from_jsonl(path, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
+    except TaskError as err:
+        if "lacks" not in str(err):
+            raise
+        raise TaskError(
+            str(err).split(" Pass prompt_field=")[0]
+            + " Pass --prompt-field / --answer-field to name the fields of your data (e.g. --prompt-field question)."
+        ) from None
 
 
 def guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -61,13 +61,16 @@ def sae_train(
     seed: Seed = 0,
     device: Device = "cpu",
 ) -> None:
-    """Train an SAE on stored activations with sae_lens (no wandb); loads with sae_lens.SAE.load_from_disk."""
+    """Train an SAE on stored activations with sae_lens (no wandb); loads with sae_lens.SAE.load_from_disk.
+
+    Prints the architecture trained and its FVU, L0 and dead-latent share on its training rows."""
     from probes.data.activations import ActivationSet
-    from probes.dictionaries.sae import train_sae
+    from probes.dictionaries.sae import fit_quality, token_rows, train_sae
 
     def go() -> None:
+        store = ActivationSet.load(acts)
         sae = train_sae(
-            ActivationSet.load(acts),
+            store,
             variant,
             hook,
             position,
@@ -76,7 +79,9 @@ def sae_train(
             sparsity_coefficient=sparsity_coefficient,
             **_fit(d_sae, steps, batch_size, lr, seed, device, out),
         )
-        typer.echo(f"{type(sae).__name__} d_in={sae.cfg.d_in} d_sae={sae.cfg.d_sae} written to {out}")
+        # the rows train_sae trained on (the same BOS and outlier exclusion, its default factor)
+        rows, _ = token_rows(store, variant, hook, position)
+        typer.echo(f"{fit_quality(sae, rows)}\nd_in={sae.cfg.d_in}; written to {out}")
 
     guarded(go)
 

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steering.cli.common import Device, Dtype, Family, guarded
+from steering.cli.common import (
+    AnswerField,
+    Device,
+    Dtype,
+    Family,
+    PromptField,
+    Scorer,
+    guarded,
+    jsonl_task,
+)
 
 if TYPE_CHECKING:
     from steering.battery.verdict import VariantVerdict
@@ -53,15 +62,78 @@ def figures(
     guarded(go)
 
 
+def _numbers(flag: str, text: str | None, kind: type) -> tuple | None:
+    """``--layers 4,6,8`` / ``--alphas 0,0.25,0.5`` as a tuple; a malformed list is a usage error."""
+    if text is None:
+        return None
+    try:
+        return tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError as err:
+        raise typer.BadParameter(
+            f"{flag} takes comma-separated {'integers' if kind is int else 'numbers'} (e.g. "
+            f"{'4,6,8' if kind is int else '0,0.25,0.5'}), got {text!r}."
+        ) from err
+
+
+def battery_overrides(
+    *,
+    layers: str | None = None,
+    alphas: str | None = None,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    max_dev: int | None = None,
+    max_test: int | None = None,
+) -> dict[str, object]:
+    """The ``[battery]`` settings the report's flags override (the flags given, nothing else);
+    ``--layers all`` is every layer, spelled out later against the model."""
+    out: dict[str, object] = {}
+    if layers is not None and layers.strip() != "all":
+        out["layers"] = _numbers("--layers", layers, int)
+    if alphas is not None:
+        out["alphas"] = _numbers("--alphas", alphas, float)
+    for key, value in (
+        ("max_new_tokens", max_new_tokens),
+        ("batch_size", batch_size),
+        ("max_dev", max_dev),
+        ("max_test", max_test),
+    ):
+        if value is not None:
+            out[key] = value
+    return out
+
+
 def report(
     family: Family,
     out: Annotated[Path, typer.Option(help="output folder (report.md, report.json, tables/, figures/)")],
     task: Annotated[
-        str | None, typer.Option(help="judge every variant on this task (default: each variant's own)")
+        str | None,
+        typer.Option(
+            help="judge every variant on this task: a family task name or a JSONL file (default: each variant's own)"
+        ),
     ] = None,
     variants: Annotated[
         str | None, typer.Option(help="comma-separated variants (default: all but base)")
     ] = None,
+    scorer: Scorer = "exact",
+    prompt_field: PromptField = "prompt",
+    answer_field: AnswerField = "answer",
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            help="steering layers, e.g. 4,6,8, or 'all' (default: [battery] layers, else 5 from 25% to 75% depth)"
+        ),
+    ] = None,
+    alphas: Annotated[
+        str | None, typer.Option(help="steering strengths, e.g. 0,0.25,0.5 (default: [battery] alphas)")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(min=1, help="token budget of every completion (default: the task's)")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="prompts per forward pass")] = None,
+    max_dev: Annotated[int | None, typer.Option(min=1, help="at most this many dev prompts")] = None,
+    max_test: Annotated[int | None, typer.Option(min=1, help="at most this many test prompts")] = None,
+    sae: Annotated[bool, typer.Option(help="the SAE-transfer and crosscoder test")] = True,
+    figures: Annotated[bool, typer.Option(help="draw the figures")] = True,
     device: Device = "cpu",
     dtype: Dtype = "float32",
     quality: Annotated[
@@ -72,19 +144,48 @@ def report(
         ),
     ] = True,
 ) -> None:
-    """Run the select-vs-create battery on every variant and write the report."""
+    """Run the select-vs-create battery on every variant and write the report.
+
+    Flags override the family file's [battery] table (validated alike)."""
     from probes.models.family import load_family, resolve_dtype
+    from steering.battery.config import BatteryConfig
     from steering.battery.quality import QualityConfig
     from steering.report import run_report
 
     def go() -> None:
         fam = load_family(family, device=device, dtype=resolve_dtype(dtype))
-        qcfg = (QualityConfig.for_family(fam, **({"task": task} if task else {}))) if quality else None
+        overrides = battery_overrides(
+            layers=layers,
+            alphas=alphas,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            max_dev=max_dev,
+            max_test=max_test,
+        )
+        if layers is not None and layers.strip() == "all":
+            overrides["layers"] = tuple(range(fam.layer_count()))
+        cfg = BatteryConfig.from_family(fam, **overrides)
+        judged_on = task
+        # a file is read with the field flags; any other name goes on to the family's tasks (whose
+        # error lists the declared ones)
+        if task is not None and task not in fam.tasks and Path(task).is_file():
+            judged_on = jsonl_task(task, scorer=scorer, prompt_field=prompt_field, answer_field=answer_field)
+        named = {"task": task} if task is not None and task in fam.tasks else {}
+        qcfg = QualityConfig.for_family(fam, **named) if quality else None
         rep = run_report(
-            fam, out=out, task=task, variants=variants.split(",") if variants else None, quality=qcfg
+            fam,
+            out=out,
+            task=judged_on,
+            variants=variants.split(",") if variants else None,
+            config=cfg,
+            sae=sae,
+            figures=figures,
+            quality=qcfg,
         )
         _print_verdicts(rep.judged)
-        typer.echo(f"\nreport: {out / 'report.md'}\nfigures: {out / 'figures'}")
+        for w in rep.warnings:
+            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW)
+        typer.echo(f"\nreport: {out / 'report.md'}" + (f"\nfigures: {out / 'figures'}" if figures else ""))
 
     guarded(go)
 
@@ -112,6 +213,8 @@ def run_main(
         rep = run_report(fam, out=out, quality=QualityConfig(n_samples=16, max_prompts=32, cot_k=5))
         typer.echo("")
         _print_verdicts(rep.judged)
+        for w in rep.warnings:
+            typer.secho(f"warning: {w.message}", fg=typer.colors.YELLOW)
         typer.echo(
             f"\nreport:  {out / 'report.md'}\njson:    {out / 'report.json'}\nfigures: {out / 'figures'}"
             f"\ntotal {time.time() - t0:.0f} s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from probes.models.family import ModelFamily
 from probes.version import __version__
 from steering.battery.config import BatteryConfig
 from steering.battery.verdict import THRESHOLDS
+from steering.report.caveats import Caveat
 
 __all__ = ["markdown", "what_would_change"]
 
@@ -71,8 +73,25 @@ def _null_table(verdicts: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def _warnings(warnings: Sequence[Caveat]) -> list[str]:
+    """The report's warnings, one bullet each (none: the section says so)."""
+    lines = ["## Warnings", ""]
+    if not warnings:
+        return lines + [
+            "None of the report's checks fired (split sizes and agreement, token budget, "
+            "embedding separability, CE recovered, weight-angle noise floor).",
+            "",
+        ]
+    return lines + [f"- **{w.check}**: {w.message}" for w in warnings] + [""]
+
+
 def markdown(
-    family: ModelFamily, verdicts: pd.DataFrame, tests: pd.DataFrame, cfg: BatteryConfig, ref: Task
+    family: ModelFamily,
+    verdicts: pd.DataFrame,
+    tests: pd.DataFrame,
+    cfg: BatteryConfig,
+    ref: Task,
+    warnings: Sequence[Caveat] = (),
 ) -> str:
     lines = [
         f"# Select or create? — `{family.name}`",
@@ -96,7 +115,7 @@ def markdown(
             f"{_fmt(r['forced_grc'], r['forced_grc_lo'], r['forced_grc_hi'])} | {_fmt(r['max_cos_decision'])} / "
             f"{_fmt(r['max_cos_computation'])} | {int(r['n_test'])} |"
         )
-    lines += ["", *_null_table(verdicts), "## Why, and what would change it", ""]
+    lines += ["", *_warnings(warnings), *_null_table(verdicts), "## Why, and what would change it", ""]
     for r in verdicts.to_dict("records"):
         lines.append(
             f"- **{r['variant']}** ({r['verdict']}): {r['reason']}. What would change it: {what_would_change(r)}"

@@ -29,12 +29,13 @@ from steering.battery.behavioural import behavioural_rows, fit_reasoning_vector
 from steering.battery.config import BatteryConfig
 from steering.battery.direction import direction_rows
 from steering.battery.forced_format import forced_format_rows
-from steering.battery.probe import probe_rows
+from steering.battery.probe import embedding_separability, probe_rows
 from steering.battery.quality import QualityConfig
 from steering.battery.rows import BatteryRow, TestId, rows_frame
 from steering.battery.sae import sae_rows
 from steering.battery.verdict import THRESHOLDS, VariantVerdict, judge
 from steering.battery.weights import weight_rows
+from steering.report.caveats import Caveat, report_caveats
 from steering.report.markdown import markdown
 from steering.report.schema import report_payload, to_parquet, write_json
 from steering.sweep import resolve_task
@@ -60,6 +61,8 @@ class Report:
     out: Path
     judged: tuple[VariantVerdict, ...] = ()
     rows: tuple[BatteryRow, ...] = ()
+    #: what the report flags (``report.md`` "Warnings", ``report.json`` ``warnings``)
+    warnings: tuple[Caveat, ...] = ()
 
     def __repr__(self) -> str:
         return f"Report({len(self.verdicts)} variants at {str(self.out)!r})\n" + self.verdicts[
@@ -148,6 +151,8 @@ class BatteryRun:
     weights: pd.DataFrame = field(default_factory=pd.DataFrame)
     quality: dict[str, pd.DataFrame] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)
+    #: (held-out AUROC, prompts, task) of the contrast probe on the base's token embeddings
+    embedding: tuple[float, int, str] | None = None
 
 
 def _per_task(
@@ -197,6 +202,9 @@ def run_battery(
     _per_task(family, plan, cfg, work, run, clock, sae=sae, progress=progress)
     run.rows += probe_rows(family, plan.ref, plan.names, cfg, work, progress=progress)
     clock.lap("probe")
+    auroc, n = embedding_separability(family, plan.ref, cfg, work, progress=progress)
+    run.embedding = (auroc, n, plan.ref.name)
+    clock.lap("embedding_probe")
     w_rows, run.weights = weight_rows(family, plan.names, vec)
     clock.lap("weights")
     run.rows += w_rows
@@ -319,16 +327,35 @@ def write_report(
     """Write the tables, ``report.json``, ``report.md`` and (optionally) the figures under ``out``."""
     tests, verdicts = rows_frame(rows), verdict_table(judged)
     _write_tables(out / "tables", tests, verdicts, run)
+    warnings = report_caveats(
+        run.sweeps,
+        dev_split=cfg.dev_split,
+        test_split=cfg.test_split,
+        embedding=run.embedding,
+        sae_tables=run.sae_tables,
+        weights=run.weights,
+        tests=tests,
+    )
     write_json(
-        report_payload(family.name, judged, tests, cfg, plan.ref, seconds=seconds, stage_seconds=run.stages),
+        report_payload(
+            family.name,
+            judged,
+            tests,
+            cfg,
+            plan.ref,
+            seconds=seconds,
+            stage_seconds=run.stages,
+            warnings=warnings,
+            embedding=run.embedding,
+        ),
         out / "report.json",
     )
-    (out / "report.md").write_text(markdown(family, verdicts, tests, cfg, plan.ref))
+    (out / "report.md").write_text(markdown(family, verdicts, tests, cfg, plan.ref, warnings))
     if figures:
         from probes.plots.render import render_all
 
         render_all(out, out / "figures")
-    return Report(verdicts, tests, out, tuple(judged), tuple(rows))
+    return Report(verdicts, tests, out, tuple(judged), tuple(rows), tuple(warnings))
 
 
 def run_report(

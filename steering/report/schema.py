@@ -4,7 +4,10 @@
 ``variants`` (one :class:`~steering.battery.verdict.VariantVerdict` record per judged variant),
 ``tests`` (every :class:`~steering.battery.rows.BatteryRow` record), ``thresholds`` (the verdict
 rule's, which the figures read), ``config`` (the :class:`~steering.battery.config.BatteryConfig`),
-``reference_task``, ``reference_task_hash``, ``seconds`` and ``stage_seconds``. NaN is written as null.
+``reference_task``, ``reference_task_hash``, ``seconds``, ``stage_seconds``, ``warnings`` (one
+:class:`~steering.report.caveats.Caveat` record each: ``check``, ``message``, ``task``,
+``variant``, ``value``) and ``embedding_probe`` (``auroc``, ``n``, ``task`` of the contrast probe on
+the base's token embeddings, or null). NaN is written as null.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from probes.data.tasks import Task
 from probes.version import __version__
 from steering.battery.config import BatteryConfig
 from steering.battery.verdict import THRESHOLDS, VariantVerdict
+from steering.report.caveats import Caveat
 
 __all__ = ["SCHEMA", "report_payload", "write_json", "to_parquet", "json_value"]
 
@@ -48,6 +52,8 @@ def report_payload(
     *,
     seconds: float,
     stage_seconds: Mapping[str, float],
+    warnings: Sequence[Caveat] = (),
+    embedding: tuple[float, int, str] | None = None,
 ) -> dict[str, Any]:
     """The ``report.json`` document (see the module docstring for its keys)."""
     return {
@@ -65,6 +71,10 @@ def report_payload(
         "reference_task_hash": ref.hash,
         "seconds": seconds,
         "stage_seconds": dict(stage_seconds),
+        "warnings": [w.to_record() for w in warnings],
+        "embedding_probe": None
+        if embedding is None
+        else {"auroc": json_value(embedding[0]), "n": embedding[1], "task": embedding[2]},
     }
 
 

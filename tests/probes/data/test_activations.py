@@ -476,3 +476,44 @@ def test_a_variant_added_later_joins_the_store(tiny_dir, tmp_path: Path) -> None
             out=tmp_path / "split",
             progress=False,
         )
+
+
+class _RecordingBar:
+    """A stand-in for ``tqdm.auto.tqdm`` that records each bar's total and how far it counted."""
+
+    bars: list[_RecordingBar] = []
+
+    def __init__(self, iterable=None, total=None, desc=None, disable=False, **kwargs) -> None:
+        self.iterable, self.total, self.desc, self.count = iterable, total, desc, 0
+        _RecordingBar.bars.append(self)
+
+    def __iter__(self):
+        for x in self.iterable:
+            self.count += 1
+            yield x
+
+    def update(self, n: int = 1) -> None:
+        self.count += n
+
+    def close(self) -> None:
+        pass
+
+
+def test_collect_bar_counts_to_the_prompts_it_collects(tiny_dir, tmp_path: Path, monkeypatch) -> None:
+    """7 prompts in shards of 4 are 7 prompts, not 2 x 4 (a new user saw 180 prompts counted to 970)."""
+    import tqdm.auto
+
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    monkeypatch.setattr(tqdm.auto, "tqdm", _RecordingBar)
+    _RecordingBar.bars = []
+    task = _task(7)
+    collect_activations(fam, task, "resid_post:0", "last", out=tmp_path / "s", shard_size=4, batch_size=3)
+    (bar,) = [b for b in _RecordingBar.bars if b.desc == "collect base"]
+    assert (bar.total, bar.count) == (len(task.examples), len(task.examples))
+    # a resumed run collects only the missing (short) last shard: 3 prompts
+    for f in (tmp_path / "s" / "base").glob("shard_00001.*"):
+        f.unlink()
+    _RecordingBar.bars = []
+    collect_activations(fam, task, "resid_post:0", "last", out=tmp_path / "s", shard_size=4, batch_size=3)
+    (bar,) = [b for b in _RecordingBar.bars if b.desc == "collect base"]
+    assert (bar.total, bar.count) == (3, 3)

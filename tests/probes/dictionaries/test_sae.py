@@ -20,6 +20,7 @@ from probes.dictionaries.sae import (
     _reconstruction_sums,
     _transfer_stats,
     decoder_direction,
+    fit_quality,
     fit_sae,
     fvu,
     l0,
@@ -172,6 +173,31 @@ def test_saved_sae_loads_with_plain_sae_lens(arch: str, tmp_path: Path) -> None:
     assert plain.cfg.metadata.hook_name == "blocks.0.hook_resid_post"
     again = load_sae(save_sae(plain, tmp_path / "copy"))
     assert torch.equal(again.encode(x), sae.encode(x))
+
+
+@pytest.mark.parametrize(("arch", "saved_as"), [("batchtopk", "jumprelu"), ("topk", "topk")])
+def test_fit_quality_names_the_trained_architecture_and_recomputes_fvu_l0_dead(
+    arch: str, saved_as: str
+) -> None:
+    x = _rows()
+    sae = fit_sae(x, architecture=arch, d_sae=64, k=4, steps=20, batch_size=64, lr=1e-3)
+    q = fit_quality(sae, x)
+    assert (q.architecture, q.saved_as, q.n_rows, q.d_sae) == (arch, saved_as, len(x), 64)
+    # plain torch, from the definitions
+    with torch.no_grad():
+        f = sae.encode(x)
+        x_hat = sae.decode(f)
+    want_fvu = float(((x - x_hat) ** 2).sum() / ((x - x.mean(0)) ** 2).sum())
+    assert q.fvu == pytest.approx(want_fvu, rel=1e-5)
+    assert q.l0 == pytest.approx(float((f != 0).sum(1).float().mean()))
+    assert q.dead_share == pytest.approx(float((f.abs().sum(0) == 0).float().mean()))
+    if arch == "topk":
+        assert q.l0 == 4.0
+    text = str(q)
+    assert text.startswith(f"{arch} SAE") and "FVU" in text and "L0" in text and "dead latents" in text
+    assert ("saved by sae_lens as jumprelu" in text) == (arch == "batchtopk")
+    with pytest.raises(SAEError, match="d_in=16"):
+        fit_quality(sae, x[:, :8])
 
 
 def test_training_is_seeded_and_leaves_the_global_rng_alone(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from probes.weights.geometry import (
     weight_diff,
     weight_diff_paths,
 )
-from probes.weights.measures import SVDSettings, WeightDiffError
+from probes.weights.measures import SVDSettings, WeightDiffError, angle_noise_floor, principal_angles
 from tests.tiny import ARCHS, make_checkpoint, perturb_checkpoint
 
 D, F = 48, 96  # d_model, MLP width of the planted checkpoints
@@ -180,6 +180,7 @@ def test_principal_angles_detect_rotation_of_top_subspace(tmp_path: Path) -> Non
         assert got[f"angle_in_max@{k}"] == pytest.approx(0.0, abs=0.1)
     b, t = planted(tmp_path / "r", {DOWN: rotated - W})
     got = row(weight_diff_paths(b, t), DOWN)
+    assert got["angle_out_at_floor@1"] == 0.0 and got["angle_out_at_floor@16"] == 1.0
     assert got["angle_out_max@1"] == pytest.approx(90.0, abs=0.1)
     assert got["angle_out_max@4"] == pytest.approx(90.0, abs=0.1)
     assert got["angle_out_mean@4"] == pytest.approx(90.0 / 4, abs=0.1)
@@ -203,6 +204,35 @@ def test_identical_checkpoints_give_zero_update(tmp_path: Path) -> None:
     assert (df["delta_fro"] == 0).all()
     assert (df["sparsity@0"] == 1.0).all()
     assert df["stable_rank"].isna().all()
+    # an identical copy: every angle is at its float noise floor, flagged
+    mats = df[df["angle_out_floor"].notna()]
+    assert set(mats["name"]) == {"model.embed_tokens.weight", Q, DOWN}
+    for side in ("out", "in"):
+        for k in (1, 4, 16):
+            assert (mats[f"angle_{side}_mean@{k}"] <= mats[f"angle_{side}_floor"]).all()
+            assert (mats[f"angle_{side}_at_floor@{k}"] == 1.0).all()
+    assert row(df, DOWN)["angle_out_floor"] == pytest.approx(angle_noise_floor(D))
+    assert row(df, DOWN)["angle_in_floor"] == pytest.approx(angle_noise_floor(F))
+
+
+@pytest.mark.parametrize(("m", "n"), [(128, 512), (576, 576), (576, 1536), (1536, 576)])
+def test_angle_noise_floor_covers_the_angles_of_one_subspace_computed_twice(m: int, n: int) -> None:
+    """The angle between a float32 SVD basis and itself, and between it and the float64 SVD's
+    (the same subspace, computed twice), stays under the floor; a 1-degree turn is above it."""
+    W = torch.randn(m, n, generator=_gen(m + n)) / n**0.5
+    U = torch.linalg.svd(W, full_matrices=False)[0]
+    U64 = torch.linalg.svd(W.double(), full_matrices=False)[0].float()
+    floor = angle_noise_floor(m)
+    assert floor == pytest.approx(math.degrees(math.sqrt(2 * math.sqrt(m) * torch.finfo(torch.float32).eps)))
+    for k in (1, 4, 16):
+        assert float(principal_angles(U[:, :k], U[:, :k]).max()) <= floor
+        assert float(principal_angles(U[:, :k], U64[:, :k]).max()) <= floor
+    turn = math.radians(1.0)
+    turned = math.cos(turn) * U[:, :1] + math.sin(turn) * U[:, 1:2]
+    assert float(principal_angles(U[:, :1], turned)[0]) == pytest.approx(1.0, abs=0.01) and floor < 1.0
+    assert angle_noise_floor(m, torch.float64) < 1e-4 * floor
+    with pytest.raises(WeightDiffError, match="dim >= 1"):
+        angle_noise_floor(0)
 
 
 # ------------------------------------------------------------------ update cosine

@@ -51,3 +51,31 @@ def test_fit_keywords() -> None:
         "device": "cpu",
         "out": Path("o"),
     }
+
+
+def test_sae_train_prints_the_trained_architecture_and_its_fit(tiny_dir, tmp_path: Path) -> None:
+    """A new user trained batchtopk and was told JumpReLUSAE, with no quality figures."""
+    from probes import load_family
+    from probes.data.activations import collect_activations
+
+    fam = load_family({"base": str(tiny_dir("llama"))})
+    prompts = [f"a b c {w} = 1" for w in "defghijklmnop"]
+    collect_activations(fam, prompts, "resid_post.1", "all", out=tmp_path / "acts", progress=False)
+    args = ["sae", "train", "--acts", str(tmp_path / "acts"), "--hook", "resid_post.1"]
+    args += [
+        "--out",
+        str(tmp_path / "sae"),
+        "--steps",
+        "5",
+        "--batch-size",
+        "16",
+        "--d-sae",
+        "32",
+        "--k",
+        "4",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    (line,) = [ln for ln in res.output.splitlines() if "SAE (saved" in ln]
+    assert "batchtopk SAE (saved by sae_lens as jumprelu), d_sae=32: FVU " in line, line
+    assert " L0 " in line and "dead latents" in line and "training rows" in line

@@ -52,3 +52,18 @@ def test_markdown_renders_verdicts_and_rows() -> None:
     [trow] = [ln for ln in md.splitlines() if ln.startswith("| direction | sft |")]
     assert "| ref |  | `match:=` | 0.50 | 0.10 | 0.40–0.60 | 40 | cos |" in trow  # layer -1 shown blank
     assert f"hash `{ref.hash}`" in md
+
+
+def test_markdown_lists_the_warnings() -> None:
+    from steering.report.caveats import Caveat
+
+    ref = Task("ref", (Example(id="a", prompt="p", answer="1", split="test"),))
+    v = VariantVerdict(
+        "sft", "ref", Verdict.INCONCLUSIVE, acc_base=0.2, acc_variant=0.3, n_test=4, reason="r"
+    )
+    args = (SimpleNamespace(name="fam"), pd.DataFrame([v.to_record()]), rows_frame([]), BatteryConfig(), ref)
+    quiet = markdown(*args)  # type: ignore[arg-type]
+    assert "## Warnings\n\nNone of the report's checks fired" in quiet
+    md = markdown(*args, [Caveat("budget", "15% of sft's completions were cut off")])  # type: ignore[arg-type]
+    assert "## Warnings\n\n- **budget**: 15% of sft's completions were cut off\n" in md
+    assert md.index("## Warnings") < md.index("## Why, and what would change it")

@@ -60,6 +60,35 @@ def test_payload_keys_and_values(tmp_path: Path) -> None:
     assert p["reference_task"] == "ref" and len(p["reference_task_hash"]) > 0
     back = json.loads(write_json(p, tmp_path / "report.json").read_text())
     assert back == json.loads(json.dumps(p)) and "NaN" not in (tmp_path / "report.json").read_text()
+    assert p["warnings"] == [] and p["embedding_probe"] is None
+
+
+def test_payload_carries_the_warnings_and_the_embedding_probe() -> None:
+    from steering.report.caveats import Caveat
+
+    ref = Task("ref", (Example(id="a", prompt="p", answer="1", split="test"),))
+    warn = Caveat("budget", "15% cut", task="t", variant="sft", value=0.15)
+    p = report_payload(
+        "fam",
+        [],
+        rows_frame([]),
+        BatteryConfig(),
+        ref,
+        seconds=1.0,
+        stage_seconds={},
+        warnings=[warn, Caveat("small_split", "few")],
+        embedding=(float("nan"), 0, "ref"),
+    )
+    assert p["warnings"][0] == {
+        "check": "budget",
+        "message": "15% cut",
+        "task": "t",
+        "variant": "sft",
+        "value": 0.15,
+    }
+    assert p["warnings"][1]["value"] is None  # NaN -> null
+    assert p["embedding_probe"] == {"auroc": None, "n": 0, "task": "ref"}
+    json.dumps(p, allow_nan=False)
 
 
 def test_to_parquet_stringifies_list_columns(tmp_path: Path) -> None:
