@@ -6,6 +6,8 @@ Two cases, each run in one process on the same model, prompts and batch for both
   batch 64. The forward is cheap, so this case measures the kit's own per-batch work
   (tokenising, row indices, gathers, hooks); target >= 0.8 at position 'last' on CPU.
 - ``20m``: a ~20M-parameter Llama-style model, 256 prompts of ~64 tokens, batch 16; target >= 0.9.
+- ``smollm2``: the real SmolLM2-135M checkpoint (``probes.models.smollm2``, 30 layers), 128 word
+  problems of ~40 tokens, batch 16; target >= 0.9 at position 'last'.
 
 Each prints, for positions 'last' and 'all' (every layer's resid_post):
   ratio = prompts/s of collect_activations / prompts/s of model(..., output_hidden_states=True)
@@ -22,7 +24,7 @@ with each side's load seconds (a TransformerBridge boots in ~0.3 s, a bare model
 This VM's speed drifts by +-20% over seconds, so the sides run as interleaved rounds, rotating
 which goes first; the estimate is the median of the per-round ratios, with its interquartile range.
 
-    python benchmarks/collect.py [--case tiny|20m|both] [--repeats 9]
+    python benchmarks/collect.py [--case tiny|20m|smollm2|both] [--repeats 9]
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ def run_case(
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--case", default="both", choices=["tiny", "20m", "both"])
+    ap.add_argument("--case", default="both", choices=["tiny", "20m", "smollm2", "both"])
     ap.add_argument("--prompts", type=int, default=None, help="prompts (default: 4096 tiny, 256 20m)")
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides run there)")
@@ -238,6 +240,17 @@ def main() -> None:
             )
             print(f"20m: Llama-style, {n_params / 1e6:.1f}M params, prompts of ~64 tokens")
             results.update(run_case("20m", big, make_task(args.prompts or 256, 64), 16, 6, args.repeats))
+        if args.case == "smollm2":
+            # the real checkpoint (probes.models.smollm2): 30 layers, d_model 576, its BPE tokenizer;
+            # the task's questions as plain prompts (~40 tokens), last position, every layer
+            from probes.models.smollm2 import arithmetic_problems, smollm2_family
+
+            real = smollm2_family() / "base"
+            qs = [
+                {"id": p["id"], "prompt": p["question"], "answer": "a"}
+                for p in arithmetic_problems(args.prompts or 128)
+            ]
+            results.update(run_case("smollm2", real, Task.from_records("smol", qs), 16, 30, args.repeats))
         if args.skip_rss:
             print(json.dumps({**results, "device": DEVICE, "dtype": args.dtype}))
             return
