@@ -73,6 +73,7 @@ from probes.weights.alignment import Directions, direction_columns, output_align
 from probes.weights.measures import (
     DEFAULT_KS,
     DEFAULT_TOLS,
+    Spectrum,
     SVDSettings,
     WeightDiffError,
     angle_noise_floor,
@@ -169,9 +170,18 @@ def _matrix_columns(
     ks: tuple[int, ...],
     n_sv: int,
     settings: SVDSettings,
+    base_spectra: dict[str, Spectrum] | None = None,
+    name: str = "",
 ) -> dict[str, Any]:
-    """Spectrum, stable rank, principal-subspace overlap and angles of a matrix update."""
-    if use_full_svd(delta.shape, settings):
+    """Spectrum, stable rank, principal-subspace overlap and angles of a matrix update.
+
+    ``base_spectra`` (the caller's dict, kept across the variants of one base) holds the base
+    matrix's top-``q`` triplets by parameter name: every variant of a family shares its base, so
+    its SVD is computed once. An unchanged matrix (``tuned`` equal to ``base``) reuses the base's
+    spectrum for the tuned side (the same numbers, one SVD fewer)."""
+    if delta_fro == 0:
+        delta_sv = torch.zeros(min(delta.shape), dtype=delta.dtype)  # an unchanged matrix: no SVD needed
+    elif use_full_svd(delta.shape, settings):
         delta_sv = torch.linalg.svdvals(delta)  # values only: the update's vectors are not needed
     else:
         delta_sv = spectrum(delta, n_sv, settings).S
@@ -182,8 +192,12 @@ def _matrix_columns(
         "delta_sv": delta_sv[:n_sv].tolist(),
     }
     q = max(max(ks), n_sv)
-    b_spec = spectrum(base, q, settings)
-    t_spec = spectrum(tuned, q, settings)
+    b_spec = base_spectra.get(name) if base_spectra is not None and name else None
+    if b_spec is None:
+        b_spec = _top(spectrum(base, q, settings), q)
+        if base_spectra is not None and name:
+            base_spectra[name] = b_spec
+    t_spec = b_spec if torch.equal(base, tuned) else _top(spectrum(tuned, q, settings), q)
     for k, ov in subspace_overlap(delta, b_spec.U, b_spec.V, ks).items():
         row[f"overlap@{k}"] = ov
     floors = {
@@ -204,6 +218,12 @@ def _matrix_columns(
     return row
 
 
+def _top(spec: Spectrum, q: int) -> Spectrum:
+    """The top-``q`` triplets only (what the overlap and angle columns read; a full SVD's other
+    columns are not kept)."""
+    return Spectrum(spec.U[:, :q].contiguous(), spec.S[:q].clone(), spec.V[:, :q].contiguous(), spec.method)
+
+
 def _row(
     role: ParamRole,
     base: torch.Tensor,
@@ -215,6 +235,7 @@ def _row(
     settings: SVDSettings,
     directions: Directions | None,
     n_null: int,
+    base_spectra: dict[str, Spectrum] | None = None,
 ) -> dict[str, Any]:
     """One parameter's row of the :func:`weight_diff_paths` table (columns in the module docstring)."""
     delta = tuned - base
@@ -222,7 +243,19 @@ def _row(
     if delta.dim() != 2 or min(delta.shape) == 0:
         return row
     # updating existing keys keeps the column order of the non-matrix rows
-    row.update(_matrix_columns(base, tuned, delta, row["delta_fro"], ks=ks, n_sv=n_sv, settings=settings))
+    row.update(
+        _matrix_columns(
+            base,
+            tuned,
+            delta,
+            row["delta_fro"],
+            ks=ks,
+            n_sv=n_sv,
+            settings=settings,
+            base_spectra=base_spectra,
+            name=role.name,
+        )
+    )
     if directions is not None and role.writes_residual:
         row.update(
             output_alignment(delta, directions, sigma_max=row["sigma_max"], n_null=n_null, seed=settings.seed)
@@ -281,6 +314,7 @@ def weight_diff_paths(
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
     labels: tuple[str, str] = ("base", "tuned"),
+    base_spectra: dict[str, Spectrum] | None = None,
 ) -> pd.DataFrame:
     """Per-parameter geometry of ``ΔW = W(tuned_path) − W(base_path)``: one row per parameter.
 
@@ -294,6 +328,9 @@ def weight_diff_paths(
     align_null_mean, align_null_p95`` on residual writers. Definitions are in this
     module's docstring (docs/measures.md, "Weight geometry"; Zhu et al. 2025; Mukherjee et al.
     2025). Settings and every unpaired or unknown name are in ``df.attrs``.
+
+    ``base_spectra``: pass one dict to every call that shares ``base_path`` (and the same ``ks``,
+    ``n_sv``, ``svd``, ``dtype``) and the base's SVDs are computed once (the values are the same).
     """
     pairing = pair_checkpoints({labels[0]: base_path, labels[1]: tuned_path})
     ks_t, tols_t = _check_args(ks, tols, n_sv)
@@ -317,6 +354,7 @@ def weight_diff_paths(
                     settings=svd,
                     directions=directions,
                     n_null=n_null,
+                    base_spectra=base_spectra,
                 )
             )
             del tensors

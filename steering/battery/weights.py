@@ -24,10 +24,11 @@ def weight_rows(
 
     dirs = {f"L{k}": vector.directions[k] / vector.directions[k].norm() for k in vector.layers}
     rows, tables = [], []
+    base_spectra: dict = {}  # the base's SVDs, computed once for every variant
     for v in variants:
         if v == "base":
             continue
-        df = weight_diff(family, v, directions=dirs)
+        df = weight_diff(family, v, directions=dirs, base_spectra=base_spectra)
         tables.append(df.assign(variant=v, shape=df["shape"].astype(str)))
         rel = float(df.rel_norm.mean())
         writers = df[df.writes_residual & df.layer.isin(list(vector.layers))]

@@ -522,3 +522,21 @@ def test_streaming_memory_stays_near_a_few_tensors(tmp_path: Path) -> None:
     # streaming adds a few tensors (three live 16.8 MB matrices + SVD / table overhead),
     # not a model: well under a third of the two models' 403 MB
     assert run - baseline < two_models / 3, (run - baseline) / 1e6
+
+
+def test_a_shared_base_spectrum_cache_changes_no_value(tmp_path: Path) -> None:
+    """Two variants of one base with one base_spectra dict: the same tables as without it, and
+    the base's top triplets are stored once per matrix (the second variant reads them)."""
+    W = base_tensors()[DOWN]
+    U, S, Vh = torch.linalg.svd(W, full_matrices=False)
+    U2 = U.clone()
+    U2[:, [0, 5]] = U[:, [5, 0]]
+    b, t1 = planted(tmp_path / "a", {DOWN: U2 @ torch.diag(S) @ Vh - W})
+    _, t2 = planted(tmp_path / "c", {DOWN: 0.1 * orthonormal(D, 2, 20) @ orthonormal(F, 2, 21).T})
+    cache: dict = {}
+    with_cache = [weight_diff_paths(b, t, base_spectra=cache) for t in (t1, t2)]
+    plain = [weight_diff_paths(b, t) for t in (t1, t2)]
+    for got, want in zip(with_cache, plain, strict=True):
+        pd.testing.assert_frame_equal(got, want)
+    assert DOWN in cache and cache[DOWN].U.shape[1] == 16  # top q = max(ks, n_sv) columns only
+    torch.testing.assert_close(cache[DOWN].S, S[:16])
