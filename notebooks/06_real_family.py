@@ -125,14 +125,28 @@ with fam.open("base") as model:
 import dataclasses
 import tempfile
 
+import pandas as pd
+
 from steering.battery.config import BatteryConfig
 from steering.report import run_report
 
-cfg = BatteryConfig.from_family(
-    fam, layers=(15,), alphas=(0.0, 0.5), max_fit=16, max_dev=6, max_test=8, n_random=2
-)
-out = Path(os.environ.get("ELICIT_NB_OUT") or tempfile.mkdtemp()) / "smollm2-report"
-rep = run_report(
-    fam, out=out, task=dataclasses.replace(task, max_new_tokens=16), config=cfg, sae=False, progress=False
-)
-rep.verdicts[["variant", "verdict", "acc_base", "acc_variant", "n_test", "reason"]]
+done = os.environ.get("ELICIT_SMOLLM2_REPORT")  # a finished small report (the test suite sets it)
+if done:
+    out = Path(done)
+else:
+    cfg = BatteryConfig.from_family(
+        fam, layers=(15,), alphas=(0.0, 0.5), max_fit=16, max_dev=6, max_test=8, n_random=2
+    )
+    out = Path(os.environ.get("ELICIT_NB_OUT") or tempfile.mkdtemp()) / "smollm2-report"
+    run_report(
+        fam, out=out, task=dataclasses.replace(task, max_new_tokens=16), config=cfg, sae=False, progress=False
+    )
+verdicts = pd.read_parquet(out / "tables" / "verdicts.parquet")
+verdicts[["variant", "verdict", "acc_base", "acc_variant", "n_test", "reason"]]
+
+# %% [markdown]
+# Each verdict comes with its evidence in `report.md` (the tests, their nulls, intervals and n) and the
+# warnings a real run should heed (small splits, budget-cut completions, a contrast separable at the embedding):
+
+# %%
+print((out / "report.md").read_text()[:2500])

@@ -85,3 +85,22 @@ def smollm2():
     from probes.models.smollm2 import smollm2_family
 
     return smollm2_family()
+
+
+@pytest.fixture(scope="session")
+def smollm2_report(smollm2, tmp_path_factory: pytest.TempPathFactory):
+    """A small whole report of the SmolLM2 family (one layer, few prompts, no SAE), run once per
+    session: ``(folder, Report)``. Read by its test and by ``notebooks/06_real_family``."""
+    import dataclasses
+
+    from probes import load_family
+    from steering.battery.config import BatteryConfig
+    from steering.report import run_report
+
+    fam = load_family(smollm2)
+    cfg = BatteryConfig.from_family(
+        fam, layers=(15,), alphas=(0.0, 0.5), max_fit=16, max_dev=6, max_test=8, n_random=2, n_shuffles=2
+    )
+    task = dataclasses.replace(fam.load_task("arith"), max_new_tokens=16)
+    out = tmp_path_factory.mktemp("smollm2-report")
+    return out, run_report(fam, out=out, task=task, config=cfg, sae=False, progress=False)

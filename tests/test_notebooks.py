@@ -74,6 +74,8 @@ def test_notebook_runs(
     monkeypatch.setenv("ELICIT_ORGANISM", str(organism_quick))
     if "real_family" in path.stem:  # the SmolLM2-135M family, built once per session
         monkeypatch.setenv("ELICIT_SMOLLM2", str(request.getfixturevalue("smollm2")))
+        # the small report its test already ran (the notebook runs it itself when this is unset)
+        monkeypatch.setenv("ELICIT_SMOLLM2_REPORT", str(request.getfixturevalue("smollm2_report")[0]))
     monkeypatch.setenv("ELICIT_NB_OUT", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("PYTHONPATH", str(path.parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -5,10 +5,9 @@ writes them, steering changes the text, and the whole report runs (the copy is n
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import transformers
@@ -161,21 +160,17 @@ def test_steered_generation_changes_the_text_and_alpha_zero_is_plain_generate(sm
     assert all(a != b for a, b in zip(pushed, plain, strict=True)), (pushed, plain)
 
 
-def test_the_whole_report_runs_and_the_copy_is_never_create(smollm2, tmp_path: Path) -> None:
-    from steering.battery.config import BatteryConfig
-    from steering.report import run_report
-
-    fam = load_family(smollm2)
-    cfg = BatteryConfig.from_family(
-        fam, layers=(15,), alphas=(0.0, 0.5), max_fit=16, max_dev=6, max_test=8, n_random=2, n_shuffles=2
-    )
-    task = dataclasses.replace(fam.load_task("arith"), max_new_tokens=16)
-    rep = run_report(fam, out=tmp_path / "out", task=task, config=cfg, sae=False, progress=False)
+def test_the_whole_report_runs_and_the_copy_is_never_create(smollm2_report) -> None:
+    out, rep = smollm2_report
     verdicts = dict(zip(rep.verdicts.variant, rep.verdicts.verdict, strict=True))
     assert set(verdicts) == {"dpo", "copy"}
     assert verdicts["copy"] != "create"
     row = rep.verdicts.set_index("variant").loc["copy"]
     assert row["acc_base"] == row["acc_variant"]  # same weights, same protocol, greedy: same answers
-    payload = json.loads((tmp_path / "out" / "report.json").read_text())
+    payload = json.loads((out / "report.json").read_text())
     assert sorted(payload["variants"]) == ["copy", "dpo"]
-    assert any((tmp_path / "out" / "figures").glob("*.png"))
+    assert any((out / "figures").glob("*.png"))
+    # the copy's weights did not move: every weight row of it is an exact zero update
+    weights = pd.read_parquet(out / "tables" / "weights.parquet")
+    assert (weights[weights.variant == "copy"].delta_fro == 0).all()
+    assert (weights[weights.variant == "dpo"].delta_fro > 0).any()
