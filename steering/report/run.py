@@ -90,6 +90,20 @@ def _reference_task(family: ModelFamily, cfg: BatteryConfig, tasks: dict[str, Ta
     )
 
 
+def _like_reference(family: ModelFamily, cfg: BatteryConfig, task: Task) -> Task:
+    """A task given as an object (``--task FILE.jsonl``, ``run_report(task=...)``) prepared the way
+    the family prepares its own: a task without labels gets the reference task's contrast recipe
+    (``contrast = "cot_vs_direct"``: neutral dev / test questions), and questions without a split
+    get one hashed from their id. A labelled, split task is used as given."""
+    from probes.data.contrasts import apply_contrast, with_splits
+
+    labelled = any(e.label is not None for e in task.examples)
+    settings = family.tasks.get(cfg.reference_task or "", {})
+    if not labelled and settings.get("contrast"):
+        return apply_contrast(task, settings)
+    return with_splits(task)
+
+
 @dataclass(frozen=True)
 class TaskPlan:
     """Which task judges which variant (the organism's create controls are judged on their own task)."""
@@ -122,7 +136,11 @@ def plan_tasks(
             )
         key = tname.name if isinstance(tname, Task) else tname
         if key not in loaded:
-            loaded[key] = tname if isinstance(tname, Task) else resolve_task(family, tname)
+            loaded[key] = (
+                _like_reference(family, cfg, tname)
+                if isinstance(tname, Task)
+                else resolve_task(family, tname)
+            )
         task_of[v] = loaded[key]
     return TaskPlan(tuple(names), task_of, loaded, _reference_task(family, cfg, loaded))
 

@@ -91,3 +91,24 @@ def test_shipped_family_runs_the_whole_report_on_stand_ins(name: str, tmp_path: 
     store = next((tmp_path / "out" / "work" / "acts").glob("shift-*"))
     meta = ActivationSet.load(store).meta
     assert meta["protocols"] == {v: p.digest() for v, p in protos.items() if p is not None}
+
+
+def test_a_plain_task_file_is_prepared_like_the_family_task() -> None:
+    """``elicit report --task FILE.jsonl`` with bare question / answer records (no labels, no
+    splits): the reference task's contrast recipe labels them and hashes their splits; a labelled,
+    split task is used as given."""
+    from probes.data.tasks import Task
+    from steering.report.run import _like_reference
+
+    fam = load_family(FAMILIES / "olmo2-1b.toml", check=False)
+    cfg = BatteryConfig.from_family(fam)
+    bare = Task.from_records(
+        "mine", [{"id": f"q{i}", "prompt": f"What is {i} + 1?", "answer": str(i + 1)} for i in range(40)]
+    )
+    got = _like_reference(fam, cfg, bare)
+    assert {e.label for e in got.examples} == {"careful", "direct", "neutral"}
+    assert {e.split for e in got.examples} == {"train", "dev", "test"}
+    neutral = [e for e in got.examples if e.label == "neutral"]
+    assert neutral and all(e.split != "train" for e in neutral)
+    labelled = got.with_examples(list(got.examples))
+    assert _like_reference(fam, cfg, labelled).examples == labelled.examples
