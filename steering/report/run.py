@@ -92,15 +92,17 @@ def _reference_task(family: ModelFamily, cfg: BatteryConfig, tasks: dict[str, Ta
 
 def _like_reference(family: ModelFamily, cfg: BatteryConfig, task: Task) -> Task:
     """A task given as an object (``--task FILE.jsonl``, ``run_report(task=...)``) prepared the way
-    the family prepares its own: a task without labels gets the reference task's contrast recipe
-    (``contrast = "cot_vs_direct"``: neutral dev / test questions), and questions without a split
-    get one hashed from their id. A labelled, split task is used as given."""
+    the family prepares its own when it has no splits (a bare JSONL export): without labels it gets
+    the reference task's contrast recipe (``contrast = "cot_vs_direct"``: neutral dev / test
+    questions, hashed splits), else hashed splits. A task that carries its splits is used as given."""
     from probes.data.contrasts import apply_contrast, with_splits
 
+    if all(e.split is not None for e in task.examples):
+        return task  # the file's own splits (and labels, or none: an unlabelled task is judged whole)
     labelled = any(e.label is not None for e in task.examples)
     settings = family.tasks.get(cfg.reference_task or "", {})
     if not labelled and settings.get("contrast"):
-        return apply_contrast(task, settings)
+        return apply_contrast(task, settings)  # hashes the splits itself
     return with_splits(task)
 
 

@@ -112,3 +112,6 @@ def test_a_plain_task_file_is_prepared_like_the_family_task() -> None:
     assert neutral and all(e.split != "train" for e in neutral)
     labelled = got.with_examples(list(got.examples))
     assert _like_reference(fam, cfg, labelled).examples == labelled.examples
+    # a file with its own splits (no labels) is used as given: judged whole within each split
+    split = bare.with_examples([dataclasses.replace(e, split="test") for e in bare.examples])
+    assert _like_reference(fam, cfg, split).examples == split.examples
