@@ -124,12 +124,19 @@ def run_jobs(
 
 
 def _in_job(fn: Callable[..., Any], threads: int | None, *args: Any) -> Any:
-    """Runs in the job's own process: sets its torch thread count (``cpus_per_task``), then ``fn``."""
-    if threads is not None:
-        import torch
+    """Runs in the job's own process: ``fn`` with torch's thread count set to ``cpus_per_task``
+    for the call, the previous count restored after it (no process state outlives the job's call,
+    even where a job runs in the caller's process)."""
+    if threads is None:
+        return fn(*args)
+    import torch
 
-        torch.set_num_threads(threads)
-    return fn(*args)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------ sweeps
