@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +52,14 @@ class PretrainConfig:
     #: Each batch's gradient is the sum of this many interleaved halves' gradients (1 or 2); with
     #: 2, the halves run in two processes at once when a worker is given (same bits either way).
     shards: int = 2
+    #: Cycles in all when the base misses its gate: after the first ``steps``, pretraining goes on
+    #: in warm restarts (Loshchilov & Hutter 2017, SGDR) of ``steps // 2`` steps at half the
+    #: previous peak lr, re-checking the gate after each, until it passes or this many cycles ran.
+    #: The organism learns its latent mode in a phase transition whose step count depends on the
+    #: CPU's floating point (measured: quick seed 0 at 400 steps read 0.53 on one machine, 0.96 at
+    #: 800), so a fixed budget passes on one machine and fails on another; a machine whose base
+    #: passes after the first cycle trains exactly as with ``max_cycles = 1``.
+    max_cycles: int = 4
 
 
 def _init_model(cfg: ModelConfig, seed: int):
@@ -122,6 +131,11 @@ def _set_grad(params: list[torch.nn.Parameter], flat: torch.Tensor) -> None:
 
 
 def _check_sharding(cfg: PretrainConfig, rank: int | None, rendezvous: str | None) -> None:
+    if cfg.max_cycles < 1:
+        raise OrganismError(
+            f"PretrainConfig.max_cycles must be >= 1 (cycles in all, the first included), got {cfg.max_cycles!r}; "
+            "default 4, or 1 for a fixed budget of exactly `steps`."
+        )
     if cfg.shards not in (1, 2):
         raise OrganismError(
             f"PretrainConfig.shards must be 1 or 2, got {cfg.shards!r}; use shards=2 (two halves per batch) or 1."
@@ -133,17 +147,38 @@ def _check_sharding(cfg: PretrainConfig, rank: int | None, rendezvous: str | Non
         )
 
 
+def cycle_lengths(cfg: PretrainConfig) -> list[int]:
+    """Steps of each pretraining cycle: ``steps``, then ``steps // 2`` per warm restart.
+
+    >>> cycle_lengths(PretrainConfig(steps=400, max_cycles=3))
+    [400, 200, 200]
+    """
+    return [cfg.steps] + [max(1, cfg.steps // 2)] * (cfg.max_cycles - 1)
+
+
+def lr_factor(cfg: PretrainConfig, step: int) -> float:
+    """The lr multiplier at global ``step``: linear warmup then cosine decay to 0 over the first
+    cycle; each later cycle restarts the cosine at half the previous cycle's peak (no warmup).
+
+    >>> c = PretrainConfig(steps=100, warmup=10, max_cycles=2)
+    >>> [round(lr_factor(c, s), 3) for s in (0, 9, 10, 55, 100, 125)]
+    [0.1, 1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    start, peak = 0, 1.0
+    for n in cycle_lengths(cfg):
+        if step < start + n:
+            t = (step - cfg.warmup) / max(1, n - cfg.warmup) if start == 0 else (step - start) / n
+            return peak * 0.5 * (1 + math.cos(math.pi * t))
+        start, peak = start + n, peak / 2
+    return 0.0
+
+
 def _optimizer(params: list[torch.nn.Parameter], cfg: PretrainConfig):
-    """AdamW with linear warmup then cosine decay to 0 over ``cfg.steps``."""
+    """AdamW with the schedule of :func:`lr_factor`."""
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.98), weight_decay=cfg.weight_decay)
-
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup:
-            return (step + 1) / cfg.warmup
-        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return 0.5 * (1 + math.cos(math.pi * t))
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg, step))
 
 
 AllReduce = Callable[[torch.Tensor], None]
@@ -198,24 +233,45 @@ def _train(
     rank: int | None,
     all_reduce: AllReduce | None,
     progress: bool,
-) -> None:
-    """``cfg.steps`` optimiser steps; with ``all_reduce`` this rank computes part ``rank`` only."""
+    passes: Callable[[Any], bool] | None = None,
+) -> int:
+    """Pretraining cycles (:func:`cycle_lengths`); with ``all_reduce`` this rank computes part
+    ``rank`` only. After each cycle but the last, ``passes(model)`` (the gate; None: run the first
+    cycle only) decides whether to stop. Returns the cycles run. In a pair only rank 0 evaluates
+    the gate and its decision reaches rank 1 through the all-reduce, so both stop together."""
     from tqdm.auto import tqdm
 
     params = list(model.parameters())
     opt, sched = _optimizer(params, cfg)
     mine = [int(rank or 0)] if all_reduce is not None else range(cfg.shards)
-    bar = tqdm(range(cfg.steps), desc="base: pretrain", disable=not progress or bool(rank), leave=False)
-    for _ in bar:
-        flats, loss_sum = _batch_grad(model, params, docs_at(), cfg.shards, mine)
+    lengths = cycle_lengths(cfg) if passes is not None else [cfg.steps]
+    for cycle, n in enumerate(lengths, 1):
+        desc = "base: pretrain" + (f" (restart {cycle - 1})" if cycle > 1 else "")
+        bar = tqdm(range(n), desc=desc, disable=not progress or bool(rank), leave=False)
+        for _ in bar:
+            flats, loss_sum = _batch_grad(model, params, docs_at(), cfg.shards, mine)
+            if all_reduce is not None:
+                all_reduce(flats[0])
+            grad = flats[0] if len(flats) == 1 else flats[0] + flats[1]
+            _set_grad(params, grad)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            bar.set_postfix(loss=f"{loss_sum:.3f}", refresh=False)
+        if cycle == len(lengths) or passes is None:
+            return cycle
+        ok = 0.0
+        if not rank:  # rank 0 holds the weights that are saved; it decides, and the pair agrees
+            model.eval()
+            ok = float(passes(model))
+            model.train()
         if all_reduce is not None:
-            all_reduce(flats[0])
-        grad = flats[0] if len(flats) == 1 else flats[0] + flats[1]
-        _set_grad(params, grad)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        bar.set_postfix(loss=f"{loss_sum:.3f}", refresh=False)
+            flag = torch.tensor([ok])
+            all_reduce(flag)
+            ok = float(flag.item())
+        if ok > 0:
+            return cycle
+    return len(lengths)
 
 
 def pretrain(
@@ -229,8 +285,13 @@ def pretrain(
     progress: bool = True,
     rank: int | None = None,
     rendezvous: str | None = None,
+    passes: Callable[[Any], bool] | None = None,
 ):
     """Pretrain the base from scratch; save it (with the tokenizer) to ``out`` when given.
+
+    ``passes`` is the base's gate (a function of the model in eval mode): when given, a base
+    that misses it after the first cycle goes on in warm restarts (``cfg.max_cycles``); without
+    it, exactly ``cfg.steps`` steps run.
 
     Right padding with a causal mask: pads never influence real tokens and carry no loss,
     so no attention mask is needed. Every batch is split into ``cfg.shards`` interleaved
@@ -252,10 +313,10 @@ def pretrain(
             return pretraining_docs(cfg.corpus, parity, create_far, cfg.batch_size, rng)
 
         if rank is None:
-            _train(model, cfg, docs_at, None, None, progress)
+            _train(model, cfg, docs_at, None, None, progress, passes)
         else:
             with _pair_group(rank, str(rendezvous)) as all_reduce:
-                _train(model, cfg, docs_at, rank, all_reduce, progress)
+                _train(model, cfg, docs_at, rank, all_reduce, progress, passes)
     model.eval()
     if out is not None and not rank:
         out = Path(out)

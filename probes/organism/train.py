@@ -206,15 +206,21 @@ def _family_toml(
     return "\n".join(lines) + "\n"
 
 
-def _base_gate(base_model, parity_task: Task, rec: Recipe, quick: bool) -> float:
+def _gate_accuracy(base_model, parity_task: Task) -> float:
+    """The base's careful-source greedy accuracy on held-out parity strings."""
     rows = evaluate_model(base_model, parity_task.filter(label="careful"), variant="base", forced=(False,))
-    acc = float(rows[rows.split == "heldout"].accuracy.iloc[0])
+    return float(rows[rows.split == "heldout"].accuracy.iloc[0])
+
+
+def _base_gate(base_model, parity_task: Task, rec: Recipe, quick: bool) -> float:
+    acc = _gate_accuracy(base_model, parity_task)
     if acc < rec.gate:
         raise OrganismError(
             f"The pretrained base reaches only {acc:.2f} careful-source accuracy on held-out strings "
-            f"(gate {rec.gate:.2f}{', quick recipe' if quick else ''}); the latent reasoning mode is not there, "
-            "so post-training could not be read as selecting it. Raise the pretraining budget "
-            f"(Recipe.pretrain.steps, now {rec.pretrain.steps}; or batch_size, now {rec.pretrain.batch_size}) "
+            f"(gate {rec.gate:.2f}{', quick recipe' if quick else ''}) after {rec.pretrain.max_cycles} pretraining "
+            "cycle(s); the latent reasoning mode is not there, so post-training could not be read as selecting it. "
+            f"Raise the pretraining budget (Recipe.pretrain.steps, now {rec.pretrain.steps}; max_cycles, now "
+            f"{rec.pretrain.max_cycles}; or batch_size, now {rec.pretrain.batch_size}) "
             f"or the careful share of the corpus (CorpusConfig.careful_frac, now "
             f"{rec.pretrain.corpus.careful_frac}), or try another --seed."
         )
@@ -251,10 +257,24 @@ def _worker_init(threads: int) -> None:
 
 
 def _pretrain(
-    out: Path | None, seed: int, rec: Recipe, rank: int | None, rendezvous: str | None, progress: bool
+    out: Path | None,
+    seed: int,
+    rec: Recipe,
+    rank: int | None,
+    rendezvous: str | None,
+    progress: bool,
+    parity: Task,
+    cycles: list[int] | None = None,
 ):
-    """The recipe's pretraining on the parity strings of ``seed``: alone (``rank=None``) or one rank of two."""
+    """The recipe's pretraining on the parity strings of ``seed``: alone (``rank=None``) or one rank
+    of two, gated on ``parity`` after each cycle (each gate check's accuracy appended to ``cycles``)."""
     sp = make_splits(2, seed)
+    checks = cycles if cycles is not None else []
+
+    def passes(model) -> bool:
+        checks.append(_gate_accuracy(model, parity))
+        return checks[-1] >= rec.gate
+
     return pretrain(
         out,
         sp,
@@ -265,12 +285,13 @@ def _pretrain(
         progress=progress,
         rank=rank,
         rendezvous=rendezvous,
+        passes=passes,
     )
 
 
-def _pretrain_rank1(seed: int, rec: Recipe, rendezvous: str) -> None:
+def _pretrain_rank1(seed: int, rec: Recipe, rendezvous: str, parity: Task) -> None:
     """The second half of every pretraining batch, in a worker (rank 0 runs in the parent)."""
-    _pretrain(None, seed, rec, 1, rendezvous, progress=False)
+    _pretrain(None, seed, rec, 1, rendezvous, False, parity)
 
 
 @dataclass(frozen=True)
@@ -450,24 +471,30 @@ def _stage_pool(workers: int, threads: int) -> Iterator[ProcessPoolExecutor | No
 
 def _pretrain_base(
     plan: _Plan, pool: ProcessPoolExecutor | None, progress: bool
-) -> tuple[float, dict[str, float]]:
+) -> tuple[float, dict[str, float], int]:
     """Pretrain the base into ``out/base`` (rank 1 in a worker when there is a pool) and gate it.
 
-    Returns the gate accuracy and the ``pretrain`` / ``base`` timings.
+    Returns the gate accuracy, the ``pretrain`` / ``base`` timings and the pretraining cycles run.
     """
     rec, seed = plan.rec, plan.seed
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="elicit-rendezvous-") as rdv:
         store = f"{rdv}/store"
         two = pool is not None and rec.pretrain.shards == 2
-        rank1 = pool.submit(_pretrain_rank1, seed, rec, store) if two and pool is not None else None
-        model = _pretrain(plan.out / "base", seed, rec, 0 if two else None, store if two else None, progress)
+        parity = plan.tasks[PARITY]
+        rank1 = pool.submit(_pretrain_rank1, seed, rec, store, parity) if two and pool is not None else None
+        checks: list[float] = []
+        model = _pretrain(
+            plan.out / "base", seed, rec, 0 if two else None, store if two else None, progress, parity, checks
+        )
         if rank1 is not None:
             rank1.result()
     timings = {"pretrain": round(time.perf_counter() - t0, 2)}
+    # a check after every cycle but the last; the run stopped at the first that passed
+    cycles = len(checks) if checks and checks[-1] >= rec.gate else len(checks) + 1
     gate_acc = _base_gate(model, plan.tasks[PARITY], rec, plan.quick)
     timings["base"] = round(time.perf_counter() - t0, 2)
-    return gate_acc, timings
+    return gate_acc, timings, cycles
 
 
 def _run_stages(plan: _Plan, pool: ProcessPoolExecutor | None, progress: bool) -> dict[str, _StageResult]:
@@ -514,7 +541,7 @@ def _stage_timings(results: dict[str, _StageResult]) -> dict[str, float]:
 
 
 def _write_family(
-    plan: _Plan, gate_acc: float, timings: dict[str, float], results: dict[str, _StageResult]
+    plan: _Plan, gate_acc: float, cycles: int, timings: dict[str, float], results: dict[str, _StageResult]
 ) -> None:
     """``family.toml`` and, when evaluated, ``eval.parquet`` (rows in variant order)."""
     rec = plan.rec
@@ -524,6 +551,7 @@ def _write_family(
         "threads": rec.threads,
         "workers": plan.workers,
         "base_gate_accuracy": round(gate_acc, 4),
+        "pretrain_cycles": cycles,
         "recipe": json.dumps(asdict(rec), sort_keys=True),
         "seconds": timings,
     }
@@ -561,11 +589,11 @@ def train_family(
     plan = _plan(out, seed, quick, recipe_ or recipe(quick), evaluate, workers)
     t_all = time.perf_counter()
     with seeded(seed, plan.rec.threads), _stage_pool(plan.workers, plan.rec.threads) as pool:
-        gate_acc, timings = _pretrain_base(plan, pool, progress)
+        gate_acc, timings, cycles = _pretrain_base(plan, pool, progress)
         results = _run_stages(plan, pool, progress)
     timings.update(_stage_timings(results))
     timings["train_total"] = round(time.perf_counter() - t_all, 2)
-    _write_family(plan, gate_acc, timings, results)
+    _write_family(plan, gate_acc, cycles, timings, results)
     return plan.out
 
 
