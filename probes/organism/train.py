@@ -155,7 +155,10 @@ def recipe(quick: bool = False) -> Recipe:
                     "unrelated": 10,
                 }
             ),
-            gate=0.60,
+            # 0.90: at 0.60 a base that read 0.83 on careful prompts passed (seed 0, 2026-12-04),
+            # forcing the format then recovered only 0.49 of sft's gain and rl gained nothing; with
+            # 0.92 the same seed warm-restarted to 1.00 and every control came out as designed
+            gate=0.90,
             conf_samples=4,
             rl_prompts=32,
             create_examples=1600,
@@ -264,7 +267,7 @@ def _pretrain(
     rendezvous: str | None,
     progress: bool,
     parity: Task,
-    cycles: list[int] | None = None,
+    cycles: list[float] | None = None,
 ):
     """The recipe's pretraining on the parity strings of ``seed``: alone (``rank=None``) or one rank
     of two, gated on ``parity`` after each cycle (each gate check's accuracy appended to ``cycles``)."""

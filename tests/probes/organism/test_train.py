@@ -55,7 +55,7 @@ def test_recipes_by_hand():
             rec.stages["create"].lr,
         )
     assert full.stages["rl"] == StageConfig(steps=40, batch_size=32, lr=5e-4, beta=0.0)
-    assert full.stages["sft_answers"].steps == 120 and quick.gate == 0.60 and full.gate == 0.95
+    assert full.stages["sft_answers"].steps == 120 and quick.gate == 0.90 and full.gate == 0.95
     quick.check()
     full.check()
 

@@ -72,18 +72,24 @@ DESIGNED = {
 
 
 def _premises(folder: Path) -> dict[str, str]:
-    """What the organism's own held-out evaluation (``eval.parquet``, every source, n ~ 70 per
-    cell) says each control *is*, before the battery looks: ``select`` when it gained at least
-    the battery's min_gap over the base on its task and forcing the base into the reasoning format
-    recovers >= 0.8 of that gain; ``create`` when it gained and forcing recovers <= 0.2;
-    ``unclear`` otherwise (no gain, or in between). The organism is a trained model: on another
-    CPU its few post-training steps can come out otherwise (measured on one machine: ``rl``
-    gained nothing, and forcing recovered 0.48 of ``sft``'s gain)."""
+    """What the organism's own evaluation (``eval.parquet``) says each control *is*, before the
+    battery looks, on the prompts the battery judges (the ``eval_label`` source, train and held-out
+    strings, n = 144 per cell): ``select`` when it gained at least the battery's min_gap over the
+    base on its task and forcing the base into the reasoning format recovers >= 0.8 of that gain;
+    ``create`` when it gained and forcing recovers <= 0.2; ``unclear`` otherwise (no gain, or in
+    between). Other sources are not what the verdict is about: on the ``direct`` source (prompts
+    that ask for no scratchpad) sft_long loses accuracy, which averaged in once hid its gain on the
+    judged prompts (quick seed 0, 2026-12-04: 0.10 over all sources, 0.57 on ``neutral``). The
+    organism is a trained model: on another CPU its few post-training steps can come out
+    otherwise (measured on one machine: ``rl`` gained nothing, and forcing recovered 0.48 of
+    ``sft``'s gain)."""
     import pandas as pd
 
     from steering.battery.verdict import THRESHOLDS
 
     ev = pd.read_parquet(folder / "eval.parquet")
+    ev = ev[ev.source == HEADLINE.eval_label]
+    assert len(ev), f"eval.parquet has no {HEADLINE.eval_label!r} rows"
     acc = ev.groupby(["variant", "task", "forced"]).accuracy.mean()
     tasks = {"create": "create", "create_far": "create_far"}
     out = {}
