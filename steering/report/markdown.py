@@ -132,7 +132,7 @@ def markdown(
         "3. `create` needs two witnesses of absence: forcing the format and steering (with a passed manipulation check: "
         "the hook fired on ≥ `min_fired_share` of prompts, median KL ≥ `min_kl`) both keep their CI upper bounds < "
         "`create_gr_hi`, and no test shows presence; otherwise `inconclusive`, naming the missing witness.",
-        "4. Direction, probe and weight tests are reported below but never decide: a cosine alone cannot separate "
+        "4. Direction, probe, computation-probe and weight tests are reported below but never decide: a cosine alone cannot separate "
         "select from create (prototype: create 0.70–0.75 vs select 0.81–0.88 at the decision token).",
         "",
         f"Reference task for the base direction: `{ref.name}` (hash `{ref.hash}`), contrast {list(cfg.contrast)} at "

@@ -26,6 +26,7 @@ from probes.data.tasks import Task
 from probes.errors import ElicitError
 from probes.models.family import ModelFamily
 from steering.battery.behavioural import behavioural_rows, fit_reasoning_vector
+from steering.battery.computation import computation_rows
 from steering.battery.config import BatteryConfig
 from steering.battery.direction import direction_rows
 from steering.battery.forced_format import forced_format_rows
@@ -196,6 +197,8 @@ def _per_task(
         clock.lap("forced_format")
         run.rows += direction_rows(family, t, plan.ref, vs, cfg, work, progress=progress)
         clock.lap("direction")
+        run.rows += computation_rows(family, t, vs, cfg, work, progress=progress)
+        clock.lap("computation_probe")
         run.sweeps.append(sweep_df.assign(task=tname))
         if sae:
             s_rows, s_tab, c_tab = sae_rows(family, t, vs, cfg, work, progress=progress)
