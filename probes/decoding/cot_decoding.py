@@ -35,6 +35,7 @@ from jaxtyping import Float, Int
 
 from probes.data.tasks import Task
 from probes.errors import TaskError
+from probes.models.generation import _hf_module, _is_transformers_model
 from probes.models.protocol import protocol_of
 from probes.stats import bootstrap_ci
 
@@ -87,12 +88,27 @@ def greedy_continue(
     batch_size: int = 256,
 ) -> tuple[list[list[int]], list[list[float]]]:
     """Continue each token row greedily; return the new tokens and each token's margin
-    ``p(top1) − p(top2)`` at the step that produced it (stops at ``eos_id``, which is dropped)."""
+    ``p(top1) − p(top2)`` at the step that produced it (stops at ``eos_id``, which is dropped).
+
+    A ``transformers`` model or a ``TransformerBridge`` (driven through its Hugging Face module,
+    whose modules carry the bridge's hooks) decodes with its KV cache: one prefill of the
+    left-padded rows, then one token per step. Any other model (a callable returning logits) is
+    re-run on each row's whole text at every step; both give the same tokens
+    (``tests/probes/decoding/test_cot_decoding.py``). The uncached loop cost a 135M-parameter model
+    on 2 cores 33 minutes for 16 prompts x 10 branches x 64 tokens (SmolLM2, 2026-12-04): each step
+    recomputed every earlier position.
+    """
     device = _device(model)
     toks: list[list[int]] = [[] for _ in rows]
     margins: list[list[float]] = [[] for _ in rows]
+    hf = _cache_module(model)
     for b0 in range(0, len(rows), batch_size):
         live = list(range(b0, min(b0 + batch_size, len(rows))))
+        if max_new_tokens < 1 or not live:
+            continue
+        if hf is not None:
+            _continue_cached(hf, rows, live, toks, margins, max_new_tokens, eos_id, pad_id, device)
+            continue
         for _ in range(max_new_tokens):
             if not live:
                 break
@@ -108,6 +124,67 @@ def greedy_continue(
                 still.append(i)
             live = still
     return toks, margins
+
+
+def _cache_module(model: Any) -> Any | None:
+    """The Hugging Face causal LM that runs ``model`` with a KV cache, or ``None`` when it has none."""
+    if _is_transformers_model(model) or getattr(model, "original_model", None) is not None:
+        return _hf_module(model)
+    return None
+
+
+def _continue_cached(
+    hf: Any,
+    rows: Sequence[Sequence[int]],
+    live: list[int],
+    toks: list[list[int]],
+    margins: list[list[float]],
+    max_new_tokens: int,
+    eos_id: int | None,
+    pad_id: int,
+    device: torch.device,
+) -> None:
+    """:func:`greedy_continue` of the rows ``live`` through ``hf`` with its KV cache (in place)."""
+    import inspect
+
+    width = max(len(rows[i]) for i in live)
+    ids = torch.full((len(live), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(live), width), dtype=torch.long)
+    for j, i in enumerate(live):
+        ids[j, width - len(rows[i]) :] = torch.tensor(list(rows[i]), dtype=torch.long)
+        mask[j, width - len(rows[i]) :] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    pos = (mask.cumsum(-1) - 1).clamp_min(0)
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(hf.forward).parameters else {}
+    with torch.inference_mode():
+        out = hf(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
+        cache, logits = out.past_key_values, out.logits[:, -1, :]
+        last = pos[:, -1:]
+        done = [False] * len(live)
+        for t in range(max_new_tokens):
+            top = torch.softmax(logits.float(), dim=-1).topk(2, dim=-1)
+            top_i, top_v = top.indices[:, 0].tolist(), top.values.cpu()
+            for j, i in enumerate(live):
+                if done[j]:
+                    continue
+                if eos_id is not None and top_i[j] == eos_id:
+                    done[j] = True
+                    continue
+                toks[i].append(int(top_i[j]))
+                margins[i].append(float(top_v[j, 0] - top_v[j, 1]))
+            if all(done) or t == max_new_tokens - 1:
+                break
+            nxt = torch.tensor([pad_id if d else k for d, k in zip(done, top_i, strict=True)], device=device)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            last = last + 1
+            out = hf(
+                input_ids=nxt[:, None],
+                attention_mask=mask,
+                position_ids=last,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache, logits = out.past_key_values, out.logits[:, -1, :]
 
 
 def _answer_pattern(answer: str) -> re.Pattern[str]:

@@ -166,3 +166,37 @@ def test_chosen_path_is_the_most_confident_and_ties_go_to_the_lowest_branch() ->
     )
     # a: branches 1 and 2 tie at 0.5 -> branch 1; b: no confidence at all -> branch 0 (greedy)
     assert _chosen(df).tolist() == [False, True, False, True, False, False]
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_greedy_continue_cached_equals_uncached(tiny_dir, arch: str) -> None:
+    """The KV-cached loop (left-padded prefill, one token a step) gives the tokens of re-running
+    each row's whole text at every step, and margins equal to float precision; so does a
+    TransformerBridge (its Hugging Face module drives the cache)."""
+    import transformers
+
+    folder = tiny_dir(arch)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+
+    class Uncached(torch.nn.Module):  # no cache: greedy_continue's fallback loop
+        def __init__(self, m: torch.nn.Module) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+            return self.m(input_ids, attention_mask=attention_mask).logits
+
+    g = torch.Generator().manual_seed(0)
+    rows = [torch.randint(5, 30, (n,), generator=g).tolist() for n in (3, 7, 5, 1)]
+    eos = 2
+    ref_t, ref_m = greedy_continue(Uncached(model), rows, max_new_tokens=9, eos_id=eos, batch_size=3)
+    got_t, got_m = greedy_continue(model, rows, max_new_tokens=9, eos_id=eos, batch_size=3)
+    assert got_t == ref_t and any(len(t) == 9 for t in ref_t)
+    for a, b in zip(got_m, ref_m, strict=True):
+        assert a == pytest.approx(b, abs=1e-5)
+    from transformer_lens.model_bridge import TransformerBridge
+
+    bridge = TransformerBridge.boot_transformers(str(folder), device="cpu")
+    br_t, br_m = greedy_continue(bridge, rows, max_new_tokens=9, eos_id=eos, batch_size=3)
+    assert br_t == ref_t
+    assert greedy_continue(model, rows, max_new_tokens=0, eos_id=eos) == ([[], [], [], []], [[], [], [], []])
