@@ -35,7 +35,7 @@ from jaxtyping import Float, Int
 
 from probes.data.tasks import Task
 from probes.errors import TaskError
-from probes.models.generation import _hf_module, _is_transformers_model
+from probes.models.generation import _hf_module, _is_transformers_model, cached_prefill, cached_step
 from probes.models.protocol import protocol_of
 from probes.stats import bootstrap_ci
 
@@ -145,8 +145,6 @@ def _continue_cached(
     device: torch.device,
 ) -> None:
     """:func:`greedy_continue` of the rows ``live`` through ``hf`` with its KV cache (in place)."""
-    import inspect
-
     width = max(len(rows[i]) for i in live)
     ids = torch.full((len(live), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(live), width), dtype=torch.long)
@@ -154,12 +152,8 @@ def _continue_cached(
         ids[j, width - len(rows[i]) :] = torch.tensor(list(rows[i]), dtype=torch.long)
         mask[j, width - len(rows[i]) :] = 1
     ids, mask = ids.to(device), mask.to(device)
-    pos = (mask.cumsum(-1) - 1).clamp_min(0)
-    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(hf.forward).parameters else {}
     with torch.inference_mode():
-        out = hf(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
-        cache, logits = out.past_key_values, out.logits[:, -1, :]
-        last = pos[:, -1:]
+        cache, logits, last = cached_prefill(hf, ids, mask)
         done = [False] * len(live)
         for t in range(max_new_tokens):
             top = torch.softmax(logits.float(), dim=-1).topk(2, dim=-1)
@@ -175,16 +169,7 @@ def _continue_cached(
             if all(done) or t == max_new_tokens - 1:
                 break
             nxt = torch.tensor([pad_id if d else k for d, k in zip(done, top_i, strict=True)], device=device)
-            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-            last = last + 1
-            out = hf(
-                input_ids=nxt[:, None],
-                attention_mask=mask,
-                position_ids=last,
-                past_key_values=cache,
-                use_cache=True,
-            )
-            cache, logits = out.past_key_values, out.logits[:, -1, :]
+            mask, last, cache, logits = cached_step(hf, nxt, mask, last, cache)
 
 
 def _answer_pattern(answer: str) -> re.Pattern[str]:

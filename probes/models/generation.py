@@ -449,17 +449,12 @@ def _sample_batch(
     """
     n = max(len(s) for s in seeds)
     mask = batch.attention_mask
-    pos = (mask.long().cumsum(-1) - 1).clamp_min(0)
-    # the last position's logits only, where the model can (a [batch, pos, vocab] tensor of a
-    # real vocabulary is gigabytes); transformers' own generate does the same
-    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(hf.forward).parameters else {}
-    out = hf(input_ids=batch.input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
-    cache = out.past_key_values  # the model's own cache type (dynamic, or sliding-window layers)
-    logits = out.logits[:, -1, :].repeat_interleave(n, dim=0)
+    cache, logits, last = cached_prefill(hf, batch.input_ids, mask)
+    logits = logits.repeat_interleave(n, dim=0)
     if n > 1:
         cache.batch_repeat_interleave(n)
     mask = mask.repeat_interleave(n, dim=0)
-    last = pos[:, -1:].repeat_interleave(n, dim=0)
+    last = last.repeat_interleave(n, dim=0)
     # each row's uniforms, one per step, from its own generator (CPU: the same on every device)
     flat = [s[j] if j < len(s) else 0 for s in seeds for j in range(n)]
     uniforms = torch.stack(
@@ -485,18 +480,38 @@ def _sample_batch(
             done |= _stopped_by_text(how, toks, done)
         if bool(done.all()) or t == how.max_new_tokens - 1:
             break
-        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        last = last + 1
-        out = hf(
-            input_ids=nxt[:, None],
-            attention_mask=mask,
-            position_ids=last,
-            past_key_values=cache,
-            use_cache=True,
-        )
-        cache, logits = out.past_key_values, out.logits[:, -1, :]
+        mask, last, cache, logits = cached_step(hf, nxt, mask, last, cache)
     ids = torch.stack(toks, dim=1).tolist()
     return [[ids[r * n + j] for j in range(len(s))] for r, s in enumerate(seeds)]
+
+
+def cached_prefill(
+    hf: Any, input_ids: torch.Tensor, mask: torch.Tensor
+) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """One forward of left-padded rows through a Hugging Face causal LM with its KV cache:
+    ``(cache, logits after each row's last token [batch, vocab], that token's position [batch, 1])``.
+
+    Positions count real tokens only (a left-padded row starts at 0); the last position's logits
+    are the only ones computed where the model can (a ``[batch, pos, vocab]`` tensor of a real
+    vocabulary is gigabytes), as transformers' own generate does. The cache is the model's own type
+    (dynamic, or sliding-window layers)."""
+    pos = (mask.long().cumsum(-1) - 1).clamp_min(0)
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(hf.forward).parameters else {}
+    out = hf(input_ids=input_ids, attention_mask=mask, position_ids=pos, use_cache=True, **keep)
+    return out.past_key_values, out.logits[:, -1, :], pos[:, -1:]
+
+
+def cached_step(
+    hf: Any, nxt: torch.Tensor, mask: torch.Tensor, last: torch.Tensor, cache: Any
+) -> tuple[torch.Tensor, torch.Tensor, Any, torch.Tensor]:
+    """Feed one token per row (``nxt [batch]``) after :func:`cached_prefill`: returns the grown
+    ``(mask, last position, cache, next logits [batch, vocab])``."""
+    mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+    last = last + 1
+    out = hf(
+        input_ids=nxt[:, None], attention_mask=mask, position_ids=last, past_key_values=cache, use_cache=True
+    )
+    return mask, last, out.past_key_values, out.logits[:, -1, :]
 
 
 def _stopped_by_text(how: _Decoding, toks: list[torch.Tensor], done: torch.Tensor) -> torch.Tensor:
