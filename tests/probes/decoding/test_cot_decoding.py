@@ -183,7 +183,9 @@ def test_greedy_continue_cached_equals_uncached(tiny_dir, arch: str) -> None:
             super().__init__()
             self.m = m
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+        ) -> torch.Tensor:
             return self.m(input_ids, attention_mask=attention_mask).logits
 
     g = torch.Generator().manual_seed(0)
