@@ -10,9 +10,11 @@ introduced during chat fine-tuning using crosscoders")::
     top_latent_prompts(cc, acts, lat)           # the most activating prompts of the top ones
 
 Definitions. The decoder row ``d_j`` of latent ``j`` splits into ``d_j^base`` and
-``d_j^variant``; the relative decoder norm is ``Δ_j = ‖d_j^variant‖ / (‖d_j^base‖ +
-‖d_j^variant‖)``; a latent is variant-only when ``Δ > 0.9``, base-only when ``Δ < 0.1``,
-shared otherwise. Latent scaling: for a variant-only latent, fit ``β_m`` minimising
+``d_j^variant``; the relative decoder-norm difference is Minder et al.'s (2025)
+``Δ_j = ½ ((‖d_j^variant‖ − ‖d_j^base‖) / max(‖d_j^variant‖, ‖d_j^base‖) + 1)``; a latent is
+variant-only when ``Δ > 0.9``, base-only when ``Δ < 0.1``, shared otherwise. (Lindsey et al.'s
+ratio ``‖d^variant‖ / (‖d^base‖ + ‖d^variant‖)``, which the kit used before, is another scale:
+Minder's 0.9 is 0.833 on it, so its 0.9 cut was stricter than theirs.) Latent scaling: for a variant-only latent, fit ``β_m`` minimising
 ``Σ_x ‖β_m f_j(x) d_j^variant − y_m(x)‖²`` where ``y_m`` is model m's activation minus the
 crosscoder reconstruction without latent j; ``ν = β_base / β_variant`` near 0 means the
 latent is truly variant-only (near 1: the base has it too, the crosscoder only split it).
@@ -62,6 +64,7 @@ __all__ = [
     "paired_rows",
     "crosscoder_latents",
     "latent_scaling",
+    "relative_norm_difference",
     "crosscoder_summary",
     "top_latent_prompts",
     "BASE_ONLY",
@@ -338,6 +341,19 @@ def latent_scaling(
     )
 
 
+def relative_norm_difference(norm_base: torch.Tensor, norm_variant: torch.Tensor) -> torch.Tensor:
+    """Minder et al.'s Δ = ½ ((‖d^variant‖ − ‖d^base‖) / max(‖d^variant‖, ‖d^base‖) + 1), in [0, 1]:
+    1 variant-only, 0 base-only, 0.5 equal norms (0.5 too for a latent with both norms 0).
+
+    >>> relative_norm_difference(torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([1.0, 1.0, 0.0, 0.0])).tolist()
+    [0.5, 1.0, 0.0, 0.5]
+    >>> round(float(relative_norm_difference(torch.tensor(1.0), torch.tensor(5.0))), 3)  # Lindsey's ratio 0.833
+    0.9
+    """
+    big = torch.maximum(norm_base, norm_variant)
+    return 0.5 * (torch.where(big > 0, (norm_variant - norm_base) / big.clamp(min=1e-12), 0.0) + 1.0)
+
+
 def crosscoder_latents(
     cc: Crosscoder,
     acts: ActivationSet | None = None,
@@ -354,7 +370,7 @@ def crosscoder_latents(
     """
     d = cc.decoders
     nb, nv = d[:, 0].norm(dim=-1), d[:, 1].norm(dim=-1)
-    rel = nv / (nb + nv).clamp(min=1e-12)
+    rel = relative_norm_difference(nb, nv)
     cos = torch.nn.functional.cosine_similarity(d[:, 0], d[:, 1], dim=-1)
     cls = np.where(
         rel.numpy() > variant_only, "variant_only", np.where(rel.numpy() < base_only, "base_only", "shared")
