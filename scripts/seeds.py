@@ -14,7 +14,10 @@ unless ``--no-run``). The script writes
   variant) of the organism's known controls (select: sft, dpo, rl, dpo_conf, sft_long; create:
   create, create_far), its distribution on each side, the AUROC of select vs create with a
   bootstrap interval over (seed, variant) items, the cut that best separates the controls of the
-  ``--train`` seeds, and that cut's error rate on the held-out seeds.
+  ``--train`` seeds, and that cut's error rate on the held-out seeds;
+- ``steering/battery/discrimination.json`` (``--discrimination``): the same AUROCs as the table
+  ``elicit report`` writes into ``report.json`` / ``report.md`` (every test labelled as deciding,
+  discriminating or descriptive).
 """
 
 from __future__ import annotations
@@ -41,6 +44,16 @@ VERDICT_STATS = {
     "diff_vs_random": "steering minus the best null direction (accuracy, paired)",
     "max_cos_decision": "direction: max cosine of the shift with the base direction at `=`",
     "max_cos_computation": "direction: max cosine on the scratchpad",
+    "rep_share": "representation verdict: computation-probe share at the tuned model's best layer",
+}
+#: the battery test each verdict-record statistic belongs to
+STAT_TEST = {
+    "forced_grc": "behavioural:forced_format",
+    "steer_grc": "behavioural:steering",
+    "diff_vs_random": "behavioural:steering",
+    "max_cos_decision": "direction",
+    "max_cos_computation": "direction",
+    "rep_share": "computation_probe",
 }
 
 
@@ -136,6 +149,8 @@ def statistics(v: pd.DataFrame, t: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for col, what in VERDICT_STATS.items():
         for r in v.to_dict("records"):
+            if col not in r:
+                continue
             rows.append(
                 {"test": col, "what": what, "seed": r["seed"], "variant": r["variant"], "value": r[col]}
             )
@@ -259,6 +274,30 @@ def calibration_md(cal: pd.DataFrame, seeds: Sequence[int], train: Sequence[int]
     return "\n".join(lines) + "\n"
 
 
+def discrimination_json(cal: pd.DataFrame, seeds: Sequence[int], train: Sequence[int]) -> dict:
+    """The table ``steering.battery.discrimination`` reads: per statistic, its test id, AUROC with
+    interval, whether it discriminates, n, and the seeds."""
+    stats = {}
+    for r in cal.to_dict("records"):
+        stats[r["test"]] = {
+            "test": STAT_TEST.get(r["test"], r["test"]),
+            "what": r["what"],
+            **{k: (None if pd.isna(r[k]) else float(r[k])) for k in ("auroc", "auroc_lo", "auroc_hi")},
+            "discriminates": bool(r["discriminates"]),
+            "n_select": int(r["n_select"]),
+            "n_create": int(r["n_create"]),
+        }
+    return {
+        "format": 1,
+        "written_by": "python scripts/seeds.py --discrimination",
+        "seeds": list(seeds),
+        "train": list(train),
+        "select": list(SELECT),
+        "create": list(CREATE),
+        "statistics": stats,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -266,6 +305,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("elicit-seeds"))
     ap.add_argument("--run", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--calibration", type=Path, default=None, help="write the calibration table here")
+    ap.add_argument(
+        "--discrimination",
+        type=Path,
+        default=None,
+        help="write the discrimination table the report reads here (steering/battery/discrimination.json)",
+    )
     args = ap.parse_args(argv)
     if args.run:
         for s in args.seeds:
@@ -280,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = calibration_md(cal, args.seeds, train)
     if args.calibration is not None:
         args.calibration.write_text(md)
+    if args.discrimination is not None:
+        args.discrimination.write_text(json.dumps(discrimination_json(cal, args.seeds, train), indent=1) + "\n")
     print(md)
     return 0
 

@@ -18,6 +18,8 @@ Minder's 0.9 is 0.833 on it, so its 0.9 cut was stricter than theirs.) Latent sc
 ``Σ_x ‖β_m f_j(x) d_j^variant − y_m(x)‖²`` where ``y_m`` is model m's activation minus the
 crosscoder reconstruction without latent j; ``ν = β_base / β_variant`` near 0 means the
 latent is truly variant-only (near 1: the base has it too, the crosscoder only split it).
+The second ratio ``ν^r`` fits the same ``β`` against each model's whole reconstruction (near 1:
+other latents carry the direction in the base); :func:`latent_scaling` has both.
 
 What sae_lens provides and what is added here. sae_lens has no crosscoder; an SAE over the
 concatenation ``[h_base; h_variant]`` (``d_in = 2·d_model``) *is* an acausal two-model
@@ -51,7 +53,13 @@ from einops import rearrange
 from jaxtyping import Float, Int
 
 from probes.data.activations import ActivationSet
-from probes.dictionaries.training import position_key, store_keep_mask, train_dictionary
+from probes.dictionaries.training import (
+    PLATEAU_TOL,
+    position_key,
+    store_keep_mask,
+    train_dictionary,
+    until_converged,
+)
 from probes.errors import ElicitError
 from probes.models.hooks import HookSite
 from probes.models.positions import Position
@@ -202,8 +210,14 @@ def fit_crosscoder(
     models: tuple[str, str] = ("base", "variant"),
     meta: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
+    max_steps: int | None = None,
+    tol: float = PLATEAU_TOL,
 ) -> Crosscoder:
-    """Train a BatchTopK crosscoder on paired rows (row i of both models is the same token)."""
+    """Train a BatchTopK crosscoder on paired rows (row i of both models is the same token).
+
+    Convergence as :func:`probes.dictionaries.sae.fit_sae`: the training FVU is checked for a
+    plateau and, while ``max_steps`` allows, training restarts with twice the steps; the outcome
+    is ``meta["convergence"]`` (:class:`~probes.dictionaries.training.Convergence` as a dict)."""
     import sae_lens
 
     if h_base.ndim != 2 or h_base.shape != h_variant.shape or len(h_base) == 0:
@@ -223,25 +237,33 @@ def fit_crosscoder(
     cfg.metadata = sae_lens.saes.sae.SAEMetadata(
         model_name=f"crosscoder:{models[0]}+{models[1]}", hook_name=(meta or {}).get("hook_name")
     )
-    sae = train_dictionary(
-        sae_lens.BatchTopKTrainingSAE,
-        cfg,
-        x,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        dead_feature_window=max(100, steps // 4),
-        prefix="elicit-cc-",
-        error=CrosscoderError,
-    )
+
+    def run(n: int) -> tuple[Any, list[float]]:
+        curve: list[float] = []
+        sae = train_dictionary(
+            sae_lens.BatchTopKTrainingSAE,
+            cfg,
+            x,
+            steps=n,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+            dead_feature_window=max(100, n // 4),
+            prefix="elicit-cc-",
+            error=CrosscoderError,
+            curve=curve,
+        )
+        return sae, curve
+
+    sae, conv = until_converged(run, steps, max_steps, tol)
     full_meta = {
         "d_model": d_model,
         "k": k,
-        "steps": steps,
+        "steps": conv.steps,
         "seed": seed,
         "n_rows": len(x),
+        "convergence": conv.to_dict(),
         **dict(meta or {}),
     }
     cc = Crosscoder(sae, scales, models, full_meta)
@@ -308,11 +330,20 @@ def train_crosscoder(
 def latent_scaling(
     cc: Crosscoder, h_base: torch.Tensor, h_variant: torch.Tensor, latents: Any
 ) -> pd.DataFrame:
-    """``β_base``, ``β_variant`` and ``ν = β_base / β_variant`` of the given latents (Minder et al. 2025).
+    """Latent scaling of the given latents (Minder et al. 2025, "Overcoming sparsity artifacts in
+    crosscoders"): for each, ``β`` fitted in closed form, on the scaled activations, for the
+    variant decoder direction ``d = d_j^variant`` against two targets per model ``m``:
 
-    Fitted in closed form on the scaled activations against the variant decoder direction
-    ``d = d_j^variant``: ``β_m = Σ_x f_j ⟨d, y_m⟩ / (‖d‖² Σ_x f_j²)`` with
-    ``y_m = h_m − ĥ_m + f_j d_j^m`` (what is left for latent j to explain in model m).
+    - error target ``y^ε_m = h_m − ĥ_m + f_j d_j^m`` (what is left for latent ``j`` to explain:
+      the reconstruction error plus its own contribution), giving ``ν = ν^ε = β^ε_base / β^ε_variant``
+      (near 1: complete shrinkage, the base has the direction but the crosscoder shrank its
+      decoder half to 0);
+    - reconstruction target ``y^r_m = ĥ_m`` (the model's whole reconstruction, other latents
+      included), giving ``ν^r = β^r_base / β^r_variant`` (near 1: latent decoupling, other latents
+      carry the direction in the base);
+
+    with ``β_m = Σ_x f_j(x) ⟨d, y_m(x)⟩ / (‖d‖² Σ_x f_j(x)²)``. Both near 0: truly variant-only.
+    Columns ``latent, beta_base, beta_variant, nu, beta_base_r, beta_variant_r, nu_r, n_active``.
     """
     lat = torch.tensor(np.array(latents, dtype=np.int64))
     x = cc._cat(h_base, h_variant)
@@ -323,19 +354,23 @@ def latent_scaling(
     fl = f[:, lat]  # [row, L]
     ff = (fl**2).sum(0)
     dd = (dv**2).sum(-1)
-    betas = []
-    for m, e in enumerate(_split(err)):  # e: [row, d_model], model m's share of the error
-        proj = e @ dv.T  # [row, L]
+    recon = x - err
+    betas, betas_r = [], []
+    for m, (e, r) in enumerate(zip(_split(err), _split(recon), strict=True)):  # model m's halves
         own = (dv * d[lat, m]).sum(-1)  # <d, d_j^m>
-        betas.append(((fl * proj).sum(0) + ff * own) / (dd * ff).clamp(min=1e-12))
-    bb, bv = betas
-    nu = torch.where(ff > 0, bb / bv, torch.full_like(bb, float("nan")))
+        betas.append(((fl * (e @ dv.T)).sum(0) + ff * own) / (dd * ff).clamp(min=1e-12))
+        betas_r.append((fl * (r @ dv.T)).sum(0) / (dd * ff).clamp(min=1e-12))
+    nan = torch.full_like(ff, float("nan"))
+    (bb, bv), (bbr, bvr) = betas, betas_r
     return pd.DataFrame(
         {
             "latent": lat.numpy(),
             "beta_base": bb.numpy(),
             "beta_variant": bv.numpy(),
-            "nu": nu.numpy(),
+            "nu": torch.where(ff > 0, bb / bv, nan).numpy(),
+            "beta_base_r": bbr.numpy(),
+            "beta_variant_r": bvr.numpy(),
+            "nu_r": torch.where(ff > 0, bbr / bvr, nan).numpy(),
             "n_active": (fl > 0).sum(0).numpy(),
         }
     )
@@ -392,13 +427,15 @@ def crosscoder_latents(
         f = torch.cat([cc.encode(hb[i : i + 4096], hv[i : i + 4096]) for i in range(0, len(hb), 4096)])
         df["freq"] = (f > 0).float().mean(0).numpy()
         df["alive"] = df["freq"] > 0
-        vo = df.index[(df["cls"] == "variant_only") & df["alive"]].to_numpy()
-        df["beta_base"] = df["beta_variant"] = df["nu"] = np.nan
-        if len(vo):
-            sc = latent_scaling(cc, hb, hv, vo)
-            df.loc[vo, ["beta_base", "beta_variant", "nu"]] = sc[
-                ["beta_base", "beta_variant", "nu"]
-            ].to_numpy()
+        # latent scaling for every live latent (the candidates are the variant-only ones, but ν of
+        # the shared latents is the reference a reader compares them against)
+        alive = df.index[df["alive"]].to_numpy()
+        cols = ["beta_base", "beta_variant", "nu", "beta_base_r", "beta_variant_r", "nu_r"]
+        for c in cols:
+            df[c] = np.nan
+        if len(alive):
+            sc = latent_scaling(cc, hb, hv, alive)
+            df.loc[alive, cols] = sc[cols].to_numpy()
     df.attrs.update(
         {
             "models": list(cc.models),
@@ -426,7 +463,8 @@ def crosscoder_summary(latents: pd.DataFrame, *, nu_max: float = 0.5) -> pd.Data
     """Counts per class (alive latents only when firing rates are known) and ν of variant-only latents.
 
     One row: ``n_latents, n_alive, n_base_only, n_shared, n_variant_only, nu_median`` and
-    ``n_variant_only_low_nu`` (variant-only with ``ν < nu_max``: absent from the base too).
+    ``n_variant_only_low_nu`` (variant-only with ``ν < nu_max`` and, where computed,
+    ``ν^r < nu_max``: absent from the base by both of Minder et al.'s checks), ``nu_r_median``.
     """
     alive = latents[latents["alive"]] if "alive" in latents else latents
     counts = alive["cls"].value_counts()
@@ -438,9 +476,15 @@ def crosscoder_summary(latents: pd.DataFrame, *, nu_max: float = 0.5) -> pd.Data
         **{f"n_{c}": int(counts.get(c, 0)) for c in ("base_only", "shared", "variant_only")},
     }
     if "nu" in latents:
-        nu = alive.loc[alive["cls"] == "variant_only", "nu"].dropna()
+        vo = alive[alive["cls"] == "variant_only"]
+        nu = vo["nu"].dropna()
         row["nu_median"] = float(nu.median()) if len(nu) else float("nan")
-        row["n_variant_only_low_nu"] = int((nu < nu_max).sum())
+        low = vo["nu"] < nu_max
+        if "nu_r" in vo:
+            nu_r = vo["nu_r"].dropna()
+            row["nu_r_median"] = float(nu_r.median()) if len(nu_r) else float("nan")
+            low &= vo["nu_r"] < nu_max
+        row["n_variant_only_low_nu"] = int(low.sum())
     return pd.DataFrame([row])
 
 

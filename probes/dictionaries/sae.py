@@ -43,7 +43,13 @@ from jaxtyping import Float, Int
 
 from probes.data.activations import ActivationSet, PromptRows, prompt_rows
 from probes.data.tasks import Task, as_task
-from probes.dictionaries.training import position_key, store_keep_mask, train_dictionary
+from probes.dictionaries.training import (
+    PLATEAU_TOL,
+    position_key,
+    store_keep_mask,
+    train_dictionary,
+    until_converged,
+)
 from probes.errors import ElicitError
 from probes.models.family import ModelFamily
 from probes.models.hooks import HookSite, validate_hooks
@@ -64,6 +70,7 @@ __all__ = [
     "loss_recovered",
     "SAEFitQuality",
     "fit_quality",
+    "convergence_of",
     "sae_transfer",
     "latent_shifts",
     "decoder_direction",
@@ -172,8 +179,17 @@ def fit_sae(
     hook_name: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
+    max_steps: int | None = None,
+    tol: float = PLATEAU_TOL,
 ):
     """Train an SAE with sae_lens on in-memory activation rows and return the inference SAE.
+
+    Convergence: the per-step training FVU is checked for a plateau
+    (:func:`probes.dictionaries.training.plateau`, relative improvement ``< tol`` from 60% to 80%
+    of the steps); while it has not converged and ``max_steps`` allows, training restarts with
+    twice the steps. The outcome (:class:`~probes.dictionaries.training.Convergence`) is saved
+    in the metadata as ``elicit_convergence`` (read it with :func:`convergence_of`); with
+    ``max_steps=None`` the run is ``steps`` long and only checked.
 
     ``k`` is the sparsity of ``topk`` (per row) and ``batchtopk`` (mean per row over a batch;
     Bussmann et al. 2024, saved by sae_lens as JumpReLU); ``sparsity_coefficient`` is the L1
@@ -188,21 +204,37 @@ def fit_sae(
     if architecture in ("topk", "batchtopk") and not 0 < k <= d_sae:
         raise SAEError(f"k must be in (0, d_sae={d_sae}] for {architecture!r}, got {k}.")
     meta = {"hook_name": hook_name, "elicit_architecture": architecture, **dict(metadata or {})}
-    cls, cfg = _training_config(
-        architecture, d_in, d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=steps, meta=meta
-    )
-    return train_dictionary(
-        cls,
-        cfg,
-        rows.float(),
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        out=out,
-        error=SAEError,
-    )
+
+    def run(n: int) -> tuple[Any, list[float]]:
+        cls, cfg = _training_config(
+            architecture, d_in, d_sae, k=k, sparsity_coefficient=sparsity_coefficient, steps=n, meta=meta
+        )
+        curve: list[float] = []
+        sae = train_dictionary(
+            cls,
+            cfg,
+            rows.float(),
+            steps=n,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            device=device,
+            error=SAEError,
+            curve=curve,
+        )
+        return sae, curve
+
+    sae, conv = until_converged(run, steps, max_steps, tol)
+    sae.cfg.metadata.elicit_convergence = conv.to_dict()
+    if out is not None:
+        save_sae(sae, out)
+    return sae
+
+
+def convergence_of(sae: Any) -> dict[str, Any] | None:
+    """The ``elicit_convergence`` record :func:`fit_sae` saved (``None`` for an SAE trained elsewhere)."""
+    conv = getattr(sae.cfg.metadata, "elicit_convergence", None)
+    return dict(conv) if conv is not None else None
 
 
 def train_sae(
@@ -245,7 +277,8 @@ class SAEFitQuality:
     ``elicit_architecture``); ``saved_as`` the inference class sae_lens saved it as (a
     ``batchtopk`` SAE is saved as ``jumprelu`` with the learned threshold). ``fvu`` is
     :func:`fvu`, ``l0`` :func:`l0`, ``dead_share`` the share of latents that fire on none of the
-    ``n_rows`` rows.
+    ``n_rows`` rows; ``converged`` / ``steps`` the training's plateau check (``None`` when the
+    SAE carries no record).
     """
 
     architecture: str
@@ -255,12 +288,19 @@ class SAEFitQuality:
     dead_share: float
     n_rows: int
     d_sae: int
+    converged: bool | None = None
+    steps: int | None = None
 
     def __str__(self) -> str:
         saved = "" if self.saved_as == self.architecture else f" (saved by sae_lens as {self.saved_as})"
+        conv = (
+            ""
+            if self.converged is None
+            else f"; {'converged' if self.converged else 'NOT converged'} after {self.steps} steps"
+        )
         return (
             f"{self.architecture} SAE{saved}, d_sae={self.d_sae}: FVU {self.fvu:.3f}, L0 {self.l0:.1f}, "
-            f"dead latents {self.dead_share:.1%} (on its {self.n_rows} training rows)"
+            f"dead latents {self.dead_share:.1%} (on its {self.n_rows} training rows){conv}"
         )
 
 
@@ -284,6 +324,8 @@ def fit_quality(sae: Any, rows: Float[torch.Tensor, "row d_model"]) -> SAEFitQua
         dead_share=float((f != 0).sum(0).eq(0).float().mean()),
         n_rows=len(rows),
         d_sae=int(sae.cfg.d_sae),
+        converged=None if (conv := convergence_of(sae)) is None else bool(conv["converged"]),
+        steps=None if conv is None else int(conv["steps"]),
     )
 
 

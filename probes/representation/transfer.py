@@ -5,8 +5,11 @@ Definitions (docs/measures.md, "Representation transfer"):
 
 - shift ``δ_v(l, pos) = mean_x h_v(x, l, pos) − mean_x h_base(x, l, pos)`` over the same prompts;
 - its cosine with a base-derived direction (e.g. the difference of means of
-  :func:`probes.representation.directions.contrast_direction`), against two nulls: random unit directions
-  (``|cos| ≈ sqrt(2 / (π d))``) and directions fit on label-shuffled contrasts;
+  :func:`probes.representation.directions.contrast_direction`), against random unit directions of
+  the same dimension (``|cos| ≈ sqrt(2 / (π d))``);
+- its span share: the share of ``‖δ‖²`` inside the span of the base's top-``k`` principal
+  directions at that site (:func:`base_subspace`), against its exact null for a random direction,
+  ``Beta(k/2, (d−k)/2)`` (mean ``k/d``; :func:`span_share_null`);
 - probe transfer: ``AUROC(base probe on tuned) / AUROC(tuned probe on tuned)``.
 
 The prototype organism showed that at the decision token a *create* control's shift had
@@ -27,7 +30,14 @@ from probes.errors import ElicitError
 from probes.models.hooks import HookSite
 from probes.stats import bootstrap_ci
 
-__all__ = ["direction_transfer", "probe_transfer", "random_cosine_null"]
+__all__ = [
+    "direction_transfer",
+    "probe_transfer",
+    "random_cosine_null",
+    "base_subspace",
+    "span_share",
+    "span_share_null",
+]
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -41,12 +51,56 @@ def random_cosine_null(d: int, n: int = 2000, seed: int = 0) -> np.ndarray:
     return (r[:, 0].abs() / r.norm(dim=1)).numpy()  # by symmetry, the first axis stands for any vector
 
 
+def base_subspace(X: torch.Tensor, k: int) -> torch.Tensor:
+    """``[d, k]``: the top-``k`` principal directions of the rows of ``X`` (the base's activations at
+    one site over prompts): right singular vectors of the centred rows, in float64.
+
+    >>> X = torch.tensor([[3.0, 0.0, 0.0], [-3.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, -1.0, 0.0]])
+    >>> base_subspace(X, 1).abs().flatten().tolist()
+    [1.0, 0.0, 0.0]
+    """
+    if not 1 <= k <= min(X.shape):
+        raise ElicitError(f"base_subspace needs 1 <= k <= min{tuple(X.shape)}, got k={k}.")
+    Xc = X.double() - X.double().mean(0)
+    return torch.linalg.svd(Xc, full_matrices=False).Vh[:k].mT
+
+
+def span_share(delta: torch.Tensor, basis: torch.Tensor) -> float:
+    """``‖Bᵀδ‖² / ‖δ‖²`` for orthonormal columns ``B``: the share of the shift's squared norm in
+    their span (1 inside it, 0 orthogonal to it; NaN for a zero shift).
+
+    >>> span_share(torch.tensor([3.0, 4.0, 0.0]), torch.eye(3)[:, :1])   # 9 / 25
+    0.36
+    """
+    d = delta.double()
+    n2 = float(d @ d)
+    if n2 == 0:
+        return float("nan")
+    return float((basis.double().mT @ d).pow(2).sum()) / n2
+
+
+def span_share_null(d: int, k: int) -> tuple[float, float]:
+    """(mean, 95th percentile) of :func:`span_share` for a uniformly random direction in ``d``
+    dimensions and a fixed ``k``-dimensional subspace: exactly ``Beta(k/2, (d−k)/2)`` (the squared
+    norm of ``k`` of ``d`` coordinates of a random unit vector), mean ``k/d``.
+
+    >>> m, p95 = span_share_null(64, 8); round(m, 3), round(p95, 3)
+    (0.125, 0.232)
+    """
+    from scipy.stats import beta
+
+    if not 1 <= k < d:
+        raise ElicitError(f"span_share_null needs 1 <= k < d, got k={k}, d={d}.")
+    return k / d, float(beta.ppf(0.95, k / 2, (d - k) / 2))
+
+
 def direction_transfer(
     shift_acts: ActivationSet,
     variant: str,
     directions: Mapping[tuple[int, str], torch.Tensor],
     *,
     shuffled: Mapping[tuple[int, str], Sequence[torch.Tensor]] | None = None,
+    bases: Mapping[tuple[int, str], torch.Tensor] | None = None,
     base: str = "base",
     site: str = "resid_post",
     n_random: int = 2000,
@@ -54,8 +108,14 @@ def direction_transfer(
 ) -> pd.DataFrame:
     """Cosine between the shift of ``variant`` and base-derived directions, per (layer, position).
 
-    ``directions[(layer, position)]`` is a base-derived direction; ``shuffled`` gives the same
-    directions fit on label-shuffled contrasts (the second null). The CI resamples prompts.
+    ``directions[(layer, position)]`` is a base-derived direction; its null is the ``|cos|`` of
+    ``n_random`` seeded random unit directions of the same dimension. ``shuffled`` (optional) gives
+    the same directions fit on label-shuffled contrasts, reported as ``null_shuffled_*`` for
+    information only: a shuffled contrast's direction is not independent of the shift (both
+    carry the prompts' shared mean structure), so its ``|cos|`` band reaches 0.9 and is no null
+    for this statistic. ``bases[(layer, position)]`` (``[d, k]`` orthonormal, e.g.
+    :func:`base_subspace`) adds the span share with its exact random-direction null. CIs
+    resample prompts.
     """
     rows = []
     for (layer, pos), d in directions.items():
@@ -83,6 +143,22 @@ def direction_transfer(
             "shift_norm": float(diff.mean(0).norm()),
             "n": len(diff),
         }
+        if bases is not None and (layer, pos) in bases:
+            B = bases[(layer, pos)]
+
+            def share(k: np.ndarray, diff: torch.Tensor = diff, B: torch.Tensor = B) -> float:
+                return span_share(diff[torch.from_numpy(k)].mean(0), B)
+
+            s_lo, s_hi = bootstrap_ci(idx, share, n_resamples=500, seed=seed)
+            s_mean, s_p95 = span_share_null(d.shape[0], B.shape[1])
+            row.update(
+                span_share=span_share(diff.mean(0), B),
+                span_lo=s_lo,
+                span_hi=s_hi,
+                span_null_mean=s_mean,
+                span_null_p95=s_p95,
+                span_k=int(B.shape[1]),
+            )
         if shuffled and (layer, pos) in shuffled:
             sc = np.array([abs(_cos(diff.mean(0), s)) for s in shuffled[(layer, pos)]])
             row["null_shuffled_mean"] = float(sc.mean())

@@ -16,6 +16,22 @@ models, see :mod:`probes.models.checkpoint`) and measures, one row per parameter
     **absolute**, on the float32 difference; ``tol=0`` counts entries that changed at all
     (exact for bf16 checkpoints). Mukherjee et al. 2025 ("RL fine-tunes small subnetworks")
     find RL updates only 5-30% of parameters: ``updated@tol`` of 0.05-0.3.
+``updated@bf16`` / ``sparsity@bf16``
+    the share of entries that differ once *both* checkpoints are cast to bfloat16, and its
+    complement: Mukherjee et al.'s count, which a float32 tolerance only approximates (an update
+    under half a bf16 step of its weight leaves the bf16 value unchanged).
+``numerical_rank``, ``numerical_rank_share``
+    the number of singular values of ``ΔW`` above ``max(out, in) · eps · σ_max``
+    (:func:`~probes.weights.measures.numerical_rank`) and its share of ``min(out, in)``:
+    Mukherjee et al.'s "nearly full rank" is a share above 0.99. NaN with a randomized SVD
+    (only the top values are known).
+``null_overlap@k``, ``null_angle_{out,in}_mean@k``, ``null_updated@bf16``
+    the same measures for a random update with ``ΔW``'s own singular values (same Frobenius
+    norm, rank and stable rank; Haar-random singular vectors seeded by the SVD seed and the
+    parameter name, :func:`~probes.weights.measures.spectrum_matched_update`): what an update of
+    this size reads when it points nowhere in particular. An overlap or angle is evidence about
+    *where* the update points only beside its null; a bf16 sparsity near its null says only that
+    the update is small.
 ``overlap@k``
     principal-subspace overlap ``‖U_kᵀ ΔW V_k‖_F / ‖ΔW‖_F`` with ``U_k, V_k`` the base's
     top-``k`` left/right singular vectors: 1 for an update inside the base's principal
@@ -61,6 +77,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,7 +94,10 @@ from probes.weights.measures import (
     SVDSettings,
     WeightDiffError,
     angle_noise_floor,
+    bf16_update_share,
+    numerical_rank,
     principal_angles,
+    spectrum_matched_update,
     spectrum,
     subspace_overlap,
     update_sparsity,
@@ -139,19 +159,34 @@ def _norm_columns(role: ParamRole, base: torch.Tensor, delta: torch.Tensor) -> d
     return row
 
 
-def _sparsity_columns(delta: torch.Tensor, tols: tuple[float, ...]) -> dict[str, float]:
+def _sparsity_columns(
+    base: torch.Tensor, tuned: torch.Tensor, delta: torch.Tensor, tols: tuple[float, ...]
+) -> dict[str, float]:
     row = {}
     for t, frac in update_sparsity(delta, tols).items():
         row[f"updated@{_tol_label(t)}"] = frac
         row[f"sparsity@{_tol_label(t)}"] = 1.0 - frac
+    share = bf16_update_share(base, tuned)
+    row["updated@bf16"] = share
+    row["sparsity@bf16"] = 1.0 - share
     return row
 
 
 def _empty_matrix_columns(ks: tuple[int, ...]) -> dict[str, Any]:
     """The matrix columns of a parameter that is not a (non-empty) matrix: NaN."""
-    row: dict[str, Any] = {"stable_rank": math.nan, "delta_sv": [], "sigma_max": math.nan}
+    row: dict[str, Any] = {
+        "stable_rank": math.nan,
+        "numerical_rank": math.nan,
+        "numerical_rank_share": math.nan,
+        "delta_sv": [],
+        "sigma_max": math.nan,
+        "null_updated@bf16": math.nan,
+    }
     for k in ks:
         row[f"overlap@{k}"] = math.nan
+        row[f"null_overlap@{k}"] = math.nan
+        row[f"null_angle_out_mean@{k}"] = math.nan
+        row[f"null_angle_in_mean@{k}"] = math.nan
         for side in ("out", "in"):
             row[f"angle_{side}_mean@{k}"] = math.nan
             row[f"angle_{side}_max@{k}"] = math.nan
@@ -186,9 +221,13 @@ def _matrix_columns(
     else:
         delta_sv = spectrum(delta, n_sv, settings).S
     sigma = float(delta_sv[0]) if delta_sv.numel() else 0.0
+    full = delta_sv.numel() == min(delta.shape)
+    n_rank = numerical_rank(delta_sv, delta.shape, delta.dtype) if full else math.nan
     row: dict[str, Any] = {
         "sigma_max": sigma,
         "stable_rank": delta_fro**2 / sigma**2 if sigma > 0 else math.nan,
+        "numerical_rank": n_rank,
+        "numerical_rank_share": n_rank / min(delta.shape) if full else math.nan,
         "delta_sv": delta_sv[:n_sv].tolist(),
     }
     q = max(max(ks), n_sv)
@@ -215,6 +254,39 @@ def _matrix_columns(
             row[f"angle_{side}_max@{k}"] = float(ang.max())
             row[f"angle_{side}_at_floor@{k}"] = float(float(ang.mean()) <= floors[side])  # 1.0 or 0.0
     row["svd_method"] = b_spec.method
+    if delta_fro > 0:
+        row.update(_null_columns(base, delta_sv, delta_fro, b_spec, ks=ks, q=q, settings=settings, name=name))
+    return row
+
+
+def _null_columns(
+    base: torch.Tensor,
+    delta_sv: torch.Tensor,
+    delta_fro: float,
+    b_spec: Spectrum,
+    *,
+    ks: tuple[int, ...],
+    q: int,
+    settings: SVDSettings,
+    name: str,
+) -> dict[str, Any]:
+    """The direction measures of a random update with this update's singular values
+    (:func:`~probes.weights.measures.spectrum_matched_update`: the same Frobenius norm, rank and
+    stable rank, Haar-random singular vectors), seeded by ``settings.seed`` and the parameter's
+    name: what ``overlap@k``, the angles and ``updated@bf16`` read for an update of this size that
+    points nowhere in particular."""
+    gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + zlib.crc32(name.encode()))
+    null = spectrum_matched_update(delta_sv.cpu(), base.shape, gen, fro=delta_fro).to(base.device, base.dtype)
+    tuned = base + null
+    row: dict[str, Any] = {"null_updated@bf16": bf16_update_share(base, tuned)}
+    for k, ov in subspace_overlap(null, b_spec.U, b_spec.V, ks).items():
+        row[f"null_overlap@{k}"] = ov
+    n_spec = _top(spectrum(tuned, q, settings), q)
+    for k in ks:
+        if k > b_spec.U.shape[1] or k > n_spec.U.shape[1]:
+            continue
+        for side, A, B in (("out", b_spec.U, n_spec.U), ("in", b_spec.V, n_spec.V)):
+            row[f"null_angle_{side}_mean@{k}"] = float(principal_angles(A[:, :k], B[:, :k]).mean())
     return row
 
 
@@ -239,7 +311,11 @@ def _row(
 ) -> dict[str, Any]:
     """One parameter's row of the :func:`weight_diff_paths` table (columns in the module docstring)."""
     delta = tuned - base
-    row = {**_norm_columns(role, base, delta), **_sparsity_columns(delta, tols), **_empty_matrix_columns(ks)}
+    row = {
+        **_norm_columns(role, base, delta),
+        **_sparsity_columns(base, tuned, delta, tols),
+        **_empty_matrix_columns(ks),
+    }
     if delta.dim() != 2 or min(delta.shape) == 0:
         return row
     # updating existing keys keeps the column order of the non-matrix rows
@@ -479,8 +555,13 @@ def summarize_weight_diff(df: pd.DataFrame, by: str | Sequence[str] = "component
         )
     work = df.assign(_d2=df["delta_fro"] ** 2, _b2=df["base_fro"] ** 2)
     total = float(work["_d2"].sum())
-    mean_cols = [c for c in df.columns if c == "stable_rank" or c.startswith(("overlap@", "angle_", "align"))]
-    upd_cols = [c for c in df.columns if c.startswith("updated@")]
+    mean_cols = [
+        c
+        for c in df.columns
+        if c in ("stable_rank", "numerical_rank_share")
+        or c.startswith(("overlap@", "angle_", "align", "null_overlap@", "null_angle_"))
+    ]
+    upd_cols = [c for c in df.columns if c.startswith(("updated@", "null_updated@"))]
     out = []
     for key, g in work.groupby(keys, dropna=False, sort=True):
         key_t = key if isinstance(key, tuple) else (key,)

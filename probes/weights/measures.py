@@ -32,6 +32,10 @@ __all__ = [
     "spectrum",
     "stable_rank",
     "update_sparsity",
+    "bf16_update_share",
+    "numerical_rank",
+    "haar_orthonormal",
+    "spectrum_matched_update",
     "subspace_overlap",
     "principal_angles",
     "angle_noise_floor",
@@ -144,6 +148,101 @@ def update_sparsity(delta: torch.Tensor, tols: Sequence[float] = DEFAULT_TOLS) -
         for t in counts:
             counts[t] += int(torch.count_nonzero(mag > t))
     return {t: c / n for t, c in counts.items()} if n else dict.fromkeys(counts, 0.0)
+
+
+def bf16_update_share(base: torch.Tensor, tuned: torch.Tensor) -> float:
+    """The share of entries that differ once *both* checkpoints are cast to bfloat16.
+
+    Mukherjee et al. 2025 ("Reinforcement Learning Finetunes Small Subnetworks in Large Language
+    Models") count the parameters of bf16 checkpoints that changed at all; an update smaller than
+    half a bf16 step of its weight (``2^-8`` relative, 0.0039 at 1.0) leaves the bf16 value
+    unchanged, so this is not the float32 ``|Δ| > tol`` count. NaN for an empty tensor.
+
+    >>> b = torch.tensor([1.0, 1.0, 1.0, 0.01])
+    >>> t = torch.tensor([1.0 + 2**-9, 1.0 + 2**-6, 1.0, 0.01 + 2**-9])  # 2^-9 < half a step at 1
+    >>> bf16_update_share(b, t)                                        # changed: 1+2^-6 and 0.01+2^-9
+    0.5
+    """
+    if base.shape != tuned.shape:
+        raise WeightDiffError(f"bf16_update_share needs equal shapes, got {tuple(base.shape)} and {tuple(tuned.shape)}.")
+    n = base.numel()
+    if n == 0:
+        return math.nan
+    a = rearrange(base, "... d -> (...) d") if base.dim() > 1 else rearrange(base, "d -> 1 d")
+    b = rearrange(tuned, "... d -> (...) d") if tuned.dim() > 1 else rearrange(tuned, "d -> 1 d")
+    step = max(1, CHUNK_ELEMS // max(1, a.shape[1]))
+    changed = 0
+    for ca, cb in zip(a.split(step), b.split(step), strict=True):
+        changed += int(torch.count_nonzero(ca.to(torch.bfloat16) != cb.to(torch.bfloat16)))
+    return changed / n
+
+
+def numerical_rank(
+    singular_values: torch.Tensor, shape: Sequence[int], dtype: torch.dtype = torch.float32, rtol: float | None = None
+) -> int:
+    """The number of singular values above ``tol = rtol · σ_max``, with ``rtol`` defaulting to
+    ``max(out, in) · eps(dtype)`` (the LAPACK / ``numpy.linalg.matrix_rank`` convention: what
+    rounding in ``dtype`` cannot tell from zero). ``singular_values`` must be the *whole* spectrum.
+
+    This is the rank of Mukherjee et al. 2025's "sparse but nearly full rank" (their updates have
+    numerical rank above 99% of ``min(out, in)``); the stable rank ``‖ΔW‖_F² / ‖ΔW‖_2²`` is a
+    different, smaller quantity (1-5 for most updates of either kind).
+
+    >>> numerical_rank(torch.tensor([3.0, 1.0, 1e-9]), (4, 3))   # tol = 4 * 1.2e-7 * 3
+    2
+    >>> numerical_rank(torch.tensor([3.0, 1.0, 1e-9]), (4, 3), rtol=0.5)
+    1
+    """
+    if singular_values.numel() != min(shape):
+        raise WeightDiffError(
+            f"numerical_rank needs all min{tuple(shape)} = {min(shape)} singular values, got "
+            f"{singular_values.numel()} (a randomized SVD's top values cannot bound the rank)."
+        )
+    if singular_values.numel() == 0:
+        return 0
+    smax = float(singular_values.max())
+    if smax <= 0:
+        return 0
+    tol = (rtol if rtol is not None else max(shape) * torch.finfo(dtype).eps) * smax
+    return int(torch.count_nonzero(singular_values > tol))
+
+
+def haar_orthonormal(n: int, k: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``k`` orthonormal columns in ``R^n`` drawn uniformly (Haar): QR of a Gaussian matrix with
+    the signs of ``R``'s diagonal moved into ``Q`` (Mezzadri 2007, "How to generate random matrices
+    from the classical compact groups"), from ``generator`` only."""
+    g = torch.randn(n, k, generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(g)
+    d = torch.sign(torch.diagonal(r))
+    d[d == 0] = 1.0
+    return (q * d).to(dtype)
+
+
+def spectrum_matched_update(
+    singular_values: torch.Tensor, shape: Sequence[int], generator: torch.Generator, fro: float | None = None
+) -> torch.Tensor:
+    """A random update ``R = U diag(s) Vᵀ`` with Haar-random singular vectors and the singular
+    values ``s`` of a real update: the same Frobenius norm, spectral norm, stable rank and rank,
+    pointing nowhere in particular. The null of every direction measure (overlap, angles, bf16
+    sparsity) at the update's own size. With only the top values of a randomized SVD, they are
+    rescaled so that ``‖R‖_F = fro`` (the update's norm) and ``R`` has that many.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> r = spectrum_matched_update(torch.tensor([2.0, 1.0]), (5, 4), g)
+    >>> [round(float(x), 4) for x in torch.linalg.svdvals(r)[:3]]
+    [2.0, 1.0, 0.0]
+    """
+    out_dim, in_dim = int(shape[0]), int(shape[1])
+    s = singular_values.double()
+    s = s[s > 0]
+    if s.numel() == 0:
+        return torch.zeros(out_dim, in_dim, dtype=singular_values.dtype)
+    if fro is not None and fro > 0:
+        s = s * (fro / float(s.norm()))
+    k = s.numel()
+    U = haar_orthonormal(out_dim, k, generator, torch.float64)
+    V = haar_orthonormal(in_dim, k, generator, torch.float64)
+    return ((U * s) @ V.mT).to(singular_values.dtype)
 
 
 def subspace_overlap(

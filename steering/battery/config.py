@@ -90,6 +90,8 @@ class BatteryConfig:
     max_test: int = 96
     max_fit: int = 192
     n_shuffles: int = 20
+    #: principal directions of the base's activations whose span the direction test's span share reads
+    span_k: int = 8
     #: norm-matched random directions of the steering null, each given the vector's dev search
     n_random: int = 20
     seed: int = 0

@@ -30,6 +30,7 @@ class TestId(StrEnum):
     STEERING = "behavioural:steering"
     FORCED_FORMAT = "behavioural:forced_format"
     DIRECTION = "direction"
+    DIRECTION_SPAN = "direction:span_share"
     COMPUTATION_PROBE = "computation_probe"
     PROBE = "probe"
     WEIGHTS = "weights"

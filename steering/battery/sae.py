@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from probes.data.activations import ActivationSet, collect_activations
 from probes.data.tasks import Task
@@ -16,7 +17,13 @@ from probes.models.family import ModelFamily
 from steering.battery.config import BatteryConfig, subset
 from steering.battery.rows import BatteryRow, TestId
 
-__all__ = ["ce_note", "sae_rows"]
+__all__ = ["ce_note", "sae_rows", "crosscoder_controls", "planted_variant"]
+
+#: Dictionary schedules of the battery: first run, and the most steps the plateau check may double to.
+SAE_STEPS, SAE_MAX_STEPS = 500, 4000
+CC_STEPS, CC_MAX_STEPS = 500, 4000
+#: The crosscoder's width (latents per model dimension) and mean active latents per token.
+CC_EXPANSION, CC_K = 2, 8
 
 
 def sae_rows(
@@ -27,14 +34,22 @@ def sae_rows(
     workdir: Path,
     *,
     layer: int | None = None,
-    steps: int = 400,
-    cc_steps: int = 300,
+    steps: int = SAE_STEPS,
+    cc_steps: int = CC_STEPS,
+    max_steps: int = SAE_MAX_STEPS,
+    cc_max_steps: int = CC_MAX_STEPS,
     progress: bool = True,
 ) -> tuple[list[BatteryRow], pd.DataFrame, pd.DataFrame]:
     """Base SAE on every variant (FVU, CE recovered; Kissane et al. 2024) and a crosscoder per
     variant (share of variant-only latents; Lindsey et al. 2024, Minder et al. 2025), at one
-    middle layer on teacher-forced reasoning texts. Returns rows, the transfer table and the
-    crosscoder latent table."""
+    middle layer on teacher-forced reasoning texts (every token: the prompt's decision token and
+    the trace's computation positions). Both dictionaries train until the training FVU plateaus
+    (:func:`probes.dictionaries.training.plateau`; ``steps`` doubled up to ``max_steps``) and
+    report whether they did. Beside the variants, two crosscoder controls with the same settings
+    (:func:`crosscoder_controls`): the base against an identical copy (must find no
+    variant-only latents) and against a copy with planted directions (must find them). Returns
+    rows, the transfer table and the crosscoder latent table (controls included, ``variant``
+    ``control:identical`` / ``control:planted``)."""
     from probes.dictionaries.sae import sae_transfer
 
     n = family.layer_count()
@@ -56,14 +71,18 @@ def sae_rows(
         prompts="base",  # every variant on the base's tokens: the crosscoder pairs rows token by token
     )
     # the SAE is keyed on its training data, the base's weights (content digest) and its settings
-    key = hashlib.sha256(f"{fit.hash}|{family.revision('base')}|{steps}|{cfg.seed}".encode()).hexdigest()[:16]
-    sae = _base_sae(acts, hook, cfg, workdir / "sae" / f"base-{key}-{layer}", steps)
+    key = hashlib.sha256(
+        f"{fit.hash}|{family.revision('base')}|{steps}|{max_steps}|{cfg.seed}|plateau".encode()
+    ).hexdigest()[:16]
+    sae = _base_sae(acts, hook, cfg, workdir / "sae" / f"base-{key}-{layer}", steps, max_steps)
     transfer = sae_transfer(
         family, sae, test, hook, variants=["base", *others], text=text, n_resamples=500, seed=cfg.seed
     )
-    rows = _fvu_rows(transfer, task.name, layer)
-    cc_rows, cc_tables = _crosscoder_rows(acts, others, hook, cfg, task.name, layer, cc_steps)
+    rows = _fvu_rows(transfer, task.name, layer, _sae_quality(sae, acts, hook))
+    controls, control_tables = crosscoder_controls(acts, hook, cfg, cc_steps, cc_max_steps)
+    cc_rows, cc_tables = _crosscoder_rows(acts, others, hook, cfg, task.name, layer, cc_steps, cc_max_steps, controls)
     rows += cc_rows
+    cc_tables += [t.assign(task=task.name) for t in control_tables]
     return (
         rows,
         transfer.assign(task=task.name),
@@ -71,8 +90,26 @@ def sae_rows(
     )
 
 
-def _base_sae(acts: ActivationSet, hook: str, cfg: BatteryConfig, sae_dir: Path, steps: int) -> Any:
-    """The base's BatchTopK SAE at ``hook`` (4x expansion, k = 16), trained once into ``sae_dir``."""
+def _sae_quality(sae: Any, acts: ActivationSet, hook: str) -> dict[str, float]:
+    """Convergence, dead-latent share, FVU and L0 of the base SAE on its training rows."""
+    from probes.dictionaries.sae import fit_quality, token_rows
+
+    rows, _ = token_rows(acts, "base", hook, "all")
+    q = fit_quality(sae, rows)
+    return {
+        "converged": float(bool(q.converged)),
+        "steps": float(q.steps or 0),
+        "dead_share": q.dead_share,
+        "fit_fvu": q.fvu,
+        "l0": q.l0,
+    }
+
+
+def _base_sae(
+    acts: ActivationSet, hook: str, cfg: BatteryConfig, sae_dir: Path, steps: int, max_steps: int
+) -> Any:
+    """The base's BatchTopK SAE at ``hook`` (4x expansion, k = 16), trained once (to a plateau)
+    into ``sae_dir``."""
     from probes.dictionaries.sae import load_sae, train_sae
 
     if (sae_dir / "cfg.json").exists():
@@ -86,6 +123,7 @@ def _base_sae(acts: ActivationSet, hook: str, cfg: BatteryConfig, sae_dir: Path,
         d_sae=4 * acts.d_model,
         k=16,
         steps=steps,
+        max_steps=max_steps,
         lr=1e-3,
         seed=cfg.seed,
         out=sae_dir,
@@ -116,9 +154,14 @@ def ce_note(value: float, lo: float | None = None, hi: float | None = None) -> s
     )
 
 
-def _fvu_rows(transfer: pd.DataFrame, task: str, layer: int) -> list[BatteryRow]:
-    """One row per tuned variant: the base SAE's FVU on it, against its FVU on the base."""
+def _fvu_rows(transfer: pd.DataFrame, task: str, layer: int, quality: dict[str, float]) -> list[BatteryRow]:
+    """One row per tuned variant: the base SAE's FVU on it, against its FVU on the base (with
+    the SAE's convergence, dead share and L0 in ``extra``)."""
     base_row = transfer[transfer.variant == "base"].iloc[0]
+    conv = (
+        f"; base SAE {'converged' if quality['converged'] else 'NOT converged'} after {int(quality['steps'])} "
+        f"steps (dead {quality['dead_share']:.0%}, L0 {quality['l0']:.1f}, training FVU {quality['fit_fvu']:.3f})"
+    )
     return [
         BatteryRow.make(
             TestId.SAE_FVU,
@@ -142,13 +185,69 @@ def _fvu_rows(transfer: pd.DataFrame, task: str, layer: int) -> list[BatteryRow]
                     ),
                 )
                 if note
-            ),
+            )
+            + conv,
+            **quality,
             ce_recovered=r["ce_recovered"],
             ce_recovered_lo=r["ce_recovered_lo"],
             ce_recovered_hi=r["ce_recovered_hi"],
         )
         for r in transfer[transfer.variant != "base"].to_dict("records")
     ]
+
+
+def planted_variant(
+    h: torch.Tensor, n_planted: int = 8, p: float = 0.05, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A copy of rows ``h`` with ``n_planted`` directions added (``[n_planted, d]``, Haar-random unit
+    vectors): each fires on a share ``p`` of rows with size half the mean row norm times
+    ``U(0.5, 1.5)``. Returns ``(h_variant, directions)``: the crosscoder's planted control."""
+    from probes.weights.measures import haar_orthonormal
+
+    g = torch.Generator().manual_seed(seed)
+    dirs = haar_orthonormal(h.shape[1], n_planted, g).T.contiguous()  # [n_planted, d]
+    fire = (torch.rand(len(h), n_planted, generator=g) < p).float()
+    size = 0.5 * float(h.norm(dim=-1).mean()) * (0.5 + torch.rand(len(h), n_planted, generator=g))
+    return h + (fire * size) @ dirs, dirs
+
+
+def crosscoder_controls(
+    acts: ActivationSet, hook: str, cfg: BatteryConfig, steps: int, max_steps: int
+) -> tuple[dict[str, float], list[pd.DataFrame]]:
+    """The crosscoder's two controls on the base's own rows, at the variants' settings: an
+    identical copy (``identical_variant_only``: variant-only share of live latents, must be 0)
+    and a copy with 8 planted directions (``planted_recall``: share of planted directions that
+    a live variant-only latent's decoder matches at cosine > 0.9, should be 1;
+    ``planted_false``: variant-only latents matching none)."""
+    from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, fit_crosscoder, paired_rows
+
+    hb, _, _ = paired_rows(acts, "base", "base", hook, "all")
+    opts = dict(
+        d_sae=CC_EXPANSION * acts.d_model, k=CC_K, steps=steps, max_steps=max_steps, lr=1e-3, seed=cfg.seed
+    )
+    out: dict[str, float] = {}
+    tables = []
+    same = fit_crosscoder(hb, hb.clone(), models=("base", "base copy"), **opts)
+    lat = crosscoder_latents(same, rows=(hb, hb))
+    summ = crosscoder_summary(lat).iloc[0]
+    out["identical_variant_only"] = float(summ["n_variant_only"]) / max(int(summ["n_alive"]), 1)
+    out["identical_converged"] = float(same.meta["convergence"]["converged"])
+    tables.append(lat.assign(variant="control:identical"))
+    hv, dirs = planted_variant(hb, seed=cfg.seed)
+    planted = fit_crosscoder(hb, hv, models=("base", "base + planted"), **opts)
+    lat = crosscoder_latents(planted, rows=(hb, hv))
+    vo = lat[(lat.cls == "variant_only") & lat.alive].latent.to_numpy()
+    dec = planted.decoders[:, 1] / planted.scales[1]  # variant halves, the variant's own units
+    if len(vo):
+        w = dec[torch.from_numpy(vo)]
+        cos = torch.nn.functional.normalize(w, dim=-1) @ dirs.T  # [vo, planted]
+        out["planted_recall"] = float((cos.max(0).values > 0.9).float().mean())
+        out["planted_false"] = float((cos.max(1).values <= 0.9).sum())
+    else:
+        out["planted_recall"], out["planted_false"] = 0.0, 0.0
+    out["planted_converged"] = float(planted.meta["convergence"]["converged"])
+    tables.append(lat.assign(variant="control:planted"))
+    return out, tables
 
 
 def _crosscoder_rows(
@@ -159,19 +258,37 @@ def _crosscoder_rows(
     task: str,
     layer: int,
     steps: int,
+    max_steps: int,
+    controls: dict[str, float],
 ) -> tuple[list[BatteryRow], list[pd.DataFrame]]:
     """A base-vs-variant crosscoder per tuned variant: its share of variant-only live latents
-    (the null column holds the base-only share) and its latent table."""
+    (the null column holds the identical-copy control's share), latent scaling of every live
+    latent (ν, ν^r), convergence, dead share, and the controls; and its latent table."""
     from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, train_crosscoder
 
     rows, tables = [], []
+    ctrl = (
+        f"controls: identical copy {controls['identical_variant_only']:.2f} variant-only, planted recall "
+        f"{controls['planted_recall']:.2f}"
+    )
     for v in others:
         cc = train_crosscoder(
-            acts, "base", v, hook, "all", d_sae=4 * acts.d_model, k=8, steps=steps, lr=1e-3, seed=cfg.seed
+            acts,
+            "base",
+            v,
+            hook,
+            "all",
+            d_sae=CC_EXPANSION * acts.d_model,
+            k=CC_K,
+            steps=steps,
+            max_steps=max_steps,
+            lr=1e-3,
+            seed=cfg.seed,
         )
         lat = crosscoder_latents(cc, acts)
         summ = crosscoder_summary(lat).iloc[0]
         alive = max(int(summ["n_alive"]), 1)
+        conv = cc.meta["convergence"]
         tables.append(lat.assign(variant=v, task=task))
         rows.append(
             BatteryRow.make(
@@ -181,14 +298,23 @@ def _crosscoder_rows(
                 layer,
                 "all",
                 float(summ["n_variant_only"]) / alive,
-                float(summ["n_base_only"]) / alive,
+                controls["identical_variant_only"],
                 float("nan"),
                 float("nan"),
                 alive,
-                f"{int(summ['n_variant_only'])} variant-only / {int(summ['n_shared'])} shared / "
-                f"{int(summ['n_base_only'])} base-only of {alive} live latents (null column: base-only share)",
+                f"{int(summ['n_variant_only'])} variant-only ({int(summ['n_variant_only_low_nu'])} with ν, ν^r < 0.5) / "
+                f"{int(summ['n_shared'])} shared / {int(summ['n_base_only'])} base-only of {alive} live latents "
+                f"({1 - alive / cc.d_sae:.0%} dead); {'converged' if conv['converged'] else 'NOT converged'} after "
+                f"{conv['steps']} steps; {ctrl} (null column: the identical copy's share)",
                 n_variant_only=float(summ["n_variant_only"]),
+                n_variant_only_low_nu=float(summ["n_variant_only_low_nu"]),
                 n_base_only=float(summ["n_base_only"]),
+                nu_median=float(summ.get("nu_median", float("nan"))),
+                nu_r_median=float(summ.get("nu_r_median", float("nan"))),
+                dead_share=1 - alive / cc.d_sae,
+                converged=float(conv["converged"]),
+                steps=float(conv["steps"]),
+                **{f"control_{k}": val for k, val in controls.items()},
             )
         )
     return rows, tables

@@ -15,7 +15,17 @@ from typing import Any
 
 from steering.battery.rows import BatteryRow, TestId, as_rows
 
-__all__ = ["THRESHOLDS", "Verdict", "VariantVerdict", "verdict", "judge"]
+__all__ = [
+    "THRESHOLDS",
+    "REPRESENTATION_THRESHOLDS",
+    "Verdict",
+    "Representation",
+    "VariantVerdict",
+    "verdict",
+    "representation_verdict",
+    "combine",
+    "judge",
+]
 
 #: Thresholds of the verdict rule, fixed in code (see :func:`verdict` for the evidence).
 #:
@@ -40,9 +50,27 @@ THRESHOLDS: dict[str, float] = {
 }
 
 
+#: Cut points of the representation verdict (:func:`representation_verdict`) on the computation
+#: probe's transfer share. Calibration (docs/calibration.md, organism seeds 0-3): the share's mean
+#: over layers is 1.00 (0.66-1.00) on the 20 select controls and 0.31 (0.20-0.90) on the 8 create
+#: controls, AUROC 0.99 [0.94, 1.00], the training seeds' cut 0.65; the create controls above 0.5
+#: are ``create_far`` on two seeds, whose base carries the count mod 3 at layers 1-2 (the quantity
+#: is present, its use is not). The same 0.5 / 0.35 cuts as the behavioural rule, read on the
+#: interval of one pre-chosen layer.
+REPRESENTATION_THRESHOLDS: dict[str, float] = {"present_lo": 0.5, "absent_hi": 0.35}
+
+
 class Verdict(StrEnum):
     SELECT = "select"
     CREATE = "create"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Representation(StrEnum):
+    """The representation verdict: does the base already represent the tuned model's reasoning?"""
+
+    PRESENT = "present"
+    ABSENT = "absent"
     INCONCLUSIVE = "inconclusive"
 
 
@@ -105,10 +133,20 @@ class VariantVerdict:
     fired_share: float = _NAN
     kl_median: float = _NAN
     reason: str = ""
+    representation: Representation = Representation.INCONCLUSIVE
+    representation_reason: str = ""
+    rep_share: float = _NAN
+    rep_share_lo: float = _NAN
+    rep_share_hi: float = _NAN
+    rep_layer: int = -1
+    combined: Verdict = Verdict.INCONCLUSIVE
+    combined_reason: str = ""
 
     def to_record(self) -> dict[str, Any]:
         rec = asdict(self)
         rec["verdict"] = self.verdict.value
+        rec["representation"] = self.representation.value
+        rec["combined"] = self.combined.value
         return rec
 
 
@@ -290,6 +328,81 @@ def verdict(
     return Verdict.INCONCLUSIVE, why
 
 
+def representation_verdict(
+    rows: Sequence[BatteryRow | Mapping[str, Any]],
+    thresholds: Mapping[str, float] = REPRESENTATION_THRESHOLDS,
+) -> tuple[Representation, str, BatteryRow | None]:
+    """Does the base already represent what the tuned variant computes? ``(label, reason, row)``.
+
+    Read on the computation probe (``computation_probe`` rows: the share of the tuned model's
+    step-value decodability above the input baseline that the base carries, with its interval
+    over held-out traces) at **one layer chosen without looking at the base**: the layer where
+    the tuned model's own probe decodes best (``acc_own``; ties to the lowest layer), so taking
+    the best of several layers cannot inflate the transfer.
+
+    - ``present``: the share's interval lower bound is at least ``present_lo`` and above the
+      shuffled-target null;
+    - ``absent``: its upper bound is below ``absent_hi``;
+    - ``inconclusive`` otherwise, or when no row has a defined share (no reference traces, or the
+      tuned model's own probe no better than the input).
+
+    The crosscoder and SAE measures are reported beside it but do not enter: on the organism they
+    do not separate select from create controls (docs/calibration.md), so they are descriptive.
+    """
+    typed = [r for r in as_rows(rows) if r.test == TestId.COMPUTATION_PROBE and math.isfinite(r.effect)]
+    if not typed:
+        return (
+            Representation.INCONCLUSIVE,
+            "no computation-probe row with a defined share (the task has no reference traces or "
+            "computation span, or the tuned model's own probe decodes no better than the input)",
+            None,
+        )
+    r = min(typed, key=lambda x: (-x.value("acc_own", -1.0), x.layer))
+    where = (
+        f"computation probe at layer {r.layer} (the tuned model's best-decoded layer, own accuracy "
+        f"{r.value('acc_own'):.2f}): the base carries {r.effect:.2f} [{r.ci_lo:.2f}, {r.ci_hi:.2f}] of it "
+        f"above the input baseline (shuffled null {r.null:.2f}, {r.n} traces)"
+    )
+    if r.ci_lo >= thresholds["present_lo"] and r.ci_lo > r.null:
+        return Representation.PRESENT, f"the base already represents the tuned model's computation: {where}", r
+    if r.ci_hi < thresholds["absent_hi"]:
+        return Representation.ABSENT, f"the base does not represent the tuned model's computation: {where}", r
+    return Representation.INCONCLUSIVE, f"neither clearly present nor absent: {where}", r
+
+
+def combine(behavioural: Verdict, representation: Representation) -> tuple[Verdict, str]:
+    """The combined verdict of the behavioural and the representation verdicts.
+
+    The rule: agreement, or a representation verdict that is ``inconclusive``, keeps the
+    behavioural verdict (it is the calibrated one and rests on two tests); a behavioural
+    ``inconclusive`` stays inconclusive (a representation alone never decides select vs create);
+    a conflict (``select`` with the computation absent from the base, or ``create`` with it
+    present) is ``inconclusive`` and says which way each points. ``create`` with the computation
+    present is the case of a quantity the base computes but does not use: post-training may have
+    created its *use*, which the behavioural tests see and the probe cannot.
+
+    >>> combine(Verdict.SELECT, Representation.PRESENT)[0].value
+    'select'
+    >>> combine(Verdict.CREATE, Representation.PRESENT)[0].value
+    'inconclusive'
+    """
+    if behavioural == Verdict.INCONCLUSIVE:
+        return Verdict.INCONCLUSIVE, "behavioural verdict inconclusive; a representation alone does not decide"
+    if representation == Representation.INCONCLUSIVE:
+        return behavioural, f"behavioural {behavioural.value}; the representation test is inconclusive"
+    agree = (behavioural == Verdict.SELECT) == (representation == Representation.PRESENT)
+    if agree:
+        return behavioural, f"behavioural {behavioural.value} and representation {representation.value} agree"
+    return Verdict.INCONCLUSIVE, (
+        f"behavioural {behavioural.value} but representation {representation.value}: the tests disagree"
+        + (
+            " (the base computes the quantity but cannot be made to use it: post-training may have created its use)"
+            if behavioural == Verdict.CREATE
+            else ""
+        )
+    )
+
+
 def _max_cos(rows: Sequence[BatteryRow], position: str | None) -> float:
     return max(
         (r.effect for r in rows if r.test == TestId.DIRECTION and r.position == position), default=_NAN
@@ -307,6 +420,8 @@ def judge(
 ) -> VariantVerdict:
     """The :class:`VariantVerdict` of ``variant`` from its rows (behavioural numbers copied beside the verdict)."""
     label, reason = verdict(rows, thresholds)
+    rep, rep_reason, rep_row = representation_verdict(rows)
+    combined, combined_reason = combine(label, rep)
     s, f = _first(rows, TestId.STEERING), _first(rows, TestId.FORCED_FORMAT)
 
     def sv(name: str) -> float:
@@ -365,4 +480,12 @@ def judge(
         fired_share=sv("fired_share"),
         kl_median=sv("kl_median"),
         reason=reason,
+        representation=rep,
+        representation_reason=rep_reason,
+        rep_share=_NAN if rep_row is None else rep_row.effect,
+        rep_share_lo=_NAN if rep_row is None else rep_row.ci_lo,
+        rep_share_hi=_NAN if rep_row is None else rep_row.ci_hi,
+        rep_layer=-1 if rep_row is None else rep_row.layer,
+        combined=combined,
+        combined_reason=combined_reason,
     )

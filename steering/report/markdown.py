@@ -12,7 +12,8 @@ from probes.data.tasks import Task
 from probes.models.family import ModelFamily
 from probes.version import __version__
 from steering.battery.config import BatteryConfig
-from steering.battery.verdict import THRESHOLDS
+from steering.battery.discrimination import Discrimination, role
+from steering.battery.verdict import REPRESENTATION_THRESHOLDS, THRESHOLDS
 from steering.report.caveats import Caveat
 
 __all__ = ["markdown", "what_would_change"]
@@ -73,6 +74,57 @@ def _null_table(verdicts: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def _representation(verdicts: pd.DataFrame) -> list[str]:
+    """The representation verdict beside the behavioural one, and the combined verdict."""
+    t = REPRESENTATION_THRESHOLDS
+    lines = [
+        "## Representation verdict",
+        "",
+        "Does the base already represent what the tuned model computes? Read on the computation probe: a probe "
+        "fitted on the tuned model's activations at each scratchpad step (before the step's result is written) is "
+        "scored on the base's activations of the same traces; the share is the part of the tuned model's "
+        "decodability above an input-only baseline that the base carries, at the layer where the tuned model's own "
+        f"probe decodes best. `present`: CI lower bound ≥ {t['present_lo']} and above the shuffled null; `absent`: "
+        f"CI upper bound < {t['absent_hi']}. Combined: agreement (or an inconclusive representation) keeps the "
+        "behavioural verdict; a conflict is `inconclusive`; a behavioural `inconclusive` stays so.",
+        "",
+        "| variant | behavioural | representation | share [95% CI] | layer | combined | why |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in verdicts.to_dict("records"):
+        if "representation" not in r:
+            continue
+        layer = r.get("rep_layer", -1)
+        lines.append(
+            f"| {r['variant']} | {r['verdict']} | {r['representation']} | "
+            f"{_fmt(r.get('rep_share', np.nan), r.get('rep_share_lo'), r.get('rep_share_hi'))} | "
+            f"{'' if layer is None or layer < 0 else int(layer)} | **{r.get('combined', '')}** | {r.get('combined_reason', '')} |"
+        )
+    return lines + [""]
+
+
+def _discrimination(table: dict[str, Discrimination]) -> list[str]:
+    """Each statistic's separation of the organism's select and create controls."""
+    lines = ["## Which tests discriminate (organism calibration)", ""]
+    if not table:
+        return lines + ["No discrimination table is installed: every test below is uncalibrated.", ""]
+    seeds = next(iter(table.values())).seeds
+    lines += [
+        f"AUROC of select controls against create controls over organism seeds {', '.join(map(str, seeds))} (one "
+        "value per seed and control), with a 95% bootstrap interval; a test whose interval does not lie above 0.5 "
+        "is *descriptive*: reported, not evidence. Regenerate with `python scripts/seeds.py --discrimination`.",
+        "",
+        "| statistic | test | AUROC [95% CI] | n select / create | role |",
+        "|---|---|---|---|---|",
+    ]
+    for d in table.values():
+        lines.append(
+            f"| {d.what} | `{d.test}` | {_fmt(d.auroc, d.auroc_lo, d.auroc_hi)} | {d.n_select} / {d.n_create} | "
+            f"{'discriminates' if d.discriminates else 'descriptive'} |"
+        )
+    return lines + [""]
+
+
 def _warnings(warnings: Sequence[Caveat]) -> list[str]:
     """The report's warnings, one bullet each (none: the section says so)."""
     lines = ["## Warnings", ""]
@@ -92,7 +144,9 @@ def markdown(
     cfg: BatteryConfig,
     ref: Task,
     warnings: Sequence[Caveat] = (),
+    discrimination: dict[str, Discrimination] | None = None,
 ) -> str:
+    disc = discrimination or {}
     lines = [
         f"# Select or create? — `{family.name}`",
         "",
@@ -115,7 +169,15 @@ def markdown(
             f"{_fmt(r['forced_grc'], r['forced_grc_lo'], r['forced_grc_hi'])} | {_fmt(r['max_cos_decision'])} / "
             f"{_fmt(r['max_cos_computation'])} | {int(r['n_test'])} |"
         )
-    lines += ["", *_warnings(warnings), *_null_table(verdicts), "## Why, and what would change it", ""]
+    lines += [
+        "",
+        *_representation(verdicts),
+        *_warnings(warnings),
+        *_null_table(verdicts),
+        *_discrimination(disc),
+        "## Why, and what would change it",
+        "",
+    ]
     for r in verdicts.to_dict("records"):
         lines.append(
             f"- **{r['variant']}** ({r['verdict']}): {r['reason']}. What would change it: {what_would_change(r)}"
@@ -132,20 +194,23 @@ def markdown(
         "3. `create` needs two witnesses of absence: forcing the format and steering (with a passed manipulation check: "
         "the hook fired on ≥ `min_fired_share` of prompts, median KL ≥ `min_kl`) both keep their CI upper bounds < "
         "`create_gr_hi`, and no test shows presence; otherwise `inconclusive`, naming the missing witness.",
-        "4. Direction, probe, computation-probe and weight tests are reported below but never decide: a cosine alone cannot separate "
-        "select from create (prototype: create 0.70–0.75 vs select 0.81–0.88 at the decision token).",
+        "4. Direction, probe, computation-probe, dictionary and weight tests are reported below but never decide the "
+        "behavioural verdict: a cosine alone cannot separate select from create (prototype: create 0.70–0.75 vs "
+        "select 0.81–0.88 at the decision token). The computation probe gives the representation verdict above; "
+        "each test's role (decides / discriminates / descriptive) is its calibration on the organism.",
         "",
         f"Reference task for the base direction: `{ref.name}` (hash `{ref.hash}`), contrast {list(cfg.contrast)} at "
         f"`{cfg.decision}`.",
         "",
         "## Every test",
         "",
-        "| test | variant | task | layer | position | effect | null | 95% CI | n | detail |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| test | role | variant | task | layer | position | effect | null | 95% CI | n | detail |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in tests.to_dict("records"):
         lines.append(
-            f"| {r['test']} | {r['variant']} | {r['task']} | {'' if r['layer'] < 0 else r['layer']} | `{r['position']}` | "
+            f"| {r['test']} | {role(r['test'], disc)} | {r['variant']} | {r['task']} | "
+            f"{'' if r['layer'] < 0 else r['layer']} | `{r['position']}` | "
             f"{_fmt(r['effect'])} | {_fmt(r['null'])} | {_fmt(r['ci_lo'])}–{_fmt(r['ci_hi'])} | {r['n']} | {r['detail']} |"
         )
     lines += ["", f"_elicitkit {__version__}; tables in `tables/`, figures in `figures/`._", ""]

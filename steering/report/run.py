@@ -289,6 +289,7 @@ SUMMARY_COLUMNS = (
     *("variant", "task", "verdict", "acc_base", "acc_variant", "chance"),
     *_GRC_COLUMNS,
     *("diff_vs_random", "diff_vs_random_hlo", "n_random", "max_cos_decision", "n_test"),
+    *("representation", "rep_share", "combined"),
 )
 
 
@@ -348,7 +349,10 @@ def write_report(
     figures: bool = True,
 ) -> Report:
     """Write the tables, ``report.json``, ``report.md`` and (optionally) the figures under ``out``."""
+    from steering.battery.discrimination import load_discrimination
+
     tests, verdicts = rows_frame(rows), verdict_table(judged)
+    disc = load_discrimination()
     _write_tables(out / "tables", tests, verdicts, run)
     warnings = report_caveats(
         run.sweeps,
@@ -370,10 +374,11 @@ def write_report(
             stage_seconds=run.stages,
             warnings=warnings,
             embedding=run.embedding,
+            discrimination=disc,
         ),
         out / "report.json",
     )
-    (out / "report.md").write_text(markdown(family, verdicts, tests, cfg, plan.ref, warnings))
+    (out / "report.md").write_text(markdown(family, verdicts, tests, cfg, plan.ref, warnings, disc))
     if figures:
         from probes.plots.render import render_all
 

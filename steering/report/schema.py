@@ -7,7 +7,11 @@ rule's, which the figures read), ``config`` (the :class:`~steering.battery.confi
 ``reference_task``, ``reference_task_hash``, ``seconds``, ``stage_seconds``, ``warnings`` (one
 :class:`~steering.report.caveats.Caveat` record each: ``check``, ``message``, ``task``,
 ``variant``, ``value``) and ``embedding_probe`` (``auroc``, ``n``, ``task`` of the contrast probe on
-the base's token embeddings, or null). NaN is written as null.
+the base's token embeddings, or null), ``representation_thresholds`` (the representation
+verdict's cut points) and ``discrimination`` (statistic -> ``test``, ``auroc``, ``auroc_lo``,
+``auroc_hi``, ``discriminates``, ``n_select``, ``n_create``, ``seeds``: each battery statistic's
+separation of the organism's select and create controls, from
+:mod:`steering.battery.discrimination`). NaN is written as null.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import pandas as pd
 from probes.data.tasks import Task
 from probes.version import __version__
 from steering.battery.config import BatteryConfig
-from steering.battery.verdict import THRESHOLDS, VariantVerdict
+from steering.battery.discrimination import Discrimination
+from steering.battery.verdict import REPRESENTATION_THRESHOLDS, THRESHOLDS, VariantVerdict
 from steering.report.caveats import Caveat
 
 __all__ = ["SCHEMA", "report_payload", "write_json", "to_parquet", "json_value"]
@@ -54,6 +59,7 @@ def report_payload(
     stage_seconds: Mapping[str, float],
     warnings: Sequence[Caveat] = (),
     embedding: tuple[float, int, str] | None = None,
+    discrimination: Mapping[str, Discrimination] | None = None,
 ) -> dict[str, Any]:
     """The ``report.json`` document (see the module docstring for its keys)."""
     return {
@@ -66,6 +72,7 @@ def report_payload(
         },
         "tests": [{k: json_value(x) for k, x in r.items()} for r in tests.to_dict("records")],
         "thresholds": THRESHOLDS,
+        "representation_thresholds": REPRESENTATION_THRESHOLDS,
         "config": {k: json_value(x) for k, x in asdict(cfg).items()},
         "reference_task": ref.name,
         "reference_task_hash": ref.hash,
@@ -75,6 +82,7 @@ def report_payload(
         "embedding_probe": None
         if embedding is None
         else {"auroc": json_value(embedding[0]), "n": embedding[1], "task": embedding[2]},
+        "discrimination": {k: d.to_record() for k, d in (discrimination or {}).items()},
     }
 
 

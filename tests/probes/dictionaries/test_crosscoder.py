@@ -143,6 +143,49 @@ def test_stacking_and_per_model_split_by_hand() -> None:
         cc.encode(torch.zeros(1, 3), torch.zeros(1, 3))
 
 
+def test_latent_scaling_nu_and_nu_r_by_hand() -> None:
+    # identity dictionary over [h_base; h_variant] (d_model 2, d_sae 4): latent j's decoder row is
+    # e_j, so latent 2 is variant-only (base half 0, variant half e_0), f = x and the error is 0.
+    cc = Crosscoder(_LinearSAE(torch.eye(4)), scales=(1.0, 1.0))
+    hb = torch.tensor([[1.0, 0.0], [2.0, 0.0]])
+    hv = torch.tensor([[2.0, 0.0], [1.0, 0.0]])
+    got = latent_scaling(cc, hb, hv, [2]).iloc[0]
+    # error target h - h_hat + f_j d_j^m: base 0 (d_j^base = 0), variant f_j e_0 -> beta 0 and 1
+    assert got.beta_base == pytest.approx(0.0) and got.beta_variant == pytest.approx(1.0)
+    assert got.nu == pytest.approx(0.0)
+    # reconstruction target h_hat: beta^r_base = sum f h_b[0] / sum f^2 = (2*1 + 1*2) / (4 + 1) = 0.8,
+    # beta^r_variant = (2*2 + 1*1) / 5 = 1 -> nu^r 0.8 (the base's reconstruction carries e_0)
+    assert got.beta_base_r == pytest.approx(0.8) and got.beta_variant_r == pytest.approx(1.0)
+    assert got.nu_r == pytest.approx(0.8) and got.n_active == 2
+
+
+def test_summary_counts_truly_variant_only_by_both_ratios() -> None:
+    lat = pd.DataFrame(
+        {
+            "cls": ["variant_only"] * 3 + ["shared"],
+            "alive": [True] * 4,
+            "nu": [0.1, 0.1, 0.9, 0.0],
+            "nu_r": [0.2, 0.8, 0.1, 0.0],
+        }
+    )
+    row = crosscoder_summary(lat).iloc[0]
+    assert row.n_variant_only == 3 and row.n_variant_only_low_nu == 1  # only the first passes both
+    assert row.nu_median == pytest.approx(0.1) and row.nu_r_median == pytest.approx(0.2)
+
+
+def test_convergence_is_recorded_and_doubles_until_plateau() -> None:
+    hb, hv, _, _ = planted(n=2000)
+    cc = fit_crosscoder(hb, hv, d_sae=64, k=1.5, steps=40, max_steps=640, batch_size=256, lr=3e-3, seed=0)
+    conv = cc.meta["convergence"]
+    assert conv["tried"][0] == 40 and all(b == 2 * a for a, b in zip(conv["tried"], conv["tried"][1:]))
+    assert conv["steps"] == conv["tried"][-1] == cc.meta["steps"]
+    # either it converged (rel < tol) or it ran out of steps (the next doubling exceeds max_steps)
+    drop = conv["fvu_mid"] - conv["fvu_late"]
+    assert conv["converged"] == (conv["rel_improvement"] < conv["tol"] or drop < conv["abs_tol"])
+    assert conv["converged"] or 2 * conv["steps"] > 640
+    assert len(conv["tried"]) > 1  # 40 steps is too short to plateau on this data
+
+
 def test_errors(tmp_path: Path) -> None:
     with pytest.raises(CrosscoderError, match="paired"):
         fit_crosscoder(torch.zeros(4, 3), torch.zeros(5, 3))

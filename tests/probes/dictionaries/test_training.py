@@ -10,7 +10,10 @@ import pytest
 import torch
 
 from probes.dictionaries.training import (
+    Convergence,
     check_schedule,
+    plateau,
+    until_converged,
     drops_first,
     inference_sae,
     keep_mask,
@@ -134,3 +137,41 @@ def test_inference_sae_round_trips_and_removes_its_temporary_folder(tmp_path: Pa
         torch.testing.assert_close(sae.encode(x), training.encode(x), atol=1e-6, rtol=1e-5)
     kept = inference_sae(training, device="cpu", out=tmp_path / "sae")
     assert (tmp_path / "sae" / "cfg.json").exists() and torch.equal(kept.W_dec, sae.W_dec)
+
+
+def test_train_dictionary_records_each_steps_batch_fvu() -> None:
+    curve: list[float] = []
+    _train(seed=1, curve=curve)
+    assert len(curve) == 4 and all(0.0 < c < 10.0 for c in curve)
+
+
+def test_plateau_by_hand() -> None:
+    # 100 steps, windows of 5 ending at steps 60 and 80: means 0.6 and 0.5 -> rel 0.2, not flat
+    curve = [1.0] * 55 + [0.6] * 5 + [0.55] * 15 + [0.5] * 5 + [0.1] * 20
+    ok, mid, late, rel = plateau(curve, tol=0.02)
+    assert (ok, mid, late) == (False, pytest.approx(0.6), pytest.approx(0.5)) and rel == pytest.approx(0.2)
+    assert plateau(curve, tol=0.25)[0]  # the same curve under a looser cut
+    assert plateau(curve, abs_tol=0.2)[0]  # or a looser absolute cut (0.1 points of FVU < 0.2)
+    # near-perfect reconstruction: 30% relative but 0.003 absolute -> a plateau
+    assert plateau([0.5] * 50 + [0.013] * 10 + [0.011] * 10 + [0.010] * 30)[0]
+    # the decay phase (last 20%) is ignored: a drop there does not count against the plateau
+    assert plateau([0.5] * 80 + [0.1] * 20)[0]
+    assert not plateau([1.0] * 9)[0]  # too short to judge
+
+
+def test_until_converged_doubles_until_the_plateau_or_the_cap() -> None:
+    calls: list[int] = []
+
+    def fit(n: int) -> tuple[str, list[float]]:
+        calls.append(n)
+        # a curve that is still falling at 60-80% unless the run is >= 400 steps long
+        falling = n < 400
+        return f"sae{n}", [1.0 - (0.004 * i if falling else 0.0) for i in range(n)]
+
+    sae, conv = until_converged(fit, 100, 1000)
+    assert calls == [100, 200, 400] and sae == "sae400"
+    assert isinstance(conv, Convergence) and conv.converged and conv.steps == 400 and conv.tried == (100, 200, 400)
+    calls.clear()
+    sae, conv = until_converged(fit, 100, 250)  # capped: 200 is the last schedule that fits
+    assert calls == [100, 200] and not conv.converged and conv.steps == 200
+    assert conv.to_dict()["tried"] == [100, 200] and "60%" in conv.criterion

@@ -73,6 +73,32 @@ def orthonormal(n: int, r: int, seed: int) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------ planted updates
+def test_bf16_sparsity_numerical_rank_and_spectrum_matched_null(tmp_path: Path) -> None:
+    # a rank-3 update inside the base's top-4 output/input subspaces of DOWN, small enough that
+    # most entries round back to their bf16 base value
+    base = base_tensors()
+    U, _, Vh = torch.linalg.svd(base[DOWN], full_matrices=False)
+    delta = (U[:, :3] * torch.tensor([0.05, 0.03, 0.02])) @ Vh[:3]
+    b, t = planted(tmp_path, {DOWN: delta})
+    got = row(weight_diff_paths(b, t, ks=(4,)), DOWN)
+    tuned = base[DOWN] + delta
+    want_bf16 = float((base[DOWN].bfloat16() != tuned.bfloat16()).float().mean())
+    assert got["updated@bf16"] == pytest.approx(want_bf16)
+    assert got["sparsity@bf16"] == pytest.approx(1 - want_bf16)
+    assert got["updated@0"] == 1.0 > got["updated@bf16"]  # float32 counts every entry
+    assert got["numerical_rank"] == 3 and got["numerical_rank_share"] == pytest.approx(3 / D)
+    assert got["overlap@4"] == pytest.approx(1.0, abs=1e-4)
+    # the null has this update's spectrum and random directions: overlap near sqrt(16/(D*F))
+    assert got["null_overlap@4"] < 0.3
+    assert math.isfinite(got["null_angle_out_mean@4"]) and math.isfinite(got["null_updated@bf16"])
+    # untouched matrices have rank 0 and no null
+    q = row(weight_diff_paths(b, t, ks=(4,)), Q)
+    assert q["numerical_rank"] == 0 and math.isnan(q["null_overlap@4"]) and q["updated@bf16"] == 0.0
+    # the null is seeded: the same table twice
+    again = row(weight_diff_paths(b, t, ks=(4,)), DOWN)
+    assert again["null_overlap@4"] == got["null_overlap@4"]
+
+
 @pytest.mark.parametrize("r", [1, 3, 8])
 def test_rank_r_update_has_stable_rank_r(tmp_path: Path, r: int) -> None:
     delta = 0.1 * orthonormal(D, r, 1) @ orthonormal(F, r, 2).T  # r equal singular values

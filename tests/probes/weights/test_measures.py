@@ -11,7 +11,11 @@ import torch
 from probes.weights.measures import (
     SVDSettings,
     WeightDiffError,
+    bf16_update_share,
+    haar_orthonormal,
+    numerical_rank,
     principal_angles,
+    spectrum_matched_update,
     spectrum,
     stable_rank,
     subspace_overlap,
@@ -115,3 +119,58 @@ def test_lowrank_svd_equals_a_globally_seeded_call_and_leaves_the_global_rng_alo
 def test_spectrum_rejects_a_non_matrix() -> None:
     with pytest.raises(WeightDiffError, match="2-D matrix"):
         spectrum(torch.zeros(3), 1)
+
+
+# ------------------------------------------------------------------ bf16 sparsity, numerical rank, nulls
+def test_bf16_update_share_by_hand() -> None:
+    # bf16 keeps 8 significand bits: the step at 1.0 is 2^-7, so 1 + 2^-9 rounds back to 1
+    # (unchanged) while 1 + 2^-6 is representable (changed); at 0.01 the step is 2^-14, so a
+    # 2^-9 change survives. A float32 tolerance of 1e-3 would count 1+2^-9 (Δ = 0.00195) as changed.
+    base = torch.tensor([[1.0, 1.0], [0.01, -2.0]])
+    tuned = torch.tensor([[1.0 + 2**-9, 1.0 + 2**-6], [0.01 + 2**-9, -2.0]])
+    assert bf16_update_share(base, tuned) == pytest.approx(2 / 4)
+    assert update_sparsity(tuned - base, tols=(1e-3,))[1e-3] == pytest.approx(3 / 4)
+    # reference: numpy on the bf16 casts, written as their float32 values
+    a = base.to(torch.bfloat16).float().numpy()
+    b = tuned.to(torch.bfloat16).float().numpy()
+    assert bf16_update_share(base, tuned) == pytest.approx(float(np.mean(a != b)))
+    assert bf16_update_share(base, base.clone()) == 0.0
+    with pytest.raises(WeightDiffError, match="equal shapes"):
+        bf16_update_share(base, tuned[:1])
+
+
+def test_numerical_rank_by_hand_and_against_numpy() -> None:
+    # tol = max(4, 3) * eps32 * 3 = 1.43e-6: 1e-9 is below it, 1.0 above
+    sv = torch.tensor([3.0, 1.0, 1e-9])
+    assert numerical_rank(sv, (4, 3)) == 2
+    assert numerical_rank(sv, (4, 3), rtol=0.5) == 1  # tol 1.5: only 3.0 above
+    assert numerical_rank(torch.zeros(3), (3, 5)) == 0
+    # a rank-5 product in float64 against numpy.linalg.matrix_rank (same default tolerance)
+    m = torch.randn(30, 5, generator=_gen(1), dtype=torch.float64) @ torch.randn(5, 20, generator=_gen(2), dtype=torch.float64)
+    sv64 = torch.linalg.svdvals(m)
+    assert numerical_rank(sv64, m.shape, torch.float64) == int(np.linalg.matrix_rank(m.numpy())) == 5
+    with pytest.raises(WeightDiffError, match="all min"):
+        numerical_rank(sv[:2], (4, 3))
+
+
+def test_haar_orthonormal_is_orthonormal_and_seeded() -> None:
+    q = haar_orthonormal(12, 4, _gen(3))
+    assert torch.allclose(q.T @ q, torch.eye(4), atol=1e-6)
+    assert torch.equal(q, haar_orthonormal(12, 4, _gen(3)))
+    # Haar: the mean of a fixed coordinate's square over draws is k / n (here 1/12 per column)
+    draws = torch.stack([haar_orthonormal(12, 1, _gen(s))[0, 0] ** 2 for s in range(2000)])
+    assert float(draws.mean()) == pytest.approx(1 / 12, abs=0.01)
+
+
+def test_spectrum_matched_update_keeps_size_and_randomises_direction() -> None:
+    sv = torch.tensor([4.0, 2.0, 1.0])
+    r = spectrum_matched_update(sv, (40, 30), _gen(0))
+    assert torch.allclose(torch.linalg.svdvals(r)[:4], torch.tensor([4.0, 2.0, 1.0, 0.0]), atol=1e-5)
+    # top values only (a randomized SVD): rescaled to the given Frobenius norm
+    r2 = spectrum_matched_update(torch.tensor([3.0, 4.0]), (10, 10), _gen(1), fro=10.0)
+    assert float(torch.linalg.matrix_norm(r2)) == pytest.approx(10.0, rel=1e-5)
+    # overlap with a fixed top-k subspace is at its random expectation sqrt(k_u k_v / (m n))
+    # (for k = 4 in 40 x 30: ~0.115), far from 1
+    U, V = orthonormal(40, 4, 5), orthonormal(30, 4, 6)
+    ovs = [subspace_overlap(spectrum_matched_update(sv, (40, 30), _gen(s)), U, V, ks=(4,))[4] for s in range(200)]
+    assert float(np.sqrt(np.mean(np.square(ovs)))) == pytest.approx(math.sqrt(16 / 1200), rel=0.15)

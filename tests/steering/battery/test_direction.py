@@ -1,4 +1,5 @@
-"""Direction transfer rows: one per layer and position, null = the larger p95, cosines in [-1, 1]."""
+"""Direction transfer rows: one per layer and position, null = the random-direction p95, cosines in [-1, 1];
+span-share rows against the exact Beta null."""
 
 from __future__ import annotations
 
@@ -15,3 +16,15 @@ def test_direction_rows(quick_report) -> None:
     }
     for r in rows:
         assert -1 <= r.ci_lo <= r.effect <= r.ci_hi <= 1 and 0 < r.null < 1 and r.value("shift_norm") > 0
+
+
+@pytest.mark.slow
+def test_span_share_rows_against_their_beta_null(quick_report) -> None:
+    from probes.representation.transfer import span_share_null
+
+    rows = [r for r in quick_report.rows if r.test is TestId.DIRECTION_SPAN and r.variant == "sft"]
+    assert {(r.layer, r.position) for r in rows} == {(k, p) for k in range(3) for p in ("match:=", "span:scratchpad")}
+    for r in rows:
+        k, d = int(r.value("span_k")), int(r.value("span_d"))
+        assert 0 <= r.ci_lo <= r.effect <= r.ci_hi <= 1 and 1 <= k < d
+        assert r.null == pytest.approx(span_share_null(d, k)[1])

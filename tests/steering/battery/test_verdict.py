@@ -175,3 +175,73 @@ def test_the_rule_reads_the_interval_over_draws_and_prompts() -> None:
     ]
     label, reason = verdict(hier)
     assert label is Verdict.INCONCLUSIVE and "over draws and prompts" in reason
+
+
+# ------------------------------------------------------------------ representation verdict
+def _probe(layer: int, share: float, lo: float, hi: float, own: float, null: float = 0.0) -> BatteryRow:
+    return BatteryRow.make(
+        TestId.COMPUTATION_PROBE, "v", "t", layer, "span:scratchpad", share, null, lo, hi, 40, "", acc_own=own
+    )
+
+
+@pytest.mark.parametrize(
+    ("probes", "want", "layer"),
+    [
+        # the tuned model's best layer (own 0.95 at layer 2) decides, not the best transfer (layer 0)
+        ([_probe(0, 0.9, 0.8, 1.0, 0.6), _probe(2, 0.2, 0.1, 0.3, 0.95)], "absent", 2),
+        ([_probe(0, 0.2, 0.1, 0.3, 0.6), _probe(1, 0.9, 0.7, 1.0, 0.9)], "present", 1),
+        ([_probe(1, 0.5, 0.3, 0.7, 0.9)], "inconclusive", 1),  # neither cut
+        ([_probe(1, 0.6, 0.5, 0.7, 0.9, null=0.55)], "inconclusive", 1),  # at the cut but not above its null
+        ([_probe(1, 0.6, 0.5, 0.7, 0.9), _probe(2, 0.1, 0.0, 0.2, 0.9)], "present", 1),  # ties: lowest layer
+    ],
+)
+def test_representation_verdict_reads_the_tuned_models_best_layer(probes, want, layer) -> None:
+    from steering.battery.verdict import REPRESENTATION_THRESHOLDS, representation_verdict
+
+    assert REPRESENTATION_THRESHOLDS == {"present_lo": 0.5, "absent_hi": 0.35}
+    label, reason, row = representation_verdict(probes)
+    assert label.value == want and row is not None and row.layer == layer and f"layer {layer}" in reason
+
+
+def test_representation_verdict_without_a_defined_share_is_inconclusive() -> None:
+    from steering.battery.verdict import Representation, representation_verdict
+
+    label, reason, row = representation_verdict([_probe(1, math.nan, math.nan, math.nan, 0.5)])
+    assert label is Representation.INCONCLUSIVE and row is None and "no computation-probe row" in reason
+    assert representation_verdict(_rows(0.9, 0.8, 1.0, 1.0, 0.95, 1.0))[0] is Representation.INCONCLUSIVE
+
+
+def test_combine_rule_every_case() -> None:
+    from steering.battery.verdict import Representation as R
+    from steering.battery.verdict import combine
+
+    V = Verdict
+    table = {
+        (V.SELECT, R.PRESENT): V.SELECT,
+        (V.SELECT, R.INCONCLUSIVE): V.SELECT,
+        (V.SELECT, R.ABSENT): V.INCONCLUSIVE,
+        (V.CREATE, R.ABSENT): V.CREATE,
+        (V.CREATE, R.INCONCLUSIVE): V.CREATE,
+        (V.CREATE, R.PRESENT): V.INCONCLUSIVE,
+        (V.INCONCLUSIVE, R.PRESENT): V.INCONCLUSIVE,
+        (V.INCONCLUSIVE, R.ABSENT): V.INCONCLUSIVE,
+    }
+    for (b, r), want in table.items():
+        got, why = combine(b, r)
+        assert got is want, (b, r)
+        assert why
+    assert "use" in combine(V.CREATE, R.PRESENT)[1]
+
+
+def test_judge_carries_the_representation_and_combined_verdicts() -> None:
+    rows = _rows(0.9, 0.8, 1.0, 1.0, 0.95, 1.0) + [_probe(1, 0.2, 0.1, 0.3, 0.9)]
+    j = judge("v", "t", rows, decision="match:=", computation="span:scratchpad")
+    assert j.verdict is Verdict.SELECT and j.representation.value == "absent"
+    assert j.combined is Verdict.INCONCLUSIVE and (j.rep_share, j.rep_share_lo, j.rep_share_hi, j.rep_layer) == (
+        0.2,
+        0.1,
+        0.3,
+        1,
+    )
+    rec = j.to_record()
+    assert rec["representation"] == "absent" and rec["combined"] == "inconclusive"

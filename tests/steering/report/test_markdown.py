@@ -49,7 +49,8 @@ def test_markdown_renders_verdicts_and_rows() -> None:
     assert cells[3:5] == ["0.20", "0.90"] and cells[6] == "0.80 [0.60, 0.95]" and cells[-1] == "40"
     assert "- **sft** (select): steering recovers the gap. What would change it:" in md
     assert f"`select_gr_lo` = {THRESHOLDS['select_gr_lo']}" in md
-    [trow] = [ln for ln in md.splitlines() if ln.startswith("| direction | sft |")]
+    # the role column: the shipped discrimination table is not passed here, so uncalibrated
+    [trow] = [ln for ln in md.splitlines() if ln.startswith("| direction | not calibrated | sft |")]
     assert "| ref |  | `match:=` | 0.50 | 0.10 | 0.40–0.60 | 40 | cos |" in trow  # layer -1 shown blank
     assert f"hash `{ref.hash}`" in md
 
