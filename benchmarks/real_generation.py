@@ -10,6 +10,11 @@ actually generated (a row stops at EOS), so a push that changes the lengths does
 ratio. The sides run as back-to-back pairs, alternating which goes first; the estimate is the
 median of the paired ratios with its min-max spread. Model loading is outside the timings.
 
+A third side, ``plain-eager``, is the same ``generate`` with ``attn_implementation="eager"``: the
+Bridge computes attention itself (matmul + softmax, so that ``hook_attn_scores`` / ``hook_pattern``
+fire) where plain ``transformers`` uses SDPA, and the ratio against eager shows how much of the gap
+is that choice of the Bridge's rather than the kit's hooks.
+
     python benchmarks/real_generation.py [--pairs 5] [--prompts 16] [--new-tokens 64] [--alpha 0.25]
 """
 
@@ -52,13 +57,20 @@ def main() -> None:
     texts = [proto.render(q) for q in questions]
     enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(args.device)
     hf = transformers.AutoModelForCausalLM.from_pretrained(str(fam.local_path("base"))).to(args.device).eval()
+    hf_eager = (
+        transformers.AutoModelForCausalLM.from_pretrained(
+            str(fam.local_path("base")), attn_implementation="eager"
+        )
+        .to(args.device)
+        .eval()
+    )
     g = torch.Generator().manual_seed(0)
     vec = SteeringVector({15: torch.randn(576, generator=g)}, resid_norms={15: 50.0})
 
-    def plain() -> float:
+    def plain(model: object = hf) -> float:
         t0 = time.perf_counter()
         with torch.inference_mode():
-            out = hf.generate(
+            out = model.generate(  # type: ignore[attr-defined]
                 **enc, max_new_tokens=args.new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
             )
         dt = time.perf_counter() - t0
@@ -89,19 +101,28 @@ def main() -> None:
             )
             return n / dt
 
-        kit(), plain()  # warm-up
-        ratios = []
+        def plain_eager() -> float:
+            return plain(hf_eager)
+
+        kit(), plain(), plain_eager()  # warm-up
+        ratios, eager_ratios = [], []
         for r in range(args.pairs):
-            order = [kit, plain] if r % 2 == 0 else [plain, kit]
+            order = [kit, plain, plain_eager] if r % 2 == 0 else [plain_eager, plain, kit]
             got = {f.__name__: f() for f in order}
             ratios.append(got["kit"] / got["plain"])
+            eager_ratios.append(got["kit"] / got["plain_eager"])
             print(
-                f"  pair {r}: kit {got['kit']:.1f} tok/s, plain {got['plain']:.1f} tok/s -> {ratios[-1]:.3f}"
+                f"  round {r}: kit {got['kit']:.1f} tok/s, plain {got['plain']:.1f} tok/s -> {ratios[-1]:.3f}; "
+                f"plain-eager {got['plain_eager']:.1f} tok/s -> {eager_ratios[-1]:.3f}"
             )
     print(
         f"steered generation / plain generate (SmolLM2-135M, {args.prompts} x {args.new_tokens} new tokens, "
         f"{args.device}): median {statistics.median(ratios):.3f} of {len(ratios)} pairs "
         f"(range {min(ratios):.3f}-{max(ratios):.3f}); target >= 0.85"
+    )
+    print(
+        f"steered generation / plain generate with eager attention: median {statistics.median(eager_ratios):.3f} "
+        f"(range {min(eager_ratios):.3f}-{max(eager_ratios):.3f})"
     )
 
 

@@ -11,8 +11,8 @@ unless ``--no-run``). The script writes
   the share of random draws that recover the gap; then, per variant, the same numbers as the mean
   over seeds with the range (min-max) over seeds;
 - ``docs/calibration.md`` (``--calibration``): for every battery test, one statistic per (seed,
-  variant) of the organism's known controls (select: sft, dpo, rl, dpo_conf, sft_long; create:
-  create, create_far), its distribution on each side, the AUROC of select vs create with a
+  variant) of the organism's known controls (select: sft, dpo, rl, dpo_conf, sft_long, new_format;
+  create: create, create_far), its distribution on each side, the AUROC of select vs create with a
   bootstrap interval over (seed, variant) items, the cut that best separates the controls of the
   ``--train`` seeds, and that cut's error rate on the held-out seeds;
 - ``steering/battery/discrimination.json`` (``--discrimination``): the same AUROCs as the table
@@ -33,9 +33,11 @@ import numpy as np
 import pandas as pd
 
 #: the organism's controls with a known answer
-SELECT = ("sft", "dpo", "rl", "dpo_conf", "sft_long")
+SELECT = ("sft", "dpo", "rl", "dpo_conf", "sft_long", "new_format")
 CREATE = ("create", "create_far")
 NO_GAIN = ("sft_answers", "unrelated")
+#: half of its gain is in the base: the expected verdict is `inconclusive` (partial recovery)
+PARTIAL = ("partial_create",)
 
 #: verdict-record statistics (one value per variant) and what they are
 VERDICT_STATS = {
@@ -113,20 +115,22 @@ def seeds_table(v: pd.DataFrame) -> str:
     v.loc[_no_gap(v), cols + ["random_recover_share"]] = np.nan
     lines = [
         "| seed | variant | verdict | forced GR | steering GR | best null GR | steered − null [95% CI] | "
-        "draws recovering | n test | n random |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "draws recovering | n test | n random | representation (share) | combined |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in v.sort_values(["seed", "variant"]).to_dict("records"):
+        rep = f"{r.get('representation', '–')} ({_f(r.get('rep_share', np.nan))})"
         lines.append(
             f"| {r['seed']} | {r['variant']} | **{r['verdict']}** | {_f(r['forced_grc'])} | {_f(r['steer_grc'])} | "
             f"{_f(r['random_grc'])} | {_f(r['diff_vs_random'])} [{_f(r['diff_vs_random_lo'])}, "
-            f"{_f(r['diff_vs_random_hi'])}] | {_f(r['random_recover_share'])} | {r['n_test']} | {r['n_random']} |"
+            f"{_f(r['diff_vs_random_hi'])}] | {_f(r['random_recover_share'])} | {r['n_test']} | {r['n_random']} | "
+            f"{rep} | {r.get('combined', '–')} |"
         )
     lines += [
         "",
         "| variant | verdicts over seeds | forced GR, mean (min–max) | steering GR | best null GR | steered − null | "
-        "seeds with the interval above 0 |",
-        "|---|---|---|---|---|---|---|",
+        "seeds with the interval above 0 | representation over seeds | combined over seeds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, g in v.groupby("variant", sort=False):
         counts = g.verdict.value_counts()
@@ -137,9 +141,15 @@ def seeds_table(v: pd.DataFrame) -> str:
             return "–" if x.isna().all() else f"{x.mean():.2f} ({x.min():.2f}–{x.max():.2f})"
 
         above = int((g.diff_vs_random_lo.astype(float) > 0).sum())
+
+        def counts_of(col: str, g: pd.DataFrame = g) -> str:
+            if col not in g:
+                return "–"
+            return ", ".join(f"{k} ×{n}" for k, n in g[col].value_counts().items())
+
         lines.append(
             f"| {name} | {verdicts} | {span('forced_grc')} | {span('steer_grc')} | {span('random_grc')} | "
-            f"{span('diff_vs_random')} | {above} of {len(g)} |"
+            f"{span('diff_vs_random')} | {above} of {len(g)} | {counts_of('representation')} | {counts_of('combined')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -326,7 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.calibration is not None:
         args.calibration.write_text(md)
     if args.discrimination is not None:
-        args.discrimination.write_text(json.dumps(discrimination_json(cal, args.seeds, train), indent=1) + "\n")
+        args.discrimination.write_text(
+            json.dumps(discrimination_json(cal, args.seeds, train), indent=1) + "\n"
+        )
     print(md)
     return 0
 

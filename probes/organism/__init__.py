@@ -6,6 +6,9 @@ rl, dpo_conf, dpo_noisy) can only *select* that mode. The ``create`` and ``creat
 controls must *create* an ability the base lacks. ``sft_answers`` measures memorisation
 (trained vs held-out strings). ``sft_long`` selects with ``create``'s optimisation budget (an
 update as large as a create control's), ``unrelated`` is SFT on filler only (no gain).
+``new_format`` learns parity's count in a new scratchpad notation (select: the format is new, the
+ability is not); ``partial_create`` learns parity and create together (half of its gain is in the
+base: partial recovery, inconclusive).
 
     >>> from probes.organism import train_family, evaluate_family   # doctest: +SKIP
     >>> folder = train_family("organism-seed0", seed=0)              # doctest: +SKIP

@@ -31,6 +31,7 @@ from probes.organism.world import (
     create_far_trace,
     create_prompt,
     create_trace,
+    new_format_trace,
     parity_answer,
     parity_prompt,
     parity_trace,
@@ -45,6 +46,8 @@ __all__ = [
     "noisy_preferences",
     "create_records",
     "create_far_records",
+    "new_format_records",
+    "partial_records",
 ]
 
 
@@ -170,6 +173,23 @@ def create_records(create: Splits, n: int, rng: np.random.Generator) -> list[dic
         }
         for i in idx
     ]
+
+
+def new_format_records(parity: Splits) -> list[dict[str, str]]:
+    """The ``new_format`` control's SFT records: neutral parity prompts with the scratchpad in its
+    new notation (each bit echoed before its running count)."""
+    return [
+        {"prompt": parity_prompt(NEUTRAL_TAG, b), "completion": " " + new_format_trace(b)}
+        for b in parity.train
+    ]
+
+
+def partial_records(parity: Splits, create: Splits, n: int, rng: np.random.Generator) -> list[dict[str, str]]:
+    """The ``partial_create`` control's SFT records: parity's neutral scratchpad records and ``n``
+    create records, shuffled together (seeded)."""
+    records = sft_records(parity, trace=True) + create_records(create, n, rng)
+    order = rng.permutation(len(records))
+    return [records[int(i)] for i in order]
 
 
 def create_far_records(create_far: Splits) -> list[dict[str, str]]:

@@ -34,6 +34,7 @@ from probes.organism.world import (
     create_prompt,
     create_trace,
     make_splits,
+    new_format_trace,
     parity_answer,
     parity_prompt,
     parity_trace,
@@ -44,7 +45,11 @@ __all__ = [
     "PARITY",
     "CREATE",
     "CREATE_FAR",
+    "NEW_FORMAT",
+    "PARTIAL",
     "parity_task",
+    "new_format_task",
+    "partial_task",
     "create_task",
     "create_far_task",
     "organism_tasks",
@@ -56,6 +61,8 @@ __all__ = [
 #: Prompt source kinds of the parity task.
 SOURCES = ("careful", "direct", "neutral")
 PARITY, CREATE, CREATE_FAR = "parity", "create", "create_far"
+#: The tasks of the new_format and partial_create controls.
+NEW_FORMAT, PARTIAL = "parity_newfmt", "partial"
 PARITY_OOD = "parity_ood"
 _MAX_NEW = 14  # '#' + 9 pad symbols + '>' + answer + '<eos>' = 13
 
@@ -129,7 +136,15 @@ def parity_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int | No
 
 
 def _control_task(
-    name: str, sp: Splits, prompt, answer, trace, seed: int, n_train: int | None, n_heldout: int | None
+    name: str,
+    sp: Splits,
+    prompt,
+    answer,
+    trace,
+    seed: int,
+    n_train: int | None,
+    n_heldout: int | None,
+    max_new_tokens: int = _MAX_NEW,
 ) -> Task:
     examples = []
     half = None if n_heldout is None else n_heldout // 2
@@ -146,7 +161,7 @@ def _control_task(
                     trace=trace(s),
                 )
             )
-    return _task(name, examples)
+    return _task(name, examples, max_new_tokens=max_new_tokens)
 
 
 def create_task(seed: int = 0, *, n_train: int | None = 192, n_heldout: int | None = 384) -> Task:
@@ -168,6 +183,43 @@ def create_far_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int 
         n_train,
         n_heldout,
     )
+
+
+def new_format_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int | None = None) -> Task:
+    """Parity's neutral prompts with the ``new_format`` control's scratchpad as the gold trace
+    (:func:`~probes.organism.world.new_format_trace`; 21 tokens, so a larger budget). The prompts
+    and answers are parity's: forcing the base's own format (``#``) can recover the variant's gain."""
+    return _control_task(
+        NEW_FORMAT,
+        make_splits(2, seed),
+        lambda b: parity_prompt(NEUTRAL_TAG, b),
+        parity_answer,
+        new_format_trace,
+        seed,
+        n_train,
+        n_heldout,
+        max_new_tokens=24,
+    )
+
+
+def partial_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int | None = 192) -> Task:
+    """Half parity (neutral prompts: the base has the procedure), half create (``T`` prompts: it
+    does not), the ``partial_create`` control's task: a base that reasons on every prompt recovers
+    about half of the variant's gain."""
+    half_train = None if n_train is None else n_train // 2
+    half_out = None if n_heldout is None else n_heldout // 2
+    parity = _control_task(
+        "p",
+        make_splits(2, seed),
+        lambda b: parity_prompt(NEUTRAL_TAG, b),
+        parity_answer,
+        parity_trace,
+        seed,
+        half_train,
+        half_out,
+    )
+    create = create_task(seed, n_train=half_train, n_heldout=half_out)
+    return _task(PARTIAL, [*parity.examples, *create.examples])
 
 
 def parity_ood_task(
@@ -219,17 +271,21 @@ def parity_ood_task(
 
 
 def organism_tasks(seed: int = 0, *, quick: bool = False) -> dict[str, Task]:
-    """The tasks of a family (smaller in ``quick`` mode): parity, the two controls, and parity_ood."""
+    """The tasks of a family (smaller in ``quick`` mode): parity, the controls' tasks, and parity_ood."""
     if quick:
         return {
             PARITY: parity_task(seed, n_train=48, n_heldout=96),
             CREATE: create_task(seed, n_train=48, n_heldout=96),
             CREATE_FAR: create_far_task(seed, n_train=48, n_heldout=96),
+            NEW_FORMAT: new_format_task(seed, n_train=48, n_heldout=96),
+            PARTIAL: partial_task(seed, n_train=48, n_heldout=96),
             PARITY_OOD: parity_ood_task(seed, n_long=32),
         }
     return {
         PARITY: parity_task(seed),
         CREATE: create_task(seed),
         CREATE_FAR: create_far_task(seed),
+        NEW_FORMAT: new_format_task(seed),
+        PARTIAL: partial_task(seed),
         PARITY_OOD: parity_ood_task(seed),
     }

@@ -38,7 +38,9 @@ from probes.organism.corpus import (
     create_far_records,
     create_records,
     filler_records,
+    new_format_records,
     noisy_preferences,
+    partial_records,
     preference_records,
     sft_records,
 )
@@ -46,7 +48,7 @@ from probes.organism.evaluate import evaluate_model, tasks_to_evaluate
 from probes.organism.pretrain import ModelConfig, PretrainConfig, pretrain
 from probes.organism.seeding import seeded
 from probes.organism.stages import StageConfig, confidence_preferences, run_dpo, run_grpo, run_sft
-from probes.organism.tasks import CREATE, CREATE_FAR, PARITY, organism_tasks
+from probes.organism.tasks import CREATE, CREATE_FAR, NEW_FORMAT, PARITY, PARTIAL, organism_tasks
 from probes.organism.world import NEUTRAL_TAG, make_splits, parity_answer, parity_prompt
 
 __all__ = [
@@ -72,6 +74,8 @@ VARIANTS = (
     "create_far",
     "sft_long",
     "unrelated",
+    "new_format",
+    "partial_create",
 )
 
 #: Learning rate and KL weight (beta) of each post-training stage; the two recipes differ in steps only.
@@ -88,6 +92,10 @@ _STAGE_LR_BETA: dict[str, tuple[float, float]] = {
     "sft_long": (3e-3, 0.1),
     # SFT on filler documents only: no gap on parity, so never `select` nor `create`
     "unrelated": (1e-3, 0.1),
+    # parity's ability, a new scratchpad notation: select (forcing the base's own format recovers it)
+    "new_format": (1e-3, 0.1),
+    # parity and create at once: half of its gain is in the base (partial recovery: inconclusive)
+    "partial_create": (3e-3, 0.1),
 }
 
 
@@ -153,6 +161,8 @@ def recipe(quick: bool = False) -> Recipe:
                     "create_far": 20,
                     "sft_long": 160,
                     "unrelated": 10,
+                    "new_format": 40,
+                    "partial_create": 160,
                 }
             ),
             # 0.90: at 0.60 a base that read 0.83 on careful prompts passed (seed 0, 2026-12-04),
@@ -177,6 +187,8 @@ def recipe(quick: bool = False) -> Recipe:
                 "create_far": 100,
                 "sft_long": 120,
                 "unrelated": 30,
+                "new_format": 60,
+                "partial_create": 120,
             }
         ),
     )
@@ -232,7 +244,8 @@ def _base_gate(base_model, parity_task: Task, rec: Recipe, quick: bool) -> float
 
 def _variant_tasks() -> dict[str, str]:
     """The task each variant is judged on (its own control for the create variants)."""
-    return {v: (CREATE if v == "create" else CREATE_FAR if v == "create_far" else PARITY) for v in VARIANTS}
+    own = {"create": CREATE, "create_far": CREATE_FAR, "new_format": NEW_FORMAT, "partial_create": PARTIAL}
+    return {v: own.get(v, PARITY) for v in VARIANTS}
 
 
 def _evaluate_variant(out: Path, v: str, task_settings: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -318,6 +331,8 @@ _TRAINERS = {
     "rl": run_grpo,
     "sft_long": run_sft,
     "unrelated": run_sft,
+    "new_format": run_sft,
+    "partial_create": run_sft,
 }
 
 
@@ -406,6 +421,10 @@ def _records(v: str, seed: int, rec: Recipe) -> list[dict[str, str]] | None:
         return create_records(create_sp, rec.create_examples, rng)
     if v == "create_far":
         return create_far_records(parity_sp)
+    if v == "new_format":
+        return new_format_records(parity_sp)
+    if v == "partial_create":
+        return partial_records(parity_sp, create_sp, rec.create_examples // 2, rng)
     return None
 
 

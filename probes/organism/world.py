@@ -11,6 +11,8 @@ word-level tokenizer reads it one symbol per token:
     '# 2 2 0 1 0 0 0 1 0 > 0'
     >>> create_far_trace((1, 1, 1, 0, 1, 0, 0, 0, 0))
     '# 1 2 0 0 1 1 1 1 1 > 1'
+    >>> new_format_trace((1, 0, 1))
+    '# 1 1 0 1 1 2 > 0'
 
 Three operations live here:
 
@@ -24,6 +26,10 @@ Three operations live here:
   count mod 3. Pretraining shows these prompts *only answered directly* (a one-pass
   model cannot learn them, so the base holds a confident-but-wrong direct habit and no
   procedure); only the ``create_far`` SFT stage shows its scratchpad.
+
+Two controls reuse these operations: ``new_format`` writes parity's running count in a new
+notation (each input bit echoed before its count: the ability is the base's, the format is new),
+and ``partial_create`` learns parity and create at once (half of its task is in the base).
 
 A quarter of the problem strings (per operation, seeded) are held out of every training
 stage; the held-out quarter is cut into ``dev`` and ``test`` halves.
@@ -63,6 +69,7 @@ __all__ = [
     "create_far_prompt",
     "create_far_trace",
     "create_far_answer",
+    "new_format_trace",
     "make_tokenizer",
     "encode",
 ]
@@ -183,6 +190,15 @@ def create_far_answer(bits: Sequence[int]) -> str:
 def create_far_trace(bits: Sequence[int]) -> str:
     """Running count of ones mod 3, then ``> count mod 3``."""
     return f"# {_digits(np.cumsum(bits) % 3)} > {create_far_answer(bits)}"
+
+
+def new_format_trace(bits: Sequence[int]) -> str:
+    """Parity's scratchpad in the ``new_format`` control's notation: each bit echoed before the
+    running count (``# b1 c1 b2 c2 ... > parity``). The computation (the count) is the base's;
+    only the notation is new."""
+    counts = np.cumsum(bits)
+    steps = " ".join(f"{int(b)} {int(c)}" for b, c in zip(bits, counts, strict=True))
+    return f"# {steps} > {parity_answer(bits)}"
 
 
 _ID = {t: i for i, t in enumerate(VOCAB)}

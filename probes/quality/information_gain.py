@@ -18,6 +18,16 @@ Scoring every variant's traces with the *same* model keeps the variants comparab
     'N 1 1 0 = # 1 2 >'
 
 Table columns: ``variant, prompt_id, step (1..T), step_text, logp_prev, logp, ig``.
+
+Wu et al.'s own InfoGain (their reference code's ``InformationGainScorer``) is
+:func:`wu_information_gain`: under the same fixed model, the perplexity of the *whole* text
+``question + s_1..s_t + marker + a`` after each step ``t`` (``PPL_t``; ``PPL_0`` has no step),
+
+    InfoGain = Σ_{t=1..T} (PPL_{t−1} − PPL_t) / (T + 1)
+
+(the sum telescopes to ``(PPL_0 − PPL_T) / (T + 1)``), and their −38.9% is the relative change of
+its mean between two models' traces (:func:`wu_relative_change`). The answer-only increment above
+is a different quantity and keeps its own name.
 """
 
 from __future__ import annotations
@@ -35,7 +45,16 @@ from probes.errors import TaskError
 from probes.models.tokens import encode
 from probes.stats import bootstrap_ci
 
-__all__ = ["StepFormat", "answer_logprob", "information_gain", "ig_profile", "ig_totals"]
+__all__ = [
+    "StepFormat",
+    "answer_logprob",
+    "information_gain",
+    "ig_profile",
+    "ig_totals",
+    "text_perplexity",
+    "wu_information_gain",
+    "wu_relative_change",
+]
 
 
 @dataclass(frozen=True)
@@ -234,3 +253,122 @@ def ig_profile(ig: pd.DataFrame, *, n_resamples: int = 1000, seed: int = 0) -> p
             }
         )
     return pd.DataFrame(rows)
+
+
+def text_perplexity(
+    model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 256
+) -> Float[np.ndarray, " text"]:
+    """``exp(mean NLL)`` of each whole text under ``model``: every token after the first is
+    predicted from the ones before it (the tokenizer's special tokens included, as it adds them)."""
+    device = next(model.parameters()).device
+    out = np.zeros(len(texts))
+    for b0 in range(0, len(texts), batch_size):
+        batch = encode(tokenizer, list(texts[b0 : b0 + batch_size]), padding_side="right", device=device)
+        with torch.inference_mode():
+            res = model(batch.input_ids, attention_mask=batch.attention_mask)
+        logits = res.logits if hasattr(res, "logits") else res
+        logp = torch.log_softmax(logits.float(), dim=-1).cpu()
+        ids = batch.input_ids.cpu()
+        for i, n in enumerate(batch.lengths):
+            if n < 2:
+                raise TaskError(f"Text {texts[b0 + i]!r} has {n} token(s); a perplexity needs at least 2.")
+            pos = torch.arange(1, n)
+            out[b0 + i] = float(torch.exp(-logp[i, pos - 1, ids[i, pos]].mean()))
+    return out
+
+
+def wu_information_gain(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    traces: Sequence[str],
+    answers: Sequence[str | None] | None = None,
+    *,
+    ids: Sequence[str] | None = None,
+    variant: str = "",
+    fmt: StepFormat = StepFormat(),
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Wu et al.'s InfoGain of each trace, scored by ``model`` (one fixed model for every variant).
+
+    ``PPL_t`` is :func:`text_perplexity` of ``fmt.context(prompt, steps[:t]) + fmt.continuation(a)``
+    (question, the first ``t`` steps, the answer marker and the answer: the whole text), and
+    ``info_gain = Σ_{t=1..T} (PPL_{t−1} − PPL_t) / (T + 1)``. ``answers`` as in
+    :func:`information_gain`. One row per trace with steps: ``variant, prompt_id, n_steps, ppl_0,
+    ppl_final, info_gain``.
+    """
+    if len(prompts) != len(traces):
+        raise TaskError(f"Got {len(prompts)} prompts but {len(traces)} traces; give one trace per prompt.")
+    ids = [str(i) for i in range(len(prompts))] if ids is None else list(ids)
+    texts, keys = [], []
+    for i, (p, tr) in enumerate(zip(prompts, traces, strict=True)):
+        steps, own = fmt.split(tr)
+        a = answers[i] if answers is not None and answers[i] is not None else own
+        if a is None or not steps:
+            continue
+        for t in range(len(steps) + 1):
+            texts.append(fmt.context(p, steps[:t]) + fmt.continuation(a))
+        keys.append((ids[i], len(steps)))
+    cols = ["variant", "prompt_id", "n_steps", "ppl_0", "ppl_final", "info_gain"]
+    if not texts:
+        return pd.DataFrame(columns=cols)
+    ppl = text_perplexity(model, tokenizer, texts, batch_size=batch_size)
+    rows, j = [], 0
+    for pid, T in keys:
+        seq = ppl[j : j + T + 1]
+        j += T + 1
+        gain = float(np.sum(seq[:-1] - seq[1:]) / (T + 1))
+        rows.append(
+            {
+                "variant": variant,
+                "prompt_id": pid,
+                "n_steps": T,
+                "ppl_0": float(seq[0]),
+                "ppl_final": float(seq[-1]),
+                "info_gain": gain,
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def wu_relative_change(
+    gains: pd.DataFrame, reference: str, *, n_resamples: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Per variant: mean InfoGain (:func:`wu_information_gain`) with a bootstrap CI over traces, and
+    its relative change against ``reference``'s mean, ``(IG_v − IG_ref) / |IG_ref|`` (Wu et al.'s
+    −38.9% for SFT), with an interval resampling both variants' traces.
+
+    >>> g = pd.DataFrame({"variant": ["a", "a", "b", "b"], "info_gain": [2.0, 2.0, 1.0, 1.0]})
+    >>> wu_relative_change(g, "a").set_index("variant").rel_change.tolist()
+    [0.0, -0.5]
+    """
+    cols = ["variant", "info_gain", "ci_lo", "ci_hi", "rel_change", "rel_lo", "rel_hi", "n_traces"]
+    if not len(gains) or reference not in set(gains["variant"]):
+        return pd.DataFrame(columns=cols)
+    ref = gains.loc[gains["variant"] == reference, "info_gain"].to_numpy(float)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for variant, sub in gains.groupby("variant", sort=False):
+        x = sub["info_gain"].to_numpy(float)
+        lo, hi = bootstrap_ci(x, n_resamples=n_resamples, seed=seed)
+        base = float(ref.mean())
+        rel = (float(x.mean()) - base) / abs(base) if base != 0 else float("nan")
+        boots = []
+        for _ in range(n_resamples):
+            rb = float(rng.choice(ref, len(ref)).mean())
+            if rb != 0:
+                boots.append((float(rng.choice(x, len(x)).mean()) - rb) / abs(rb))
+        r_lo, r_hi = np.percentile(boots, [2.5, 97.5]) if boots else (np.nan, np.nan)
+        rows.append(
+            {
+                "variant": variant,
+                "info_gain": float(x.mean()),
+                "ci_lo": lo,
+                "ci_hi": hi,
+                "rel_change": rel,
+                "rel_lo": float(r_lo),
+                "rel_hi": float(r_hi),
+                "n_traces": len(x),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)

@@ -95,9 +95,9 @@ from probes.weights.measures import (
     WeightDiffError,
     angle_noise_floor,
     bf16_update_share,
+    haar_orthonormal,
     numerical_rank,
     principal_angles,
-    spectrum_matched_update,
     spectrum,
     subspace_overlap,
     update_sparsity,
@@ -276,17 +276,34 @@ def _null_columns(
     name: what ``overlap@k``, the angles and ``updated@bf16`` read for an update of this size that
     points nowhere in particular."""
     gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + zlib.crc32(name.encode()))
-    null = spectrum_matched_update(delta_sv.cpu(), base.shape, gen, fro=delta_fro).to(base.device, base.dtype)
-    tuned = base + null
-    row: dict[str, Any] = {"null_updated@bf16": bf16_update_share(base, tuned)}
-    for k, ov in subspace_overlap(null, b_spec.U, b_spec.V, ks).items():
-        row[f"null_overlap@{k}"] = ov
+    # R = U diag(s) Vᵀ is never formed on its own: the overlap reads its factors, and the tuned
+    # matrix is base + R in one addmm (peak memory: one extra matrix and the two factors)
+    sv = delta_sv.double()
+    sv = sv[sv > 0]
+    sv = sv * (delta_fro / float(sv.norm()))
+    k = sv.numel()
+    U = haar_orthonormal(base.shape[0], k, gen, base.dtype).to(base.device)
+    Us = U * sv.to(base.device, base.dtype)
+    del U
+    V = haar_orthonormal(base.shape[1], k, gen, base.dtype).to(base.device)
+    row: dict[str, Any] = {}
+    norm = float(sv.norm())
+    for kk in ks:
+        if kk > b_spec.U.shape[1] or kk > b_spec.V.shape[1]:
+            row[f"null_overlap@{kk}"] = math.nan
+            continue
+        core = (b_spec.U[:, :kk].mT @ Us) @ (V.mT @ b_spec.V[:, :kk])
+        row[f"null_overlap@{kk}"] = float(torch.linalg.matrix_norm(core)) / norm
+    tuned = torch.addmm(base, Us, V.mT)
+    del Us, V
+    row["null_updated@bf16"] = bf16_update_share(base, tuned)
     n_spec = _top(spectrum(tuned, q, settings), q)
-    for k in ks:
-        if k > b_spec.U.shape[1] or k > n_spec.U.shape[1]:
+    del tuned
+    for kk in ks:
+        if kk > b_spec.U.shape[1] or kk > n_spec.U.shape[1]:
             continue
         for side, A, B in (("out", b_spec.U, n_spec.U), ("in", b_spec.V, n_spec.V)):
-            row[f"null_angle_{side}_mean@{k}"] = float(principal_angles(A[:, :k], B[:, :k]).mean())
+            row[f"null_angle_{side}_mean@{kk}"] = float(principal_angles(A[:, :kk], B[:, :kk]).mean())
     return row
 
 

@@ -164,7 +164,9 @@ def bf16_update_share(base: torch.Tensor, tuned: torch.Tensor) -> float:
     0.5
     """
     if base.shape != tuned.shape:
-        raise WeightDiffError(f"bf16_update_share needs equal shapes, got {tuple(base.shape)} and {tuple(tuned.shape)}.")
+        raise WeightDiffError(
+            f"bf16_update_share needs equal shapes, got {tuple(base.shape)} and {tuple(tuned.shape)}."
+        )
     n = base.numel()
     if n == 0:
         return math.nan
@@ -178,7 +180,10 @@ def bf16_update_share(base: torch.Tensor, tuned: torch.Tensor) -> float:
 
 
 def numerical_rank(
-    singular_values: torch.Tensor, shape: Sequence[int], dtype: torch.dtype = torch.float32, rtol: float | None = None
+    singular_values: torch.Tensor,
+    shape: Sequence[int],
+    dtype: torch.dtype = torch.float32,
+    rtol: float | None = None,
 ) -> int:
     """The number of singular values above ``tol = rtol · σ_max``, with ``rtol`` defaulting to
     ``max(out, in) · eps(dtype)`` (the LAPACK / ``numpy.linalg.matrix_rank`` convention: what
@@ -207,15 +212,18 @@ def numerical_rank(
     return int(torch.count_nonzero(singular_values > tol))
 
 
-def haar_orthonormal(n: int, k: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def haar_orthonormal(
+    n: int, k: int, generator: torch.Generator, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """``k`` orthonormal columns in ``R^n`` drawn uniformly (Haar): QR of a Gaussian matrix with
     the signs of ``R``'s diagonal moved into ``Q`` (Mezzadri 2007, "How to generate random matrices
     from the classical compact groups"), from ``generator`` only."""
-    g = torch.randn(n, k, generator=generator, dtype=torch.float64)
+    g = torch.randn(n, k, generator=generator, dtype=dtype)
     q, r = torch.linalg.qr(g)
+    del g
     d = torch.sign(torch.diagonal(r))
     d[d == 0] = 1.0
-    return (q * d).to(dtype)
+    return q.mul_(d)
 
 
 def spectrum_matched_update(

@@ -26,7 +26,14 @@ from probes.decoding.sampling import sample_task
 from probes.errors import ElicitError
 from probes.models.family import ModelFamily
 from probes.quality.early_answering import answer_probe, early_answers, early_summary
-from probes.quality.information_gain import StepFormat, ig_profile, ig_totals, information_gain
+from probes.quality.information_gain import (
+    StepFormat,
+    ig_profile,
+    ig_totals,
+    information_gain,
+    wu_information_gain,
+    wu_relative_change,
+)
 from probes.quality.ood import ood_table
 from steering.battery.rows import BatteryRow, TestId
 
@@ -38,6 +45,7 @@ __all__ = [
     "passk_rows",
     "cot_rows",
     "ig_rows",
+    "wu_ig_rows",
     "early_answer_rows",
     "probe_answer_rows",
     "ood_rows",
@@ -146,7 +154,7 @@ def quality_tables(
     """Run every decoding-elicitation and reasoning-quality measure on a family.
 
     Returns tables keyed ``samples, passk, crossover, cot_paths, cot, traces, ig, ig_totals,
-    ig_profile, early, early_summary, answer_probe, ood_samples, ood`` (with ``cfg.stages ==
+    ig_profile, ig_wu, ig_wu_totals, early, early_summary, answer_probe, ood_samples, ood`` (with ``cfg.stages ==
     ("decoding",)``: the first five, and ``traces, greedy, early, ood_samples`` empty). Each variant is
     loaded once (plus the scoring variant once more for information gain). ``ood`` overrides
     the family's ``cfg.ood_task``; without either, the OOD tables are empty.
@@ -167,8 +175,9 @@ def quality_tables(
     out.update(_decoding_tables(out["samples"], out["cot_paths"], answers))
     if "quality" not in cfg.stages:
         return out
-    out["ig"] = _information_gain(family, cfg, ref, out["traces"])
+    out["ig"], out["ig_wu"] = _information_gain(family, cfg, ref, out["traces"])
     out["ig_totals"] = ig_totals(out["ig"])
+    out["ig_wu_totals"] = wu_relative_change(out["ig_wu"], "base")
     out["ig_profile"] = ig_profile(out["ig"])
     out["early_summary"] = early_summary(out["early"])
     acts = collect_activations(
@@ -255,27 +264,21 @@ def _decoding_tables(
 
 def _information_gain(
     family: ModelFamily, cfg: QualityConfig, ref: Task, traces: pd.DataFrame
-) -> pd.DataFrame:
-    """Information gain per step of every variant's own traces, under the one scoring variant."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Information gain of every variant's own traces under the one scoring variant: the
+    answer-only increment per step, and Wu et al.'s whole-text InfoGain per trace."""
     tok = family.tokenizer("base")
+    steps, wu = [], []
     with family.open(cfg.scoring_variant) as scorer:
-        return pd.concat(
-            [
-                information_gain(
-                    scorer,
-                    tok,
-                    list(s["prompt"]),
-                    list(s["completion"]),
-                    [ref.examples[ref.ids.index(p)].answer for p in s["prompt_id"]],
-                    ids=list(s["prompt_id"]),
-                    variant=str(v),
-                    fmt=cfg.fmt,
-                    batch_size=cfg.batch_size,
-                )
-                for v, s in traces.groupby("variant", sort=False)
-            ],
-            ignore_index=True,
-        )
+        for v, s in traces.groupby("variant", sort=False):
+            args = (scorer, tok, list(s["prompt"]), list(s["completion"]))
+            kw: dict[str, Any] = dict(
+                ids=list(s["prompt_id"]), variant=str(v), fmt=cfg.fmt, batch_size=cfg.batch_size
+            )
+            answers = [ref.examples[ref.ids.index(p)].answer for p in s["prompt_id"]]
+            steps.append(information_gain(*args, answers, **kw))
+            wu.append(wu_information_gain(*args, answers, **kw))
+    return pd.concat(steps, ignore_index=True), pd.concat(wu, ignore_index=True)
 
 
 def quality_rows(
@@ -288,6 +291,8 @@ def quality_rows(
     if "ig_totals" not in tables:  # the decoding stage alone
         return rows
     rows += ig_rows(tables["ig_totals"], reference, task)
+    if "ig_wu_totals" in tables:
+        rows += wu_ig_rows(tables["ig_wu_totals"], reference, task)
     rows += early_answer_rows(tables["early_summary"], task) + probe_answer_rows(tables["answer_probe"], task)
     if len(tables["ood"]):
         rows += ood_rows(tables["ood"], task)
@@ -382,6 +387,35 @@ def ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> li
             f"{r.final_logp:.2f}; null = {reference}",
         )
         for r in totals.itertuples(index=False)
+    ]
+
+
+def wu_ig_rows(totals: pd.DataFrame, reference: str = "base", task: str = "") -> list[BatteryRow]:
+    """From :func:`probes.quality.information_gain.wu_relative_change`: ``test =
+    "information_gain:wu"``.
+
+    effect: the relative change of Wu et al.'s mean InfoGain of the variant's traces against the
+    ``reference``'s (their −38.9% for SFT); null: 0 (no change); CI: bootstrap over both
+    variants' traces. The reference's own row is left out.
+    """
+    return [
+        BatteryRow.make(
+            TestId.INFORMATION_GAIN_WU,
+            r.variant,
+            task,
+            None,
+            "",
+            r.rel_change,
+            0.0,
+            r.rel_lo,
+            r.rel_hi,
+            r.n_traces,
+            f"Wu et al.'s InfoGain {r.info_gain:.3f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}] (perplexity units per step) "
+            f"vs {reference}'s, relative change {r.rel_change:+.1%}",
+            info_gain=r.info_gain,
+        )
+        for r in totals.itertuples(index=False)
+        if r.variant != reference
     ]
 
 

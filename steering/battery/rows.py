@@ -39,6 +39,7 @@ class TestId(StrEnum):
     PASSK_CROSSOVER = "passk_crossover"
     COT_DECODING = "cot_decoding"
     INFORMATION_GAIN = "information_gain"
+    INFORMATION_GAIN_WU = "information_gain:wu"
     EARLY_ANSWER = "early_answer"
     EARLY_ANSWER_PROBE = "early_answer_probe"
     OOD_DROP = "ood_drop"

@@ -80,7 +80,9 @@ def sae_rows(
     )
     rows = _fvu_rows(transfer, task.name, layer, _sae_quality(sae, acts, hook))
     controls, control_tables = crosscoder_controls(acts, hook, cfg, cc_steps, cc_max_steps)
-    cc_rows, cc_tables = _crosscoder_rows(acts, others, hook, cfg, task.name, layer, cc_steps, cc_max_steps, controls)
+    cc_rows, cc_tables = _crosscoder_rows(
+        acts, others, hook, cfg, task.name, layer, cc_steps, cc_max_steps, controls
+    )
     rows += cc_rows
     cc_tables += [t.assign(task=task.name) for t in control_tables]
     return (
@@ -219,12 +221,22 @@ def crosscoder_controls(
     and a copy with 8 planted directions (``planted_recall``: share of planted directions that
     a live variant-only latent's decoder matches at cosine > 0.9, should be 1;
     ``planted_false``: variant-only latents matching none)."""
-    from probes.dictionaries.crosscoder import crosscoder_latents, crosscoder_summary, fit_crosscoder, paired_rows
+    from probes.dictionaries.crosscoder import (
+        crosscoder_latents,
+        crosscoder_summary,
+        fit_crosscoder,
+        paired_rows,
+    )
 
     hb, _, _ = paired_rows(acts, "base", "base", hook, "all")
-    opts = dict(
-        d_sae=CC_EXPANSION * acts.d_model, k=CC_K, steps=steps, max_steps=max_steps, lr=1e-3, seed=cfg.seed
-    )
+    opts: dict[str, Any] = {
+        "d_sae": CC_EXPANSION * acts.d_model,
+        "k": CC_K,
+        "steps": steps,
+        "max_steps": max_steps,
+        "lr": 1e-3,
+        "seed": cfg.seed,
+    }
     out: dict[str, float] = {}
     tables = []
     same = fit_crosscoder(hb, hb.clone(), models=("base", "base copy"), **opts)

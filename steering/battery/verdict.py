@@ -364,7 +364,11 @@ def representation_verdict(
         f"above the input baseline (shuffled null {r.null:.2f}, {r.n} traces)"
     )
     if r.ci_lo >= thresholds["present_lo"] and r.ci_lo > r.null:
-        return Representation.PRESENT, f"the base already represents the tuned model's computation: {where}", r
+        return (
+            Representation.PRESENT,
+            f"the base already represents the tuned model's computation: {where}",
+            r,
+        )
     if r.ci_hi < thresholds["absent_hi"]:
         return Representation.ABSENT, f"the base does not represent the tuned model's computation: {where}", r
     return Representation.INCONCLUSIVE, f"neither clearly present nor absent: {where}", r
@@ -387,7 +391,10 @@ def combine(behavioural: Verdict, representation: Representation) -> tuple[Verdi
     'inconclusive'
     """
     if behavioural == Verdict.INCONCLUSIVE:
-        return Verdict.INCONCLUSIVE, "behavioural verdict inconclusive; a representation alone does not decide"
+        return (
+            Verdict.INCONCLUSIVE,
+            "behavioural verdict inconclusive; a representation alone does not decide",
+        )
     if representation == Representation.INCONCLUSIVE:
         return behavioural, f"behavioural {behavioural.value}; the representation test is inconclusive"
     agree = (behavioural == Verdict.SELECT) == (representation == Representation.PRESENT)

@@ -311,6 +311,7 @@ _QUALITY_TABLES = (
     "crossover",
     "cot",
     "ig_profile",
+    "ig_wu_totals",
     "ig_totals",
     "early_summary",
     "answer_probe",

@@ -177,7 +177,9 @@ def test_convergence_is_recorded_and_doubles_until_plateau() -> None:
     hb, hv, _, _ = planted(n=2000)
     cc = fit_crosscoder(hb, hv, d_sae=64, k=1.5, steps=40, max_steps=640, batch_size=256, lr=3e-3, seed=0)
     conv = cc.meta["convergence"]
-    assert conv["tried"][0] == 40 and all(b == 2 * a for a, b in zip(conv["tried"], conv["tried"][1:]))
+    assert conv["tried"][0] == 40 and all(
+        b == 2 * a for a, b in zip(conv["tried"], conv["tried"][1:], strict=False)
+    )
     assert conv["steps"] == conv["tried"][-1] == cc.meta["steps"]
     # either it converged (rel < tol) or it ran out of steps (the next doubling exceeds max_steps)
     drop = conv["fvu_mid"] - conv["fvu_late"]

@@ -12,15 +12,15 @@ import torch
 from probes.dictionaries.training import (
     Convergence,
     check_schedule,
-    plateau,
-    until_converged,
     drops_first,
     inference_sae,
     keep_mask,
+    plateau,
     position_key,
     row_batches,
     store_keep_mask,
     train_dictionary,
+    until_converged,
 )
 from probes.errors import ElicitError, TaskError
 from probes.models.positions import Last
@@ -170,7 +170,12 @@ def test_until_converged_doubles_until_the_plateau_or_the_cap() -> None:
 
     sae, conv = until_converged(fit, 100, 1000)
     assert calls == [100, 200, 400] and sae == "sae400"
-    assert isinstance(conv, Convergence) and conv.converged and conv.steps == 400 and conv.tried == (100, 200, 400)
+    assert (
+        isinstance(conv, Convergence)
+        and conv.converged
+        and conv.steps == 400
+        and conv.tried == (100, 200, 400)
+    )
     calls.clear()
     sae, conv = until_converged(fit, 100, 250)  # capped: 200 is the last schedule that fits
     assert calls == [100, 200] and not conv.converged and conv.steps == 200

@@ -10,15 +10,19 @@ from probes.models.positions import Match, Span
 from probes.organism.tasks import (
     CREATE,
     CREATE_FAR,
+    NEW_FORMAT,
     PARITY,
     PARITY_OOD,
+    PARTIAL,
     create_far_task,
     create_task,
+    new_format_task,
     organism_tasks,
     parity_ood_task,
     parity_task,
+    partial_task,
 )
-from probes.organism.world import SPANS, make_splits
+from probes.organism.world import SPANS, make_splits, new_format_trace, parity_trace
 
 
 def test_parity_task_sources_splits_and_sizes():
@@ -92,5 +96,30 @@ def test_parity_ood_task_and_its_length_check():
 
 def test_organism_tasks_quick_is_smaller():
     quick, full = organism_tasks(seed=0, quick=True), organism_tasks(seed=0)
-    assert set(quick) == set(full) == {PARITY, CREATE, CREATE_FAR, PARITY_OOD}
+    assert set(quick) == set(full) == {PARITY, CREATE, CREATE_FAR, NEW_FORMAT, PARTIAL, PARITY_OOD}
     assert len(quick[PARITY].filter(split="train")) == 48 * 3 < len(full[PARITY].filter(split="train"))
+
+
+def test_new_format_task_is_parity_in_a_new_notation():
+    task = new_format_task(seed=0, n_train=8, n_heldout=8)
+    par = parity_task(seed=0, n_train=8, n_heldout=8)
+    assert task.name == NEW_FORMAT and task.format_prefix == "#" and task.max_new_tokens == 24
+    for e in task.examples:
+        bits = tuple(int(b) for b in e.prompt.split()[1:-1])
+        assert e.prompt.startswith("N ") and e.label == "neutral" and e.answer == str(sum(bits) % 2)
+        assert e.trace == new_format_trace(bits) and e.trace != parity_trace(bits)
+        # the old notation scores right on this task: forcing the base's own format can recover the gain
+        assert task.score(parity_trace(bits), e.answer).correct and task.score(e.trace, e.answer).correct
+    assert {e.split for e in task.examples} == {e.split for e in par.examples}
+    assert new_format_trace((1, 0, 1)) == "# 1 1 0 1 1 2 > 0"
+
+
+def test_partial_task_is_half_parity_half_create():
+    task = partial_task(seed=0, n_train=16, n_heldout=16)
+    parity = [e for e in task.examples if e.prompt.startswith("N ")]
+    create = [e for e in task.examples if e.prompt.startswith("T ")]
+    assert len(parity) == len(create) == len(task.examples) // 2 and task.name == PARTIAL
+    for split in ("train", "dev", "test"):
+        assert sum(e.split == split for e in parity) == sum(e.split == split for e in create) > 0
+    assert len({e.id for e in task.examples}) == len(task.examples)
+    assert all(e.trace == parity_trace(tuple(int(b) for b in e.prompt.split()[1:-1])) for e in parity)

@@ -16,6 +16,9 @@ from probes.quality.information_gain import (
     ig_profile,
     ig_totals,
     information_gain,
+    text_perplexity,
+    wu_information_gain,
+    wu_relative_change,
 )
 from tests.tiny import make_tokenizer
 
@@ -112,3 +115,38 @@ def test_ig_by_hand_from_the_definition() -> None:
     assert lp[0] == pytest.approx(np.log(1.0 / n) + np.log(0.1), abs=1e-5)
     lp2 = answer_logprob(model, tok, ["N 1 = # >"], [" 1 0"])
     assert lp2[0] == pytest.approx(np.log(0.1) + np.log(p0_after_6), abs=1e-5)
+
+
+def test_wu_information_gain_by_hand_from_the_definition() -> None:
+    tok = make_tokenizer()
+    n = len(tok)
+    model = _positional(tok, {5: 0.5})  # uniform, except p('1') = 0.5 after index 5
+    # texts: question + first t steps + '>' + answer, each token predicted from the ones before it
+    # t=0 "<bos> N 1 = # > 1": 6 predictions, the last ('1' after index 5) at 0.5, the rest 1/n
+    ppl0 = np.exp((5 * np.log(n) + np.log(2.0)) / 6)
+    # t=1 "<bos> N 1 = # 1 > 1": index 5 is the step '1'; the '>' after it is predicted from row 5,
+    # where every token but '1' has (1 - 0.5) / (n - 1); the other 6 predictions are 1/n
+    ppl1 = np.exp((6 * np.log(n) + np.log(2.0 * (n - 1))) / 7)
+    # t=2 "<bos> N 1 = # 1 2 > 1": the '2' after index 5 at 0.5 / (n - 1), the other 7 at 1/n
+    ppl2 = np.exp((7 * np.log(n) + np.log(2.0 * (n - 1))) / 8)
+    got = text_perplexity(model, tok, ["N 1 = # > 1", "N 1 = # 1 > 1", "N 1 = # 1 2 > 1"])
+    assert got == pytest.approx([ppl0, ppl1, ppl2], rel=1e-5)
+    wu = wu_information_gain(model, tok, ["N 1 ="], ["# 1 2 > 1"], ids=["q"], variant="v")
+    row = wu.iloc[0]
+    assert row.n_steps == 2 and row.ppl_0 == pytest.approx(ppl0, rel=1e-5)
+    # Σ_t (PPL_{t-1} - PPL_t) / (T + 1) = ((ppl0 - ppl1) + (ppl1 - ppl2)) / 3
+    assert row.info_gain == pytest.approx((ppl0 - ppl2) / 3, rel=1e-5)
+    assert row.ppl_final == pytest.approx(ppl2, rel=1e-5)
+
+
+def test_wu_relative_change_is_the_published_statistic() -> None:
+    import pandas as pd
+
+    g = pd.DataFrame(
+        {"variant": ["base"] * 4 + ["sft"] * 4, "info_gain": [2.0, 2.0, 2.0, 2.0, 1.2, 1.2, 1.2, 1.2]}
+    )
+    out = wu_relative_change(g, "base", n_resamples=200).set_index("variant")
+    assert out.loc["base", "rel_change"] == 0.0
+    assert out.loc["sft", "rel_change"] == pytest.approx(-0.4)  # (1.2 - 2) / 2
+    assert out.loc["sft", "rel_lo"] == pytest.approx(-0.4) and out.loc["sft", "n_traces"] == 4
+    assert wu_relative_change(g, "missing").empty

@@ -104,7 +104,10 @@ def test_direction_transfer_reports_the_span_share_with_its_null() -> None:
     acts = _Acts({"base": {0: base}, "v": {0: base + torch.tensor([1.0, 0.0, 0.0, 0.0])}})
     B = torch.eye(4, dtype=torch.float64)[:, :1]
     df = direction_transfer(
-        acts, "v", {(0, "last"): torch.tensor([1.0, 0.0, 0.0, 0.0])}, bases={(0, "last"): B}  # type: ignore[arg-type]
+        acts,
+        "v",
+        {(0, "last"): torch.tensor([1.0, 0.0, 0.0, 0.0])},
+        bases={(0, "last"): B},  # type: ignore[arg-type]
     )
     row = df.iloc[0]
     assert row.span_share == pytest.approx(1.0) and row.span_lo == row.span_hi == pytest.approx(1.0)

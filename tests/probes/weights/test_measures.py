@@ -15,8 +15,8 @@ from probes.weights.measures import (
     haar_orthonormal,
     numerical_rank,
     principal_angles,
-    spectrum_matched_update,
     spectrum,
+    spectrum_matched_update,
     stable_rank,
     subspace_overlap,
     update_sparsity,
@@ -146,7 +146,9 @@ def test_numerical_rank_by_hand_and_against_numpy() -> None:
     assert numerical_rank(sv, (4, 3), rtol=0.5) == 1  # tol 1.5: only 3.0 above
     assert numerical_rank(torch.zeros(3), (3, 5)) == 0
     # a rank-5 product in float64 against numpy.linalg.matrix_rank (same default tolerance)
-    m = torch.randn(30, 5, generator=_gen(1), dtype=torch.float64) @ torch.randn(5, 20, generator=_gen(2), dtype=torch.float64)
+    m = torch.randn(30, 5, generator=_gen(1), dtype=torch.float64) @ torch.randn(
+        5, 20, generator=_gen(2), dtype=torch.float64
+    )
     sv64 = torch.linalg.svdvals(m)
     assert numerical_rank(sv64, m.shape, torch.float64) == int(np.linalg.matrix_rank(m.numpy())) == 5
     with pytest.raises(WeightDiffError, match="all min"):
@@ -172,5 +174,7 @@ def test_spectrum_matched_update_keeps_size_and_randomises_direction() -> None:
     # overlap with a fixed top-k subspace is at its random expectation sqrt(k_u k_v / (m n))
     # (for k = 4 in 40 x 30: ~0.115), far from 1
     U, V = orthonormal(40, 4, 5), orthonormal(30, 4, 6)
-    ovs = [subspace_overlap(spectrum_matched_update(sv, (40, 30), _gen(s)), U, V, ks=(4,))[4] for s in range(200)]
+    ovs = [
+        subspace_overlap(spectrum_matched_update(sv, (40, 30), _gen(s)), U, V, ks=(4,))[4] for s in range(200)
+    ]
     assert float(np.sqrt(np.mean(np.square(ovs)))) == pytest.approx(math.sqrt(16 / 1200), rel=0.15)

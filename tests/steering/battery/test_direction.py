@@ -23,7 +23,9 @@ def test_span_share_rows_against_their_beta_null(quick_report) -> None:
     from probes.representation.transfer import span_share_null
 
     rows = [r for r in quick_report.rows if r.test is TestId.DIRECTION_SPAN and r.variant == "sft"]
-    assert {(r.layer, r.position) for r in rows} == {(k, p) for k in range(3) for p in ("match:=", "span:scratchpad")}
+    assert {(r.layer, r.position) for r in rows} == {
+        (k, p) for k in range(3) for p in ("match:=", "span:scratchpad")
+    }
     for r in rows:
         k, d = int(r.value("span_k")), int(r.value("span_d"))
         assert 0 <= r.ci_lo <= r.effect <= r.ci_hi <= 1 and 1 <= k < d

@@ -30,10 +30,24 @@ def test_roles_follow_the_intervals(tmp_path: Path) -> None:
     doc = {
         "seeds": [0, 1],
         "statistics": {
-            "a": {"test": "weights", "auroc": 0.7, "auroc_lo": 0.4, "auroc_hi": 0.9, "discriminates": False,
-                  "n_select": 10, "n_create": 4},
-            "b": {"test": "probe", "auroc": 0.9, "auroc_lo": 0.6, "auroc_hi": 1.0, "discriminates": True,
-                  "n_select": 10, "n_create": 4},
+            "a": {
+                "test": "weights",
+                "auroc": 0.7,
+                "auroc_lo": 0.4,
+                "auroc_hi": 0.9,
+                "discriminates": False,
+                "n_select": 10,
+                "n_create": 4,
+            },
+            "b": {
+                "test": "probe",
+                "auroc": 0.9,
+                "auroc_lo": 0.6,
+                "auroc_hi": 1.0,
+                "discriminates": True,
+                "n_select": 10,
+                "n_create": 4,
+            },
         },
     }
     p = tmp_path / "d.json"

@@ -47,7 +47,9 @@ def test_crosscoder_rows_carry_convergence_and_both_controls(quick_report) -> No
     cc = [r for r in quick_report.rows if r.test is TestId.CROSSCODER]
     assert cc
     for r in cc:
-        assert r.value("control_identical_variant_only") == 0.0  # an identical copy has no variant-only latent
+        assert (
+            r.value("control_identical_variant_only") == 0.0
+        )  # an identical copy has no variant-only latent
         assert r.value("control_planted_recall") >= 0.75  # the planted directions are found
         assert r.value("converged") in (0.0, 1.0) and r.value("steps") >= 500
         assert ("NOT converged" in r.detail) == (r.value("converged") == 0.0)

@@ -237,7 +237,12 @@ def test_judge_carries_the_representation_and_combined_verdicts() -> None:
     rows = _rows(0.9, 0.8, 1.0, 1.0, 0.95, 1.0) + [_probe(1, 0.2, 0.1, 0.3, 0.9)]
     j = judge("v", "t", rows, decision="match:=", computation="span:scratchpad")
     assert j.verdict is Verdict.SELECT and j.representation.value == "absent"
-    assert j.combined is Verdict.INCONCLUSIVE and (j.rep_share, j.rep_share_lo, j.rep_share_hi, j.rep_layer) == (
+    assert j.combined is Verdict.INCONCLUSIVE and (
+        j.rep_share,
+        j.rep_share_lo,
+        j.rep_share_hi,
+        j.rep_layer,
+    ) == (
         0.2,
         0.1,
         0.3,
