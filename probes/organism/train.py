@@ -92,8 +92,11 @@ _STAGE_LR_BETA: dict[str, tuple[float, float]] = {
     "sft_long": (3e-3, 0.1),
     # SFT on filler documents only: no gap on parity, so never `select` nor `create`
     "unrelated": (1e-3, 0.1),
-    # parity's ability, a new scratchpad notation: select (forcing the base's own format recovers it)
-    "new_format": (1e-3, 0.1),
+    # parity's ability, a new scratchpad notation: select (forcing the base's own format recovers it).
+    # With sft's budget (60 steps at 1e-3, seed 0) it wrote the new notation on every prompt but
+    # counted wrong (held-out 0.41, the base's direct rate): the interleaved notation moves every
+    # count one token further from its bit, so it gets create's budget
+    "new_format": (3e-3, 0.1),
     # parity and create at once: half of its gain is in the base (partial recovery: inconclusive)
     "partial_create": (3e-3, 0.1),
 }
@@ -161,7 +164,7 @@ def recipe(quick: bool = False) -> Recipe:
                     "create_far": 20,
                     "sft_long": 160,
                     "unrelated": 10,
-                    "new_format": 40,
+                    "new_format": 160,
                     "partial_create": 160,
                 }
             ),
@@ -187,7 +190,7 @@ def recipe(quick: bool = False) -> Recipe:
                 "create_far": 100,
                 "sft_long": 120,
                 "unrelated": 30,
-                "new_format": 60,
+                "new_format": 120,
                 "partial_create": 120,
             }
         ),

@@ -92,6 +92,10 @@ class BatteryConfig:
     n_shuffles: int = 20
     #: principal directions of the base's activations whose span the direction test's span share reads
     span_k: int = 8
+    #: SAE and crosscoder schedules: the first run's steps, doubled until the training FVU plateaus
+    #: or the next run would exceed ``dict_max_steps`` (probes.dictionaries.training.until_converged)
+    dict_steps: int = 500
+    dict_max_steps: int = 4000
     #: norm-matched random directions of the steering null, each given the vector's dev search
     n_random: int = 20
     seed: int = 0
@@ -100,7 +104,15 @@ class BatteryConfig:
     max_new_tokens: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_dev", "max_test", "max_fit", "batch_size"):
+        for name in (
+            "max_dev",
+            "max_test",
+            "max_fit",
+            "batch_size",
+            "span_k",
+            "dict_steps",
+            "dict_max_steps",
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ElicitError(f"Battery setting {name} must be an integer >= 1, got {v!r}.")

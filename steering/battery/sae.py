@@ -19,9 +19,6 @@ from steering.battery.rows import BatteryRow, TestId
 
 __all__ = ["ce_note", "sae_rows", "crosscoder_controls", "planted_variant"]
 
-#: Dictionary schedules of the battery: first run, and the most steps the plateau check may double to.
-SAE_STEPS, SAE_MAX_STEPS = 500, 4000
-CC_STEPS, CC_MAX_STEPS = 500, 4000
 #: The crosscoder's width (latents per model dimension) and mean active latents per token.
 CC_EXPANSION, CC_K = 2, 8
 
@@ -34,22 +31,21 @@ def sae_rows(
     workdir: Path,
     *,
     layer: int | None = None,
-    steps: int = SAE_STEPS,
-    cc_steps: int = CC_STEPS,
-    max_steps: int = SAE_MAX_STEPS,
-    cc_max_steps: int = CC_MAX_STEPS,
+    controls: dict[str, float] | None = None,
     progress: bool = True,
-) -> tuple[list[BatteryRow], pd.DataFrame, pd.DataFrame]:
+) -> tuple[list[BatteryRow], pd.DataFrame, pd.DataFrame, dict[str, float]]:
     """Base SAE on every variant (FVU, CE recovered; Kissane et al. 2024) and a crosscoder per
     variant (share of variant-only latents; Lindsey et al. 2024, Minder et al. 2025), at one
     middle layer on teacher-forced reasoning texts (every token: the prompt's decision token and
     the trace's computation positions). Both dictionaries train until the training FVU plateaus
-    (:func:`probes.dictionaries.training.plateau`; ``steps`` doubled up to ``max_steps``) and
-    report whether they did. Beside the variants, two crosscoder controls with the same settings
+    (:func:`probes.dictionaries.training.plateau`; ``cfg.dict_steps`` doubled up to
+    ``cfg.dict_max_steps``) and report whether they did. Beside the variants, two crosscoder controls with the same settings
     (:func:`crosscoder_controls`): the base against an identical copy (must find no
-    variant-only latents) and against a copy with planted directions (must find them). Returns
-    rows, the transfer table and the crosscoder latent table (controls included, ``variant``
-    ``control:identical`` / ``control:planted``)."""
+    variant-only latents) and against a copy with planted directions (must find them), trained
+    once per family: pass the ``controls`` a first call returned to the calls for the family's
+    other tasks. Returns rows, the transfer table, the crosscoder latent table (with the controls'
+    latents, ``variant`` ``control:identical`` / ``control:planted``, when they were trained here)
+    and the controls."""
     from probes.dictionaries.sae import sae_transfer
 
     n = family.layer_count()
@@ -71,6 +67,7 @@ def sae_rows(
         prompts="base",  # every variant on the base's tokens: the crosscoder pairs rows token by token
     )
     # the SAE is keyed on its training data, the base's weights (content digest) and its settings
+    steps, max_steps = cfg.dict_steps, cfg.dict_max_steps
     key = hashlib.sha256(
         f"{fit.hash}|{family.revision('base')}|{steps}|{max_steps}|{cfg.seed}|plateau".encode()
     ).hexdigest()[:16]
@@ -79,9 +76,11 @@ def sae_rows(
         family, sae, test, hook, variants=["base", *others], text=text, n_resamples=500, seed=cfg.seed
     )
     rows = _fvu_rows(transfer, task.name, layer, _sae_quality(sae, acts, hook))
-    controls, control_tables = crosscoder_controls(acts, hook, cfg, cc_steps, cc_max_steps)
+    control_tables: list[pd.DataFrame] = []
+    if controls is None:
+        controls, control_tables = crosscoder_controls(acts, hook, cfg, steps, max_steps)
     cc_rows, cc_tables = _crosscoder_rows(
-        acts, others, hook, cfg, task.name, layer, cc_steps, cc_max_steps, controls
+        acts, others, hook, cfg, task.name, layer, steps, max_steps, controls
     )
     rows += cc_rows
     cc_tables += [t.assign(task=task.name) for t in control_tables]
@@ -89,6 +88,7 @@ def sae_rows(
         rows,
         transfer.assign(task=task.name),
         pd.concat(cc_tables, ignore_index=True) if cc_tables else pd.DataFrame(),
+        controls,
     )
 
 

@@ -188,6 +188,7 @@ def _per_task(
     progress: bool,
 ) -> None:
     vec_path = work / "vectors" / "base-reasoning"
+    controls: dict[str, float] | None = None  # the crosscoder controls, trained once per family
     for tname, vs in plan.by_task().items():
         t = plan.loaded[tname]
         b_rows, sweep_df = behavioural_rows(family, t, vs, vec_path, cfg, work, progress=progress)
@@ -201,7 +202,9 @@ def _per_task(
         clock.lap("computation_probe")
         run.sweeps.append(sweep_df.assign(task=tname))
         if sae:
-            s_rows, s_tab, c_tab = sae_rows(family, t, vs, cfg, work, progress=progress)
+            s_rows, s_tab, c_tab, controls = sae_rows(
+                family, t, vs, cfg, work, controls=controls, progress=progress
+            )
             clock.lap("sae_crosscoder")
             run.rows += s_rows
             run.sae_tables.append(s_tab)

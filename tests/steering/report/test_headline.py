@@ -19,7 +19,10 @@ def test_the_headline_claim_on_the_quick_organism(organism_quick: Path, tmp_path
     from steering.report import run_report
 
     fam = load_family(organism_quick)
-    names = ["sft", "dpo", "rl", "sft_long", "create", "create_far", "unrelated", "copy"]
+    names = [
+        *("sft", "dpo", "rl", "sft_long", "new_format", "create", "create_far", "partial_create"),
+        *("unrelated", "copy"),
+    ]
     # an identical copy of the base, under another name: nothing post-training to explain
     specs = {v: fam.spec(v) for v in fam.variants} | {"copy": dataclasses.replace(fam.spec("base"))}
     rep = run_report(
@@ -33,7 +36,7 @@ def test_the_headline_claim_on_the_quick_organism(organism_quick: Path, tmp_path
     )
     v = rep.verdicts.set_index("variant")
     premise = _premises(organism_quick)
-    for name in ("sft", "dpo", "rl", "sft_long"):
+    for name in ("sft", "dpo", "rl", "sft_long", "new_format"):
         if premise[name] == "select":
             assert v.verdict[name] == "select", (name, v.reason[name])
         else:  # the variant did not come out a clean selection: never called create for it
@@ -44,6 +47,8 @@ def test_the_headline_claim_on_the_quick_organism(organism_quick: Path, tmp_path
             assert "two tests show absence" in v.reason[name]
         else:
             assert v.verdict[name] != "select", (name, premise[name], v.reason[name])
+    # half of partial_create's gain is in the base: neither clean select nor create
+    assert v.verdict["partial_create"] == "inconclusive", v.reason["partial_create"]
     for name in ("unrelated", "copy"):
         assert v.verdict[name] == "inconclusive" and "no gap to explain" in v.reason[name], (
             name,
@@ -66,6 +71,7 @@ DESIGNED = {
     "dpo": "select",
     "rl": "select",
     "sft_long": "select",
+    "new_format": "select",
     "create": "create",
     "create_far": "create",
 }
@@ -91,7 +97,7 @@ def _premises(folder: Path) -> dict[str, str]:
     ev = ev[ev.source == HEADLINE.eval_label]
     assert len(ev), f"eval.parquet has no {HEADLINE.eval_label!r} rows"
     acc = ev.groupby(["variant", "task", "forced"]).accuracy.mean()
-    tasks = {"create": "create", "create_far": "create_far"}
+    tasks = {"create": "create", "create_far": "create_far", "new_format": "parity_newfmt"}
     out = {}
     for name in DESIGNED:
         task = tasks.get(name, "parity")
