@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from probes.plots.style import COLUMN_IN, PALETTE, style
+from probes.plots.style import COLUMN_IN, PALETTE, series_style, style
 
 __all__ = ["information_gain"]
 
@@ -21,7 +21,7 @@ def information_gain(ig_profile: pd.DataFrame) -> Figure:
         fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.2))
         for i, v in enumerate(focus):
             g = ig_profile[ig_profile.variant == v].sort_values("step")
-            ax.plot(g.step + (i - len(focus) / 2) * 0.06, g.ig, marker="o", color=PALETTE[i % 8], label=v)
+            ax.plot(g.step + (i - len(focus) / 2) * 0.06, g.ig, **series_style(i), label=v)
             ax.fill_between(g.step, g.ci_lo, g.ci_hi, color=PALETTE[i % 8], alpha=0.10, lw=0)
         ax.axhline(0, color="#888888", lw=0.6)
         ax.set_xlabel("reasoning step t (scratchpad token)")

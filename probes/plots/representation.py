@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from probes.plots.style import COLUMN_IN, PALETTE, layer_ticks, legend_below, style
+from probes.plots.style import COLUMN_IN, layer_ticks, legend_below, series_style, style
 
 __all__ = ["direction_transfer", "probe_transfer"]
 
@@ -14,7 +14,8 @@ __all__ = ["direction_transfer", "probe_transfer"]
 def direction_transfer(battery: pd.DataFrame) -> Figure:
     """Cosine of each variant's activation shift with the base reasoning direction per layer,
     at the decision token and in the computation, against the random / shuffled null (grey
-    band). Claim tested: a cosine alone does not separate select from create."""
+    band: random unit directions of the same dimension). Claim tested: a cosine alone does not
+    separate select from create."""
     d = battery[battery.test == "direction"]
     positions = list(dict.fromkeys(d.position))
     with style():
@@ -33,8 +34,7 @@ def direction_transfer(battery: pd.DataFrame) -> Figure:
                     g.layer + (i - 3) * 0.04,
                     g.effect,
                     yerr=[g.effect - g.ci_lo, g.ci_hi - g.effect],
-                    marker="o",
-                    color=PALETTE[i % 8],
+                    **series_style(i),
                     label=variant,
                     capsize=1.5,
                     lw=1,
@@ -71,8 +71,7 @@ def probe_transfer(battery: pd.DataFrame) -> Figure:
                 g.layer + (i - 3) * 0.04,
                 g.effect,
                 yerr=[(g.effect - g.ci_lo).clip(lower=0), (g.ci_hi - g.effect).clip(lower=0)],
-                marker="o",
-                color=PALETTE[i % 8],
+                **series_style(i),
                 label=variant,
                 capsize=1.5,
             )

@@ -23,6 +23,9 @@ __all__ = [
     "COLUMN_IN",
     "STYLE",
     "VERDICT_COLORS",
+    "MARKERS",
+    "LINESTYLES",
+    "series_style",
     "style",
     "save_figure",
     "legend_below",
@@ -33,6 +36,26 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 #: Extra colours after the eight Okabe–Ito ones (Tol's wine, grey), for families of 9-10 variants.
 EXTENDED = PALETTE + ["#882255", "#999999"]
 COLUMN_IN = 3.4  # one column of a two-column paper, inches
+#: Markers and line styles that tell series apart once the eight colours repeat (12+ variants).
+MARKERS = ("o", "s", "^")
+LINESTYLES = ("-", "--", ":")
+
+
+def series_style(i: int) -> dict[str, Any]:
+    """Colour, marker and line style of the ``i``-th series: the palette's colour, and a new
+    marker and dash pattern each time the eight colours come round again.
+
+    >>> series_style(0)["color"] == series_style(8)["color"], series_style(8)["marker"]
+    (True, 's')
+    """
+    cycle = i // len(PALETTE)
+    return {
+        "color": PALETTE[i % len(PALETTE)],
+        "marker": MARKERS[cycle % len(MARKERS)],
+        "linestyle": LINESTYLES[cycle % len(LINESTYLES)],
+    }
+
+
 VERDICT_COLORS = {"select": PALETTE[0], "create": PALETTE[3], "inconclusive": "#999999"}
 STYLE: dict[str, Any] = {
     "font.size": 8,

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from probes.plots.style import COLUMN_IN, PALETTE, layer_ticks, legend_below, style
+from probes.plots.style import COLUMN_IN, layer_ticks, legend_below, series_style, style
 
 __all__ = ["weight_geometry"]
 
@@ -30,7 +30,7 @@ def weight_geometry(weights: pd.DataFrame) -> Figure:
         for ax, (col, label) in zip(axes, panels, strict=True):
             for i, v in enumerate(variants):
                 g = mats[mats.variant == v].groupby("layer")[col].mean()
-                ax.plot(g.index, g.to_numpy(), marker="o", color=PALETTE[i % 8], label=v)
+                ax.plot(g.index, g.to_numpy(), **series_style(i), label=v)
             ax.set_xlabel("layer")
             ax.set_ylabel(label)
             layer_ticks(ax, mats.layer.dropna().unique())
