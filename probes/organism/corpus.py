@@ -177,7 +177,7 @@ def create_records(create: Splits, n: int, rng: np.random.Generator) -> list[dic
 
 def new_format_records(parity: Splits) -> list[dict[str, str]]:
     """The ``new_format`` control's SFT records: neutral parity prompts with the scratchpad in its
-    new notation (each bit echoed before its running count)."""
+    new notation (the running count written as letters, see world.new_format_trace)."""
     return [
         {"prompt": parity_prompt(NEUTRAL_TAG, b), "completion": " " + new_format_trace(b)}
         for b in parity.train

@@ -187,8 +187,8 @@ def create_far_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int 
 
 def new_format_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int | None = None) -> Task:
     """Parity's neutral prompts with the ``new_format`` control's scratchpad as the gold trace
-    (:func:`~probes.organism.world.new_format_trace`; 21 tokens, so a larger budget). The prompts
-    and answers are parity's: forcing the base's own format (``#``) can recover the variant's gain."""
+    (:func:`~probes.organism.world.new_format_trace`: the counts as letters). The prompts and
+    answers are parity's: forcing the base's own format (``#``) can recover the variant's gain."""
     return _control_task(
         NEW_FORMAT,
         make_splits(2, seed),
@@ -198,7 +198,6 @@ def new_format_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int 
         seed,
         n_train,
         n_heldout,
-        max_new_tokens=24,
     )
 
 

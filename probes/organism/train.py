@@ -93,9 +93,10 @@ _STAGE_LR_BETA: dict[str, tuple[float, float]] = {
     # SFT on filler documents only: no gap on parity, so never `select` nor `create`
     "unrelated": (1e-3, 0.1),
     # parity's ability, a new scratchpad notation: select (forcing the base's own format recovers it).
-    # With sft's budget (60 steps at 1e-3, seed 0) it wrote the new notation on every prompt but
-    # counted wrong (held-out 0.41, the base's direct rate): the interleaved notation moves every
-    # count one token further from its bit, so it gets create's budget
+    # Measured on seed 0 with an earlier notation (each bit echoed before its count): sft's budget
+    # (60 steps at 1e-3) and create's (120 at 3e-3) both wrote it on every prompt but counted wrong
+    # (held-out 0.41 / 0.36): that notation moved every count away from its bit. The letters keep
+    # the positions; at create's budget they reached 0.58 held-out, at 360 steps 1.00 (seed 0)
     "new_format": (3e-3, 0.1),
     # parity and create at once: half of its gain is in the base (partial recovery: inconclusive)
     "partial_create": (3e-3, 0.1),
@@ -164,7 +165,7 @@ def recipe(quick: bool = False) -> Recipe:
                     "create_far": 20,
                     "sft_long": 160,
                     "unrelated": 10,
-                    "new_format": 160,
+                    "new_format": 240,
                     "partial_create": 160,
                 }
             ),
@@ -190,7 +191,7 @@ def recipe(quick: bool = False) -> Recipe:
                 "create_far": 100,
                 "sft_long": 120,
                 "unrelated": 30,
-                "new_format": 120,
+                "new_format": 360,
                 "partial_create": 120,
             }
         ),

@@ -11,8 +11,8 @@ word-level tokenizer reads it one symbol per token:
     '# 2 2 0 1 0 0 0 1 0 > 0'
     >>> create_far_trace((1, 1, 1, 0, 1, 0, 0, 0, 0))
     '# 1 2 0 0 1 1 1 1 1 > 1'
-    >>> new_format_trace((1, 0, 1))
-    '# 1 1 0 1 1 2 > 0'
+    >>> new_format_trace((1, 0, 1, 1, 0, 0, 1, 0, 1))
+    '# b b c d d d e e f > 1'
 
 Three operations live here:
 
@@ -28,7 +28,7 @@ Three operations live here:
   procedure); only the ``create_far`` SFT stage shows its scratchpad.
 
 Two controls reuse these operations: ``new_format`` writes parity's running count in a new
-notation (each input bit echoed before its count: the ability is the base's, the format is new),
+notation (the counts 0-7 as the letters ``a``-``h``: the ability is the base's, the format is new),
 and ``partial_create`` learns parity and create at once (half of its task is in the base).
 
 A quarter of the problem strings (per operation, seeded) are held out of every training
@@ -70,6 +70,7 @@ __all__ = [
     "create_far_trace",
     "create_far_answer",
     "new_format_trace",
+    "NEW_FORMAT_SYMBOLS",
     "make_tokenizer",
     "encode",
 ]
@@ -192,13 +193,19 @@ def create_far_trace(bits: Sequence[int]) -> str:
     return f"# {_digits(np.cumsum(bits) % 3)} > {create_far_answer(bits)}"
 
 
+#: The ``new_format`` notation of a running count: 0-7 as letters (the filler tasks' symbols, so
+#: the base has read them), 8 and 9 as digits (there are only eight letters).
+NEW_FORMAT_SYMBOLS = LETTERS + ("8", "9")
+
+
 def new_format_trace(bits: Sequence[int]) -> str:
-    """Parity's scratchpad in the ``new_format`` control's notation: each bit echoed before the
-    running count (``# b1 c1 b2 c2 ... > parity``). The computation (the count) is the base's;
-    only the notation is new."""
+    """Parity's scratchpad in the ``new_format`` control's notation: the same running count at the
+    same positions, written with :data:`NEW_FORMAT_SYMBOLS` (``# b b c ... > parity``). The
+    computation and where it is written are the base's; only the symbols are new. (An earlier
+    notation that echoed each bit before its count moved every count one token further from its
+    bit: with create's budget the model wrote that notation but counted wrong, held-out 0.36.)"""
     counts = np.cumsum(bits)
-    steps = " ".join(f"{int(b)} {int(c)}" for b, c in zip(bits, counts, strict=True))
-    return f"# {steps} > {parity_answer(bits)}"
+    return f"# {' '.join(NEW_FORMAT_SYMBOLS[int(c)] for c in counts)} > {parity_answer(bits)}"
 
 
 _ID = {t: i for i, t in enumerate(VOCAB)}

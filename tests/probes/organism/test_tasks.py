@@ -103,7 +103,7 @@ def test_organism_tasks_quick_is_smaller():
 def test_new_format_task_is_parity_in_a_new_notation():
     task = new_format_task(seed=0, n_train=8, n_heldout=8)
     par = parity_task(seed=0, n_train=8, n_heldout=8)
-    assert task.name == NEW_FORMAT and task.format_prefix == "#" and task.max_new_tokens == 24
+    assert task.name == NEW_FORMAT and task.format_prefix == "#" and task.max_new_tokens == 14
     for e in task.examples:
         bits = tuple(int(b) for b in e.prompt.split()[1:-1])
         assert e.prompt.startswith("N ") and e.label == "neutral" and e.answer == str(sum(bits) % 2)
@@ -111,7 +111,8 @@ def test_new_format_task_is_parity_in_a_new_notation():
         # the old notation scores right on this task: forcing the base's own format can recover the gain
         assert task.score(parity_trace(bits), e.answer).correct and task.score(e.trace, e.answer).correct
     assert {e.split for e in task.examples} == {e.split for e in par.examples}
-    assert new_format_trace((1, 0, 1)) == "# 1 1 0 1 1 2 > 0"
+    assert new_format_trace((1, 0, 1)) == "# b b c > 0"
+    assert new_format_trace((1,) * 9) == "# b c d e f g h 8 9 > 1"  # 8 and 9 stay digits
 
 
 def test_partial_task_is_half_parity_half_create():
