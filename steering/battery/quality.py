@@ -105,9 +105,15 @@ class QualityConfig:
     def for_family(cls, family: ModelFamily, **overrides: Any) -> QualityConfig:
         """The decoding stage of any family, small: the battery's reference task and evaluation
         label (the family file's ``[battery]`` table), 16 test prompts, 8 samples each, 4
-        CoT-decoding branches, each task's own budget, stage ``decoding`` only. Every variant is
-        asked through its own prompt protocol (the sampler and CoT-decoding read it from the
-        opened model). ``overrides`` replace any field."""
+        CoT-decoding branches, each task's own budget. Every variant is asked through its own
+        prompt protocol (the sampler and CoT-decoding read it from the opened model).
+
+        The reasoning-quality stage (information gain, early answering, the answer probe, and the
+        OOD drop when the family declares a task ``<reference>_ood``) runs too where the reference
+        task's traces have a known step format: a ``scratchpad`` task (``FORMAT s_1 .. s_T > a``,
+        the organism's). Free-text traces (GSM8K, MATH) have no step format the kit can split
+        without guessing, so those families get the decoding stage only. ``overrides`` replace
+        any field."""
         from steering.battery.config import BatteryConfig
 
         bcfg = BatteryConfig.from_family(family)
@@ -128,6 +134,12 @@ class QualityConfig:
             "batch_size": bcfg.batch_size,
             "stages": ("decoding",),
         }
+        spec = dict(family.tasks.get(ref, {}))  # the family file's task table
+        if spec.get("scorer") == "scratchpad":
+            prefix = spec.get("format_prefix")
+            base["stages"] = STAGES
+            base["fmt"] = StepFormat(head=(prefix or "#").strip())
+            base["ood_task"] = f"{ref}_ood" if f"{ref}_ood" in family.tasks else None
         base.update(overrides)
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(base) - fields)

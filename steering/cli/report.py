@@ -140,7 +140,8 @@ def report(
         bool,
         typer.Option(
             "--quality/--no-quality",
-            help="the decoding stage: pass@k, crossover k, CoT-decoding (16 test prompts, 8 samples)",
+            help="the decoding stage: pass@k, crossover k, CoT-decoding (16 test prompts, 8 samples); "
+            "on a scratchpad task also information gain, early answering and the OOD drop",
         ),
     ] = True,
 ) -> None:

@@ -73,3 +73,22 @@ def test_for_family_reads_the_battery_table_and_validates() -> None:
         QualityConfig(stages=("decode",))
     with pytest.raises(ElicitError, match="n_samples must be >= 1, got 0"):
         QualityConfig(n_samples=0)
+
+
+def test_for_family_adds_the_quality_stage_where_the_step_format_is_known(tmp_path) -> None:
+    # a scratchpad task (the organism's format) with an OOD companion: every stage, and the OOD task
+    (tmp_path / "family.toml").write_text(
+        'name = "scratch"\n[variants.base]\npath = "base"\n[variants.sft]\npath = "sft"\n'
+        '[tasks.parity]\npath = "parity.jsonl"\nscorer = "scratchpad"\nformat_prefix = "#"\n'
+        '[tasks.parity_ood]\npath = "ood.jsonl"\nscorer = "scratchpad"\nformat_prefix = "#"\n'
+        '[battery]\nreference_task = "parity"\n'
+    )
+    fam = load_family(tmp_path / "family.toml", check=False)
+    cfg = QualityConfig.for_family(fam)
+    assert cfg.stages == ("decoding", "quality") and cfg.ood_task == "parity_ood"
+    assert (cfg.fmt.head, cfg.fmt.separator, cfg.fmt.marker) == ("#", " ", ">")
+    # without the OOD companion: no OOD task, the other stages all the same
+    (tmp_path / "family.toml").write_text(
+        (tmp_path / "family.toml").read_text().replace("[tasks.parity_ood]", "[tasks.other]")
+    )
+    assert QualityConfig.for_family(load_family(tmp_path / "family.toml", check=False)).ood_task is None
