@@ -187,7 +187,11 @@ def _auroc(sel: np.ndarray, cre: np.ndarray) -> float:
 
 
 def _best_cut(sel: np.ndarray, cre: np.ndarray) -> tuple[float, float, int]:
-    """(cut, training error rate, sign): the midpoint cut minimising errors; sign +1 means select > cut."""
+    """(cut, training error rate, sign): the midpoint cut minimising errors; sign +1 means select > cut.
+
+    The direction is the one the training values' AUROC points to (select above when it is at
+    least 0.5): where no cut beats putting everything on one side, the errors tie in both
+    directions and would otherwise pick one arbitrarily."""
     values = np.unique(np.r_[sel, cre])
     cands = (
         np.r_[values[0] - 1, (values[:-1] + values[1:]) / 2, values[-1] + 1]
@@ -195,7 +199,7 @@ def _best_cut(sel: np.ndarray, cre: np.ndarray) -> tuple[float, float, int]:
         else np.array([0.0])
     )
     best = (float("inf"), 0.0, 1)
-    for sign in (1, -1):
+    for sign in (1,) if _auroc(sel, cre) >= 0.5 else (-1,):
         for c in cands:
             err = (np.sum(sign * (sel - c) <= 0) + np.sum(sign * (cre - c) > 0)) / (len(sel) + len(cre))
             if err < best[0]:

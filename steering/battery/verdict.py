@@ -29,11 +29,13 @@ __all__ = [
 
 #: Thresholds of the verdict rule, fixed in code (see :func:`verdict` for the evidence).
 #:
-#: Calibration (docs/calibration.md, ``scripts/seeds.py`` on organism seeds 0-3; select controls
-#: sft, dpo, rl, dpo_conf, sft_long: 20 items; create controls create, create_far: 8 items):
-#: forced-format GR above chance, select 1.00 (1.00-1.19) vs create 0.00 (0.00-0.11), AUROC 1.00,
-#: the cut the controls of seeds 0-1 choose 0.50, held-out (seeds 2-3) error 0.00; steering GR,
-#: select 1.00 (0.91-1.19) vs create 0.00 (0.00-0.09), AUROC 1.00, cut 0.50, held-out error 0.00.
+#: Calibration (docs/calibration.md, ``scripts/seeds.py`` on organism seeds 0-3, 2026-12-04; select
+#: controls sft, dpo, rl, dpo_conf, sft_long, new_format: 24 items; create controls create,
+#: create_far: 8 items): forced-format GR above chance, select 1.00 (1.00-1.19) vs create 0.00
+#: (0.00-0.11), AUROC 1.00, the cut the controls of seeds 0-1 choose 0.50, held-out (seeds 2-3)
+#: error 0.00; steering GR, select 1.00 (0.91-1.19) vs create 0.00 (0.00-0.09), AUROC 1.00, cut
+#: 0.50, held-out error 0.00. ``partial_create`` (half of its gain in the base) sits between the
+#: cut points on every seed: forced 0.26-0.41, steering 0.23-0.28.
 #: Both cut points (0.5 select, 0.35 create) lie in the empty band between the controls.
 THRESHOLDS: dict[str, float] = {
     # a variant must beat the base by this much accuracy on test for there to be a gap to explain
@@ -51,11 +53,15 @@ THRESHOLDS: dict[str, float] = {
 
 
 #: Cut points of the representation verdict (:func:`representation_verdict`) on the computation
-#: probe's transfer share. Calibration (docs/calibration.md, organism seeds 0-3): the share's mean
-#: over layers is 1.00 (0.66-1.00) on the 20 select controls and 0.31 (0.20-0.90) on the 8 create
-#: controls, AUROC 0.99 [0.94, 1.00], the training seeds' cut 0.65; the create controls above 0.5
-#: are ``create_far`` on two seeds, whose base carries the count mod 3 at layers 1-2 (the quantity
-#: is present, its use is not). The same 0.5 / 0.35 cuts as the behavioural rule, read on the
+#: probe's transfer share. Calibration (docs/calibration.md, organism seeds 0-3, 2026-12-04): the
+#: share at the tuned model's best layer is 0.99 (-0.81-1.00) on the 24 select controls and 0.12
+#: (-0.25-0.74) on the 8 create controls, AUROC 0.81 [0.64, 0.95], the training seeds' cut 0.33.
+#: Without ``new_format`` the select controls read 0.13-1.00 (``sft_long`` 0.13 and 0.48 on seeds 3
+#: and 0, every other one 0.78 or more); ``new_format`` reads -0.44 to -0.81 on every seed, because
+#: the probe reads each model on the variant's own traces and the base never saw that notation (a
+#: known failure of this test, reported, not hidden). The create control that
+#: reads above 0.5 is ``create_far`` on seed 3, whose base carries the count mod 3 (the quantity is
+#: present, its use is not). The same 0.5 / 0.35 cuts as the behavioural rule, read on the
 #: interval of one pre-chosen layer.
 REPRESENTATION_THRESHOLDS: dict[str, float] = {"present_lo": 0.5, "absent_hi": 0.35}
 
