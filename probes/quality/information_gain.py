@@ -145,6 +145,27 @@ def answer_logprob(
     return out
 
 
+def _split_traces(
+    prompts: Sequence[str],
+    traces: Sequence[str],
+    answers: Sequence[str | None] | None,
+    ids: Sequence[str] | None,
+    fmt: StepFormat,
+) -> list[tuple[str, str, list[str], str]]:
+    """``(prompt_id, prompt, steps, answer)`` of every trace with steps and an answer (the given
+    one, else the one written after ``fmt.marker``); the others are skipped."""
+    if len(prompts) != len(traces):
+        raise TaskError(f"Got {len(prompts)} prompts but {len(traces)} traces; give one trace per prompt.")
+    names = [str(i) for i in range(len(prompts))] if ids is None else [str(i) for i in ids]
+    out = []
+    for i, (p, tr) in enumerate(zip(prompts, traces, strict=True)):
+        steps, own = fmt.split(tr)
+        a = answers[i] if answers is not None and answers[i] is not None else own
+        if a is not None and steps:
+            out.append((names[i], p, steps, a))
+    return out
+
+
 def information_gain(
     model: Any,
     tokenizer: Any,
@@ -163,19 +184,12 @@ def information_gain(
     answer written in the trace after ``fmt.marker``; traces without one are skipped). ``variant``
     names whose traces these are. A trace with no steps contributes no rows.
     """
-    if len(prompts) != len(traces):
-        raise TaskError(f"Got {len(prompts)} prompts but {len(traces)} traces; give one trace per prompt.")
-    ids = [str(i) for i in range(len(prompts))] if ids is None else list(ids)
     contexts, targets, keys = [], [], []
-    for i, (p, tr) in enumerate(zip(prompts, traces, strict=True)):
-        steps, own = fmt.split(tr)
-        a = answers[i] if answers is not None and answers[i] is not None else own
-        if a is None or not steps:
-            continue
+    for pid, p, steps, a in _split_traces(prompts, traces, answers, ids, fmt):
         for t in range(len(steps) + 1):
             contexts.append(fmt.context(p, steps[:t]))
             targets.append(fmt.continuation(a))
-            keys.append((ids[i], t, steps[t - 1] if t else ""))
+            keys.append((pid, t, steps[t - 1] if t else ""))
     if not contexts:
         return pd.DataFrame(columns=["variant", "prompt_id", "step", "step_text", "logp_prev", "logp", "ig"])
     lp = answer_logprob(model, tokenizer, contexts, targets, batch_size=batch_size)
@@ -297,18 +311,11 @@ def wu_information_gain(
     :func:`information_gain`. One row per trace with steps: ``variant, prompt_id, n_steps, ppl_0,
     ppl_final, info_gain``.
     """
-    if len(prompts) != len(traces):
-        raise TaskError(f"Got {len(prompts)} prompts but {len(traces)} traces; give one trace per prompt.")
-    ids = [str(i) for i in range(len(prompts))] if ids is None else list(ids)
     texts, keys = [], []
-    for i, (p, tr) in enumerate(zip(prompts, traces, strict=True)):
-        steps, own = fmt.split(tr)
-        a = answers[i] if answers is not None and answers[i] is not None else own
-        if a is None or not steps:
-            continue
+    for pid, p, steps, a in _split_traces(prompts, traces, answers, ids, fmt):
         for t in range(len(steps) + 1):
             texts.append(fmt.context(p, steps[:t]) + fmt.continuation(a))
-        keys.append((ids[i], len(steps)))
+        keys.append((pid, len(steps)))
     cols = ["variant", "prompt_id", "n_steps", "ppl_0", "ppl_final", "info_gain"]
     if not texts:
         return pd.DataFrame(columns=cols)
