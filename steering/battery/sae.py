@@ -251,7 +251,7 @@ def crosscoder_controls(
     vo = lat[(lat.cls == "variant_only") & lat.alive].latent.to_numpy()
     dec = planted.decoders[:, 1] / planted.scales[1]  # variant halves, the variant's own units
     if len(vo):
-        w = dec[torch.from_numpy(vo)]
+        w = dec[torch.tensor(vo, dtype=torch.long)]
         cos = torch.nn.functional.normalize(w, dim=-1) @ dirs.T  # [vo, planted]
         out["planted_recall"] = float((cos.max(0).values > 0.9).float().mean())
         out["planted_false"] = float((cos.max(1).values <= 0.9).sum())

@@ -9,7 +9,13 @@ import pytest
 from steering.battery.config import BatteryConfig
 
 SMALL = BatteryConfig(
-    max_dev=16, max_test=40, max_fit=64, alphas=(0.0, 0.25, 0.5), n_shuffles=5, dict_max_steps=1000
+    max_dev=16,
+    max_test=40,
+    max_fit=64,
+    alphas=(0.0, 0.25, 0.5),
+    n_shuffles=5,
+    dict_steps=250,
+    dict_max_steps=500,
 )
 
 

@@ -51,7 +51,7 @@ def test_crosscoder_rows_carry_convergence_and_both_controls(quick_report) -> No
             r.value("control_identical_variant_only") == 0.0
         )  # an identical copy has no variant-only latent
         assert r.value("control_planted_recall") >= 0.75  # the planted directions are found
-        assert r.value("converged") in (0.0, 1.0) and r.value("steps") >= 500
+        assert r.value("converged") in (0.0, 1.0) and r.value("steps") in (250.0, 500.0)  # SMALL's schedule
         assert ("NOT converged" in r.detail) == (r.value("converged") == 0.0)
     for r in (r for r in quick_report.rows if r.test is TestId.SAE_FVU):
         assert r.value("converged") in (0.0, 1.0) and 0.0 <= r.value("dead_share") <= 1.0

@@ -23,7 +23,19 @@ from steering.report import run_report
 FAMILIES = Path(__file__).resolve().parents[3] / "configs" / "families"
 ARCH = {"olmo2-1b": "olmo2", "tulu3-llama31-8b": "llama", "qwen25-7b-orz": "qwen2"}
 #: the budgets of the test (the file's own settings are read and validated; these few are shrunk)
-TINY = dict(layers=(1,), alphas=(0.0, 1.0), max_fit=8, max_dev=4, max_test=6, n_shuffles=2, batch_size=64)
+# dictionaries of 100 steps (200 at most): random stand-ins have nothing to converge to, and the
+# whole report is what this test checks (the plateau rule has its own tests)
+TINY = dict(
+    layers=(1,),
+    alphas=(0.0, 1.0),
+    max_fit=8,
+    max_dev=4,
+    max_test=6,
+    n_shuffles=2,
+    batch_size=64,
+    dict_steps=100,
+    dict_max_steps=200,
+)
 
 
 def test_every_shipped_family_is_covered_and_its_tables_are_valid() -> None:
