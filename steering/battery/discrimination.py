@@ -2,7 +2,7 @@
 
 ``scripts/seeds.py --discrimination`` writes ``steering/battery/discrimination.json`` from
 ``elicit run`` on several organism seeds: per statistic, the AUROC of select controls (sft, dpo,
-rl, dpo_conf, sft_long) against create controls (create, create_far) with a 95% bootstrap
+rl, dpo_conf, sft_long, new_format) against create controls (create, create_far) with a 95% bootstrap
 interval over (seed, variant) items, and the seeds it came from. The report writes the table
 into ``report.json`` (``discrimination``) and ``report.md``, and labels every test whose
 interval does not lie above 0.5 as *descriptive*: it is reported, and no reader should take it
