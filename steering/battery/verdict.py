@@ -323,6 +323,12 @@ def verdict(
         return Verdict.CREATE, (f"two tests show absence of the gap of {s.value('tuned_gap'):.2f}: {said}")
     if present:
         why = f"partial recovery ({', '.join(t.name for t in present)}): {said}"
+    elif not absent and not any(t.missing for t in tests):
+        # both tests ran and passed their checks, but each interval straddles the cut points
+        why = (
+            f"partial recovery: no test shows presence (a CI lower bound >= {thresholds['create_gr_hi']}) "
+            f"or absence (a CI upper bound < {thresholds['create_gr_hi']})" + (f": {said}" if said else "")
+        )
     else:
         missing = [t.missing for t in tests if not t.absent and t.missing]
         why = (

@@ -250,3 +250,10 @@ def test_judge_carries_the_representation_and_combined_verdicts() -> None:
     )
     rec = j.to_record()
     assert rec["representation"] == "absent" and rec["combined"] == "inconclusive"
+
+
+def test_a_recovery_between_the_cut_points_is_named_partial() -> None:
+    # forced 0.28 [0.12, 0.46] and steering 0.23 [0.07, 0.39]: neither lower bound reaches 0.35,
+    # neither upper bound is below it (organism seed 0's partial_create)
+    label, reason = verdict(_rows(0.23, 0.07, 0.39, 0.28, 0.12, 0.46))
+    assert label is Verdict.INCONCLUSIVE and reason.startswith("partial recovery: no test shows presence")
