@@ -95,10 +95,10 @@ from probes.weights.measures import (
     WeightDiffError,
     angle_noise_floor,
     bf16_update_share,
-    haar_orthonormal,
     numerical_rank,
     principal_angles,
     spectrum,
+    spectrum_matched_factors,
     subspace_overlap,
     update_sparsity,
     use_full_svd,
@@ -278,16 +278,10 @@ def _null_columns(
     gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + zlib.crc32(name.encode()))
     # R = U diag(s) Vᵀ is never formed on its own: the overlap reads its factors, and the tuned
     # matrix is base + R in one addmm (peak memory: one extra matrix and the two factors)
-    sv = delta_sv.double()
-    sv = sv[sv > 0]
-    sv = sv * (delta_fro / float(sv.norm()))
-    k = sv.numel()
-    U = haar_orthonormal(base.shape[0], k, gen, base.dtype).to(base.device)
-    Us = U * sv.to(base.device, base.dtype)
-    del U
-    V = haar_orthonormal(base.shape[1], k, gen, base.dtype).to(base.device)
+    Us, V = spectrum_matched_factors(delta_sv.cpu(), base.shape, gen, fro=delta_fro, dtype=base.dtype)
+    Us, V = Us.to(base.device), V.to(base.device)
     row: dict[str, Any] = {}
-    norm = float(sv.norm())
+    norm = delta_fro  # ‖R‖_F: the singular values were rescaled to the update's norm
     for kk in ks:
         if kk > b_spec.U.shape[1] or kk > b_spec.V.shape[1]:
             row[f"null_overlap@{kk}"] = math.nan

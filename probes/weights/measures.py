@@ -35,6 +35,7 @@ __all__ = [
     "bf16_update_share",
     "numerical_rank",
     "haar_orthonormal",
+    "spectrum_matched_factors",
     "spectrum_matched_update",
     "subspace_overlap",
     "principal_angles",
@@ -226,6 +227,27 @@ def haar_orthonormal(
     return q.mul_(d)
 
 
+def spectrum_matched_factors(
+    singular_values: torch.Tensor,
+    shape: Sequence[int],
+    generator: torch.Generator,
+    fro: float | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The factors ``(U diag(s), V)`` of :func:`spectrum_matched_update`'s ``R = U diag(s) Vᵀ``
+    (``[out, k]`` and ``[in, k]`` in ``dtype``; ``k = 0`` for an all-zero spectrum), for callers
+    that never form ``R`` itself. ``U`` is drawn from ``generator`` before ``V``."""
+    out_dim, in_dim = int(shape[0]), int(shape[1])
+    s = singular_values.double()
+    s = s[s > 0]
+    if fro is not None and fro > 0 and s.numel():
+        s = s * (fro / float(s.norm()))
+    k = s.numel()
+    U = haar_orthonormal(out_dim, k, generator, dtype)
+    Us = U.mul_(s.to(dtype))
+    return Us, haar_orthonormal(in_dim, k, generator, dtype)
+
+
 def spectrum_matched_update(
     singular_values: torch.Tensor, shape: Sequence[int], generator: torch.Generator, fro: float | None = None
 ) -> torch.Tensor:
@@ -240,17 +262,10 @@ def spectrum_matched_update(
     >>> [round(float(x), 4) for x in torch.linalg.svdvals(r)[:3]]
     [2.0, 1.0, 0.0]
     """
-    out_dim, in_dim = int(shape[0]), int(shape[1])
-    s = singular_values.double()
-    s = s[s > 0]
-    if s.numel() == 0:
-        return torch.zeros(out_dim, in_dim, dtype=singular_values.dtype)
-    if fro is not None and fro > 0:
-        s = s * (fro / float(s.norm()))
-    k = s.numel()
-    U = haar_orthonormal(out_dim, k, generator, torch.float64)
-    V = haar_orthonormal(in_dim, k, generator, torch.float64)
-    return ((U * s) @ V.mT).to(singular_values.dtype)
+    if not bool((singular_values > 0).any()):
+        return torch.zeros(int(shape[0]), int(shape[1]), dtype=singular_values.dtype)
+    Us, V = spectrum_matched_factors(singular_values, shape, generator, fro)
+    return (Us @ V.mT).to(singular_values.dtype)
 
 
 def subspace_overlap(
