@@ -37,6 +37,7 @@ from probes.data.tasks import Task
 from probes.errors import TaskError
 from probes.models.generation import _hf_module, _is_transformers_model, cached_prefill, cached_step
 from probes.models.protocol import protocol_of
+from probes.models.unbridged import unbridged
 from probes.stats import bootstrap_ci
 
 __all__ = ["greedy_continue", "answer_char_span", "token_span", "cot_decode", "cot_summary"]
@@ -107,7 +108,9 @@ def greedy_continue(
         if max_new_tokens < 1 or not live:
             continue
         if hf is not None:
-            _continue_cached(hf, rows, live, toks, margins, max_new_tokens, eos_id, pad_id, device)
+            with unbridged(model) as fast:  # a Bridge without non-residual hooks: its own HF modules
+                run = fast if fast is not None else hf
+                _continue_cached(run, rows, live, toks, margins, max_new_tokens, eos_id, pad_id, device)
             continue
         for _ in range(max_new_tokens):
             if not live:

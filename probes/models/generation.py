@@ -39,6 +39,7 @@ from jaxtyping import Float, Int
 from probes.errors import TaskError
 from probes.models.protocol import Encoded, PromptProtocol, protocol_of
 from probes.models.tokens import Batch, encode, pad_token_id
+from probes.models.unbridged import unbridged
 
 __all__ = ["generate", "generate_samples", "sample_token", "Intervention", "FINISH"]
 
@@ -233,23 +234,42 @@ def _plan(
 
 
 def _generate_batch(model: Any, batch: Batch, how: _Decoding) -> torch.Tensor:
-    """The new token ids of one batch ``[batch, new]``, through the model's own ``generate``."""
+    """The new token ids of one batch ``[batch, new]``, through the model's own ``generate``.
+
+    A TransformerBridge whose active hooks all sit on the residual stream generates through its
+    own ``transformers`` modules (:func:`probes.models.unbridged.unbridged`: the same hook
+    functions run, the Bridge's wrapper components do not); any other hook keeps the Bridge's path.
+    """
+    if not _is_transformers_model(model):
+        with unbridged(model) as hf:
+            if hf is not None:
+                return _generate_transformers(hf, batch, how)
+        return _generate_bridge(model, batch, how)
+    return _generate_transformers(model, batch, how)
+
+
+def _generate_transformers(model: Any, batch: Batch, how: _Decoding) -> torch.Tensor:
+    """The new token ids of one batch through ``transformers``' ``generate``."""
     width = batch.input_ids.shape[1]
-    if _is_transformers_model(model):
-        toks = model.generate(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            max_new_tokens=how.max_new_tokens,
-            do_sample=how.do_sample,
-            temperature=how.temperature if how.do_sample else None,
-            top_k=None,
-            top_p=how.top_p if how.do_sample else None,
-            pad_token_id=how.pad,
-            eos_token_id=how.eos,
-            use_cache=how.use_cache,
-            **_stop_kwargs(how, width),
-        )
-        return toks[:, width:]
+    toks = model.generate(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        max_new_tokens=how.max_new_tokens,
+        do_sample=how.do_sample,
+        temperature=how.temperature if how.do_sample else None,
+        top_k=None,
+        top_p=how.top_p if how.do_sample else None,
+        pad_token_id=how.pad,
+        eos_token_id=how.eos,
+        use_cache=how.use_cache,
+        **_stop_kwargs(how, width),
+    )
+    return toks[:, width:]
+
+
+def _generate_bridge(model: Any, batch: Batch, how: _Decoding) -> torch.Tensor:
+    """The new token ids of one batch through the TransformerBridge's ``generate``."""
+    width = batch.input_ids.shape[1]
     kwargs: dict[str, Any] = _stop_kwargs(how, width)
     if how.do_sample:
         kwargs.update(temperature=how.temperature)
@@ -373,7 +393,9 @@ def generate_samples(
     such an expanded decoding as it steers plain KV-cached generation.
 
     The model is driven through its Hugging Face module (a ``TransformerBridge``'s
-    ``original_model``, whose modules carry the bridge's hooks, or a plain ``transformers`` model),
+    ``original_model``, whose modules carry the bridge's hooks, or a plain ``transformers`` model;
+    a Bridge with residual-stream hooks only runs on its own ``transformers`` modules, see
+    :mod:`probes.models.unbridged`),
     as ``model(input_ids, attention_mask, position_ids, past_key_values)`` with the cache the model
     makes on the prefill, repeated by its ``batch_repeat_interleave``.
     """
@@ -413,8 +435,10 @@ def generate_samples(
             continue
         batch = _batch(tokenizer, texts, rows, enc, device)
         ctx = intervention(model, batch) if intervention is not None else nullcontext()
-        with ctx, torch.inference_mode():
-            new = _sample_batch(hf, batch, [list(seeds[i]) for i in rows], how, stops)
+        with ctx, torch.inference_mode(), unbridged(model) as fast:
+            new = _sample_batch(
+                fast if fast is not None else hf, batch, [list(seeds[i]) for i in rows], how, stops
+            )
         for i, row_ids in zip(rows, new, strict=True):
             for ids in row_ids:
                 text, why = _finish(tokenizer, ids, stops, None, proto, max_new_tokens)
