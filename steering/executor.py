@@ -19,7 +19,6 @@ submitit's logs and pickles go to ``folder`` (default: next to the sweep's rows 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +46,9 @@ class ExecutorConfig:
         gpus_per_node: GPUs per job (``local``: made visible to each process; ``slurm``: requested).
         timeout_min: wall-clock limit of each job, in minutes.
         array_parallelism: at most this many array tasks run at once (``slurm`` only).
-        cpus_per_task: CPU cores of each job (``slurm``: requested); each job process (never
-            this one) sets its torch thread count to it, so local jobs do not oversubscribe the
-            machine. ``None``: torch's default.
+        cpus_per_task: CPU cores of each job (``slurm``: requested); exported to each job's
+            environment as ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` (torch's thread count there),
+            so local jobs do not oversubscribe the machine. ``None``: torch's default.
     """
 
     kind: str = "inprocess"
@@ -91,6 +90,10 @@ class ExecutorConfig:
         params: dict[str, Any] = {"timeout_min": self.timeout_min, "gpus_per_node": self.gpus_per_node}
         if self.cpus_per_task is not None:
             params["cpus_per_task"] = self.cpus_per_task
+            # the thread count reaches the job through its environment, read as torch starts
+            # there: nothing in the job's (or this) process sets torch's thread count
+            n = self.cpus_per_task
+            params[f"{self.kind}_setup"] = [f"export OMP_NUM_THREADS={n}", f"export MKL_NUM_THREADS={n}"]
         if self.kind == "slurm":
             params["slurm_array_parallelism"] = self.array_parallelism
             if self.partition is not None:
@@ -107,8 +110,7 @@ def run_jobs(
     if executor.kind == "inprocess":
         return [fn(*a) for a in args]
     ex = executor.executor(folder)
-    job = functools.partial(_in_job, fn, executor.cpus_per_task)
-    jobs = ex.map_array(job, *zip(*args, strict=True)) if args else []
+    jobs = ex.map_array(fn, *zip(*args, strict=True)) if args else []
     out = []
     for k, job in enumerate(jobs):
         try:
@@ -121,22 +123,6 @@ def run_jobs(
                 f"{str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__}.{log}"
             ) from err
     return out
-
-
-def _in_job(fn: Callable[..., Any], threads: int | None, *args: Any) -> Any:
-    """Runs in the job's own process: ``fn`` with torch's thread count set to ``cpus_per_task``
-    for the call, the previous count restored after it (no process state outlives the job's call,
-    even where a job runs in the caller's process)."""
-    if threads is None:
-        return fn(*args)
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return fn(*args)
-    finally:
-        torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------ sweeps

@@ -88,3 +88,22 @@ def test_bad_executor_settings_name_the_fix() -> None:
         ElicitError, match="timeout_min, array_parallelism and cpus_per_task >= 1; got 0, 0, 256, None"
     ):
         ExecutorConfig("slurm", timeout_min=0)
+
+
+def _threads_in_job(_: int) -> tuple[int, str]:
+    import os
+
+    import torch
+
+    return torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS", "")
+
+
+def test_cpus_per_task_reach_the_job_through_its_environment(tmp_path) -> None:
+    import torch
+
+    from steering.executor import run_jobs
+
+    before = torch.get_num_threads()
+    got = run_jobs(_threads_in_job, [(0,), (1,)], ExecutorConfig("local", cpus_per_task=1), tmp_path, "job")
+    assert got == [(1, "1"), (1, "1")]
+    assert torch.get_num_threads() == before  # nothing set here

@@ -122,7 +122,9 @@ def test_a_variants_own_notation_is_read_on_the_base_in_the_bases() -> None:
     assert base is not None and [e.trace for e in base.examples] == ["# 1 2 2 > 0"] * 3
     assert base.ids == task.ids and [e.prompt for e in base.examples] == [e.prompt for e in ex]
     assert base.hash != task.hash  # its own activation store
-    assert in_base_notation(Task("u", tuple(Example(f"e{i}", "p", "0", trace="# 1") for i in range(2)))) is None
+    assert (
+        in_base_notation(Task("u", tuple(Example(f"e{i}", "p", "0", trace="# 1") for i in range(2)))) is None
+    )
     mixed = Task("m", (ex[0], Example("x", "p", "0", trace="# 1")))
     with pytest.raises(ElicitError, match="1 examples lack a 'base_trace'.*\\['x'\\]"):
         in_base_notation(mixed)
