@@ -145,10 +145,7 @@ def _control_task(
     n_train: int | None,
     n_heldout: int | None,
     max_new_tokens: int = _MAX_NEW,
-    base_trace=None,
 ) -> Task:
-    """``base_trace``: the trace in the base's notation, kept in each example's meta
-    (``steering.battery.computation.BASE_TRACE``) where the variant writes a notation of its own."""
     examples = []
     half = None if n_heldout is None else n_heldout // 2
     for split, strings, salt in (("train", sp.train, 4), ("dev", sp.dev, 5), ("test", sp.test, 6)):
@@ -162,7 +159,6 @@ def _control_task(
                     label="neutral",
                     split=split,
                     trace=trace(s),
-                    meta=(("base_trace", base_trace(s)),) if base_trace is not None else (),
                 )
             )
     return _task(name, examples, max_new_tokens=max_new_tokens)
@@ -202,7 +198,6 @@ def new_format_task(seed: int = 0, *, n_train: int | None = 128, n_heldout: int 
         seed,
         n_train,
         n_heldout,
-        base_trace=parity_trace,  # the base's own notation of the same count, step for step
     )
 
 

@@ -49,15 +49,7 @@ from probes.models.positions import parse_position
 from steering.battery.config import BatteryConfig
 from steering.battery.rows import BatteryRow, TestId
 
-__all__ = [
-    "computation_rows",
-    "step_targets",
-    "ProbeScores",
-    "score_computation",
-    "MIN_ABOVE_INPUT",
-    "BASE_TRACE",
-    "in_base_notation",
-]
+__all__ = ["computation_rows", "step_targets", "ProbeScores", "score_computation", "MIN_ABOVE_INPUT"]
 
 #: the tuned model's own probe must decode this much above the input baseline (accuracy) for the
 #: transfer share to be defined: below it the denominator is noise
@@ -204,51 +196,6 @@ def _sample(task: Task, split: str | Sequence[str], label: str | None, n: int, s
     return [exs[i] for i in sorted(order)]
 
 
-#: an example's meta key holding its trace in the *base's* notation, step for step (same tokens per step)
-BASE_TRACE = "base_trace"
-
-
-def in_base_notation(task: Task) -> Task | None:
-    """``task`` with each trace replaced by its :data:`BASE_TRACE` (the same steps written in the
-    base's notation), or ``None`` when no example has one; some but not all is an error.
-
-    A variant trained on a new notation for a computation the base already does (the organism's
-    ``new_format``: the running count as letters) writes traces the base never saw. Read on those,
-    the base's activations measure the notation, not the computation; read on the base's own
-    notation, aligned step by step, they measure whether the base computes the same values. The
-    step labels stay the variant's (the values are the same at each aligned step).
-    """
-    from dataclasses import replace
-
-    have = [dict(e.meta).get(BASE_TRACE) for e in task.examples]
-    if not any(have):
-        return None
-    missing = [e.id for e, t in zip(task.examples, have, strict=True) if not t]
-    if missing:
-        raise ElicitError(
-            f"Task {task.name!r}: {len(missing)} examples lack a {BASE_TRACE!r} in their meta (e.g. "
-            f"{missing[:3]}) while others have one; give every example its trace in the base's notation, or none."
-        )
-    return task.with_examples(
-        [replace(e, trace=t) for e, t in zip(task.examples, have, strict=True)], name=f"{task.name}@base"
-    )
-
-
-def _check_aligned(ids: Sequence[str], tuned: Any, base: Any) -> None:
-    """Every trace's computation span has as many tokens in the base's notation as in the variant's."""
-    bad = [
-        (pid, len(a[0]), len(b[0]))
-        for pid, a, b in zip(ids, tuned.resolved, base.resolved, strict=True)
-        if len(a[0]) != len(b[0])
-    ]
-    if bad:
-        raise ElicitError(
-            f"Computation probe: {len(bad)} traces have computation spans of different lengths in the "
-            f"variant's and the base's notation (prompt id, variant tokens, base tokens: {bad[:3]}); "
-            f"a {BASE_TRACE!r} must write the same steps, one token each where the trace has one."
-        )
-
-
 def computation_rows(
     family: ModelFamily,
     task: Task,
@@ -271,41 +218,21 @@ def computation_rows(
     pos = parse_position(cfg.computation)
     rows_of = prompt_rows(family, sub, text="prompt+trace", variant="base", positions=[pos])
     hooks = f"resid_post:0-{family.layer_count() - 1}"
-    base_sub = in_base_notation(sub)
     acts = collect_activations(
         family,
         sub,
         hooks,
         cfg.computation,
-        variants=[*(["base"] if base_sub is None else []), *tuned],
+        variants=["base", *tuned],
         text="prompt+trace",
         out=workdir / "acts" / f"computation-{sub.hash}",
         progress=progress,
     )
-    base_acts = acts
-    if base_sub is not None:
-        # the base reads the same problems in its own notation, step for step (see in_base_notation)
-        _check_aligned(
-            sub.ids,
-            rows_of,
-            prompt_rows(family, base_sub, text="prompt+trace", variant="base", positions=[pos]),
+    if list(acts.prompt_ids) != list(sub.ids):
+        raise ElicitError(
+            "Computation probe: the activation store's prompts are not the traces' (a stale store?); "
+            f"delete {workdir / 'acts'} and rerun."
         )
-        base_acts = collect_activations(
-            family,
-            base_sub,
-            hooks,
-            cfg.computation,
-            variants=["base"],
-            text="prompt+trace",
-            out=workdir / "acts" / f"computation-{base_sub.hash}",
-            progress=progress,
-        )
-    for store, want in ((acts, sub), (base_acts, base_sub if base_sub is not None else sub)):
-        if list(store.prompt_ids) != list(want.ids):
-            raise ElicitError(
-                "Computation probe: the activation store's prompts are not the traces' (a stale store?); "
-                f"delete {workdir / 'acts'} and rerun."
-            )
     # the store's rows follow each prompt's span, in prompt order: keep the rows with a step target
     keep, y, keys, trace, is_fit = [], [], [], [], []
     offset = 0
@@ -323,11 +250,10 @@ def computation_rows(
     trace_a = np.asarray(trace)
     keys_fit = [k for k, f in zip(keys, is_fit, strict=True) if f]
     keys_ev = [k for k, f in zip(keys, is_fit, strict=True) if not f]
-    notation = "; the base read on the traces in its own notation" if base_sub is not None else ""
     out: list[BatteryRow] = []
     for layer in range(family.layer_count()):
         hook = f"resid_post.{layer}"
-        base_rows, _ = base_acts.get_tokens("base", hook, cfg.computation)
+        base_rows, _ = acts.get_tokens("base", hook, cfg.computation)
         if base_rows.shape[0] != offset:
             raise ElicitError(
                 f"Computation probe: the store holds {base_rows.shape[0]} span rows, the traces {offset}; "
@@ -372,7 +298,7 @@ def computation_rows(
                     f"step-value accuracy: {v} probe on {v} {acc['own']:.2f}, on base {acc['transfer']:.2f}; "
                     f"base probe on base {acc['base_own']:.2f}, on {v} {acc['reverse']:.2f}; input baseline "
                     f"{acc['input']:.2f}; shuffled {acc['shuffled']:.2f} ({int((~fit_a).sum())} steps of "
-                    f"{len(held)} held-out traces{notation}){why}",
+                    f"{len(held)} held-out traces){why}",
                     **{f"acc_{k}": val for k, val in acc.items()},
                     n_steps=int((~fit_a).sum()),
                 )

@@ -106,39 +106,3 @@ def test_computation_rows_on_the_quick_organism(quick_report) -> None:
     # the tuned models compute their step values readably at their last layer
     assert by[("sft", 2)].value("acc_own") > by[("sft", 2)].value("acc_input")
     assert by[("create", 2)].value("acc_own") > by[("create", 2)].value("acc_input") + MIN_ABOVE_INPUT
-
-
-def test_a_variants_own_notation_is_read_on_the_base_in_the_bases() -> None:
-    from probes.data.tasks import Example, Task
-    from probes.errors import ElicitError
-    from steering.battery.computation import BASE_TRACE, in_base_notation
-
-    ex = [
-        Example(f"e{i}", "N 1 1 0 =", "0", trace="# b c c > 0", meta=((BASE_TRACE, "# 1 2 2 > 0"),))
-        for i in range(3)
-    ]
-    task = Task("t", tuple(ex))
-    base = in_base_notation(task)
-    assert base is not None and [e.trace for e in base.examples] == ["# 1 2 2 > 0"] * 3
-    assert base.ids == task.ids and [e.prompt for e in base.examples] == [e.prompt for e in ex]
-    assert base.hash != task.hash  # its own activation store
-    assert (
-        in_base_notation(Task("u", tuple(Example(f"e{i}", "p", "0", trace="# 1") for i in range(2)))) is None
-    )
-    mixed = Task("m", (ex[0], Example("x", "p", "0", trace="# 1")))
-    with pytest.raises(ElicitError, match="1 examples lack a 'base_trace'.*\\['x'\\]"):
-        in_base_notation(mixed)
-
-
-def test_the_organisms_new_format_traces_align_step_for_step_with_the_bases() -> None:
-    from probes.organism.tasks import new_format_task
-    from probes.organism.world import make_tokenizer
-    from steering.battery.computation import BASE_TRACE
-
-    tok = make_tokenizer()
-    task = new_format_task(0, n_train=16, n_heldout=8)
-    assert all(dict(e.meta)[BASE_TRACE].startswith("# ") for e in task.examples)
-    for e in task.examples:
-        own, base = tok.tokenize(e.trace), tok.tokenize(dict(e.meta)[BASE_TRACE])
-        assert len(own) == len(base) and own[0] == base[0] == "#" and own[-2:] == base[-2:]
-        assert own[1:-2] != base[1:-2]  # letters, not digits
