@@ -4,7 +4,7 @@
    loop: (a) one generate call per (setting, prompt), (b) one call per setting (target >= 5x
    against the per-setting-and-prompt loop researchers usually write);
 2. steered generation throughput (TransformerBridge + steering hooks, KV cache) over plain
-   batched `transformers` generation without hooks on the same prompts (target >= 0.7).
+   batched `transformers` generation without hooks on the same prompts (target >= 0.85).
 
     python benchmarks/sweep.py [--family DIR] [--prompts 48]
 Uses $ELICIT_ORGANISM, else the cached seed-0 organism (trained on first use).
@@ -156,7 +156,7 @@ def main() -> None:
                 f"   ratio {t_hf / t_kit:.2f}  ({len(rows)} rows x {max_new} tokens each)"
             )
         print(
-            f"steered / plain generation throughput: {statistics.median(ratios):.2f} (median of {args.repeats}; target >= 0.7)"
+            f"steered / plain generation throughput: {statistics.median(ratios):.2f} (median of {args.repeats}, range {min(ratios):.2f}-{max(ratios):.2f}; target >= 0.85)"
         )
 
 

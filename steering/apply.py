@@ -121,6 +121,7 @@ class _Steerer:
         self.state = _State()
         self.record = SteerRecord()
         self.mask: torch.Tensor | None = None  # [batch, pos] of the current call
+        self.idle = False  # the current call steers no position (a decode step of a prompt-only push)
         self.match: Match | None = None
         self.match_ids: set[int] = set()
         if self.positions not in STEER_POSITIONS:
@@ -182,11 +183,16 @@ class _Steerer:
             # repeated for its samples when the prompt's cache was expanded: generate_samples)
             gen = self.positions in ("all", "generated")
             self.mask = torch.full_like(ids, gen, dtype=torch.bool)
+            self.idle = not gen  # nothing is added at this step: the hooks pass x through
             st.seen += 1
+            if self.idle:
+                self._count_idle(ids.shape[0])
+                return ids
         elif is_continuation:
             # uncached generation: the whole sequence again
             assert st.prompt is not None
             P = st.prompt.shape[1]
+            self.idle = False
             mask = torch.zeros_like(ids, dtype=torch.bool)
             mask[:, :P] = self._prompt_mask(st.prompt.to(ids.device))
             if self.positions in ("all", "generated"):
@@ -194,11 +200,20 @@ class _Steerer:
             self.mask = mask
             st.seen = L
         else:
+            self.idle = False
             st.prompt = ids.detach().clone()
             st.seen = L
             self.mask = self._prompt_mask(ids)
         self._count(self.mask)
         return ids
+
+    def _count_idle(self, rows: int) -> None:
+        """:meth:`_count` of a call that steers no position (adds zeros, without a tensor op)."""
+        rec = self.record
+        if rec.positions is None or (rows != len(rec.positions) and rows % len(rec.positions)):
+            self._count(torch.zeros((rows, 1), dtype=torch.bool))
+            return
+        rec.calls += 1
 
     def _count(self, mask: torch.Tensor) -> None:
         rec = self.record
@@ -243,6 +258,8 @@ def _add_hook(steerer: _Steerer, layer: int, delta: torch.Tensor, alpha: torch.T
 
     def add(x: torch.Tensor, hook: Any) -> torch.Tensor:
         mask = steerer.mask
+        if steerer.idle and mask is not None and mask.shape == x.shape[:2]:
+            return x  # a decode step where nothing is steered: x + 0, without the tensor ops
         if mask is None or mask.shape != x.shape[:2]:
             raise ElicitError(
                 f"Steering hook at layer {layer} saw shape {tuple(x.shape)} without matching token ids; "

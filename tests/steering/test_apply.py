@@ -266,6 +266,7 @@ def test_the_hook_moves_the_vector_to_the_activation() -> None:
     from steering.apply import _add_hook, _Steerer
 
     steerer = _Steerer.__new__(_Steerer)
+    steerer.idle = False
     steerer.mask = torch.tensor([[False, True, True]])
     delta = torch.tensor([1.0, 2.0, 3.0, 4.0])  # float32, on the CPU
     add = _add_hook(steerer, 0, delta, torch.tensor(0.5))
@@ -353,6 +354,7 @@ def test_the_hook_moves_per_row_alphas_and_the_mask_to_the_activation() -> None:
     from steering.apply import _add_hook, _Steerer
 
     steerer = _Steerer.__new__(_Steerer)
+    steerer.idle = False
     steerer.mask = torch.tensor([[True, False], [False, True]])
     delta = torch.tensor([1.0, -2.0, 0.5])
     add = _add_hook(steerer, 1, delta, torch.tensor([2.0, -1.0]))
