@@ -193,6 +193,9 @@ def _probe(layer: int, share: float, lo: float, hi: float, own: float, null: flo
         ([_probe(1, 0.5, 0.3, 0.7, 0.9)], "inconclusive", 1),  # neither cut
         ([_probe(1, 0.6, 0.5, 0.7, 0.9, null=0.55)], "inconclusive", 1),  # at the cut but not above its null
         ([_probe(1, 0.6, 0.5, 0.7, 0.9), _probe(2, 0.1, 0.0, 0.2, 0.9)], "present", 1),  # ties: lowest layer
+        # within ACC_OWN_TIE (0.01) of the best is a tie: one held-out step must not move the layer
+        ([_probe(0, 0.0, -0.1, 0.1, 0.9988), _probe(1, 0.6, 0.5, 0.7, 1.0)], "absent", 0),
+        ([_probe(0, 0.0, -0.1, 0.1, 0.985), _probe(1, 0.6, 0.5, 0.7, 1.0)], "present", 1),  # beyond it
     ],
 )
 def test_representation_verdict_reads_the_tuned_models_best_layer(probes, want, layer) -> None:
